@@ -1,0 +1,121 @@
+"""Keyed fingerprints of canonical identifiers.
+
+fingerprint = BLAKE2b-128(key, person="verrou-fp/1", kind ‖ 0x1f ‖ version ‖ 0x1f ‖ canonical)
+
+The database only ever sees these 16-byte values. Keyed BLAKE2b is a PRF: without the key, a
+stolen registry gives back nothing, not even by hashing a list of candidate identities.
+
+Ingest packs fingerprints into fixed-size *entries* (fingerprint, kind code, record number) kept
+sorted by fingerprint; the first bytes of a fingerprint are uniformly random, so they serve as the
+bucket and shard key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from verrou.identifiers.kinds import KIND_CODES, KIND_VERSIONS, Kind
+from verrou.keys import FingerprintKey
+
+FINGERPRINT_BYTES = 16
+PERSONALISATION = b"verrou-fp/1"
+
+#: One entry of a fingerprint block: 16-byte fingerprint (as two big-endian words, so that
+#: integer order is byte order), identifier kind code, record number within its ingest run.
+ENTRY_DTYPE = np.dtype([("hi", ">u8"), ("lo", ">u8"), ("kind", "u1"), ("record", "<u4")])
+ENTRY_BYTES = ENTRY_DTYPE.itemsize  # 21
+
+#: Bits of the fingerprint prefix that name a block in the registry (65,536 blocks).
+BLOCK_BITS = 16
+#: Coarser prefix for the staging segments written while a run is in progress (4,096).
+SEGMENT_BITS = 12
+
+
+class Fingerprinter:
+    """Computes fingerprints with one key. Cheap to copy into worker processes."""
+
+    def __init__(self, key: FingerprintKey) -> None:
+        self.key_id = key.key_id
+        base = hashlib.blake2b(
+            key=key.secret, digest_size=FINGERPRINT_BYTES, person=PERSONALISATION
+        )
+        # Domain separation by kind and version is absorbed once per kind, then copied per value:
+        # copying a primed BLAKE2b state is much cheaper than re-keying for every value.
+        self._primed: dict[Kind, hashlib.blake2b] = {}
+        for kind in Kind:
+            state = base.copy()
+            state.update(f"{kind.value}\x1f{KIND_VERSIONS[kind]}\x1f".encode())
+            self._primed[kind] = state
+
+    def fingerprint(self, kind: Kind, canonical: str) -> bytes:
+        """Fingerprint of one canonical value."""
+        state = self._primed[kind].copy()
+        state.update(canonical.encode("utf-8"))
+        return state.digest()
+
+    def fingerprint_many(self, kind: Kind, canonicals: Iterable[str]) -> list[bytes]:
+        """Fingerprints of many canonical values of one kind, in order."""
+        primed = self._primed[kind]
+        out: list[bytes] = []
+        append = out.append
+        for value in canonicals:
+            state = primed.copy()
+            state.update(value.encode("utf-8"))
+            append(state.digest())
+        return out
+
+
+def make_entries(
+    fingerprints: Sequence[bytes], kind: Kind, records: npt.NDArray[np.uint32]
+) -> npt.NDArray[np.void]:
+    """Pack fingerprints of one kind with their record numbers into entries."""
+    entries = np.empty(len(fingerprints), dtype=ENTRY_DTYPE)
+    if len(fingerprints):
+        words = np.frombuffer(b"".join(fingerprints), dtype=">u8").reshape(-1, 2)
+        entries["hi"] = words[:, 0]
+        entries["lo"] = words[:, 1]
+    entries["kind"] = KIND_CODES[kind]
+    entries["record"] = records
+    return entries
+
+
+def sort_entries(entries: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+    """Entries in one total order (fingerprint, record, kind), independent of batching."""
+    order = np.lexsort((entries["kind"], entries["record"], entries["lo"], entries["hi"]))
+    return entries[order]
+
+
+def split_by_prefix(entries: npt.NDArray[np.void], bits: int) -> list[tuple[int, bytes]]:
+    """Sorted entries cut into (prefix, packed bytes) pieces, one per non-empty prefix."""
+    if len(entries) == 0:
+        return []
+    # numpy may promote the big-endian words to native order (np.concatenate does): the bytes
+    # on disk must always be in ENTRY_DTYPE.
+    entries = entries.astype(ENTRY_DTYPE, copy=False)
+    prefixes = (entries["hi"] >> np.uint64(64 - bits)).astype(np.int64)
+    cuts = np.flatnonzero(np.diff(prefixes)) + 1
+    starts = np.concatenate(([0], cuts))
+    ends = np.concatenate((cuts, [len(entries)]))
+    return [
+        (int(prefixes[start]), entries[start:end].tobytes())
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
+    ]
+
+
+def block_prefix(fingerprint: bytes) -> int:
+    """Registry block that holds a fingerprint."""
+    return int.from_bytes(fingerprint[:2], "big") >> (16 - BLOCK_BITS)
+
+
+def unpack_entries(blob: bytes) -> npt.NDArray[np.void]:
+    """Entries stored in one block or segment."""
+    return np.frombuffer(blob, dtype=ENTRY_DTYPE)
+
+
+def entry_fingerprint(entry: np.void) -> bytes:
+    """The 16-byte fingerprint of one entry."""
+    return int(entry["hi"]).to_bytes(8, "big") + int(entry["lo"]).to_bytes(8, "big")

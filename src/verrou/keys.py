@@ -1,0 +1,112 @@
+"""Fingerprint key material: created once, kept outside the database, required at start.
+
+A key file is a small JSON document written with mode 0600::
+
+    {"format": "verrou-fingerprint-key/1", "key_id": "fk-3f9a1c2b7d10", "key": "<base64, 32 bytes>"}
+
+The key id is derived from the key itself, so a registry can record which key fingerprinted
+which run without holding anything that helps recover the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from verrou.errors import KeyMaterialError
+
+KEY_FORMAT = "verrou-fingerprint-key/1"
+MIN_KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class FingerprintKey:
+    """A secret key and its public id."""
+
+    key_id: str
+    secret: bytes
+
+    def __repr__(self) -> str:  # never print the secret by accident
+        return f"FingerprintKey(key_id={self.key_id!r})"
+
+
+def key_id_for(secret: bytes) -> str:
+    """Public id of a key: a one-way, domain-separated digest, safe to store and log."""
+    digest = hashlib.blake2b(secret, digest_size=6, person=b"verrou-key-id").hexdigest()
+    return f"fk-{digest}"
+
+
+def _checked(secret: bytes, origin: str) -> FingerprintKey:
+    if len(secret) < MIN_KEY_BYTES:
+        raise KeyMaterialError(
+            f"{origin}: the fingerprint key is {len(secret)} bytes; at least {MIN_KEY_BYTES} are "
+            "required (run `verrou keys init` to create one)"
+        )
+    return FingerprintKey(key_id=key_id_for(secret), secret=secret)
+
+
+def create_key_file(path: Path) -> FingerprintKey:
+    """Write a new random key to ``path`` (mode 0600). Refuses to overwrite an existing file."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = _checked(secrets.token_bytes(MIN_KEY_BYTES), str(path))
+    document = {
+        "format": KEY_FORMAT,
+        "key_id": key.key_id,
+        "key": base64.b64encode(key.secret).decode("ascii"),
+    }
+    try:
+        # O_EXCL: losing a key makes every fingerprint made with it unmatchable, so never clobber.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyMaterialError(
+            f"{path} already exists; refusing to overwrite a fingerprint key"
+        ) from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(document, handle)
+        handle.write("\n")
+    return key
+
+
+def load_key_file(path: Path) -> FingerprintKey:
+    """Read a key file written by :func:`create_key_file`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KeyMaterialError(
+            f"no fingerprint key at {path}; run `verrou keys init` or set VERROU_KEY"
+        ) from None
+    except OSError as exc:
+        raise KeyMaterialError(
+            f"cannot read the fingerprint key at {path}: {exc.strerror}"
+        ) from exc
+    try:
+        document = json.loads(text)
+        if document.get("format") != KEY_FORMAT:
+            raise ValueError("format")
+        secret = base64.b64decode(document["key"], validate=True)
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise KeyMaterialError(f"{path} is not a verrou fingerprint key file") from None
+    key = _checked(secret, str(path))
+    if document.get("key_id") != key.key_id:
+        raise KeyMaterialError(f"{path}: key id does not match the key (file altered?)")
+    return key
+
+
+def parse_key_value(value: str) -> FingerprintKey:
+    """A key given inline (``VERROU_KEY``): hex or base64."""
+    text = value.strip()
+    secret: bytes
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        try:
+            secret = base64.b64decode(text, validate=True)
+        except (ValueError, binascii.Error):
+            raise KeyMaterialError("VERROU_KEY is neither hex nor base64") from None
+    return _checked(secret, "VERROU_KEY")

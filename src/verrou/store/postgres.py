@@ -1,0 +1,403 @@
+"""PostgreSQL registry store: the production backend (psycopg 3, COPY for bulk loads)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
+
+from verrou.errors import NotFound, StoreError
+from verrou.fingerprints import SEGMENT_BITS, block_prefix
+from verrou.store.base import (
+    BatchCommit,
+    Breach,
+    BreachInfo,
+    BreachSummary,
+    ExposureHit,
+    IngestRun,
+    NewRun,
+    Reject,
+    RunStatus,
+    find_in_block,
+    merge_segments,
+    record_id,
+    sum_counts,
+    summarise_breaches,
+)
+from verrou.store.migrations import migrations_for
+
+_BREACH_COLUMNS = (
+    "id, name, title, source, description, data_classes, record_count, intrusion_started_at, "
+    "detected_at, contained_at, disclosed_at, ingested_at, created_at"
+)
+_RUN_COLUMNS = (
+    "id, uid, breach_id, file_name, file_sha256, file_size, format, mapping, key_id, status, "
+    "started_at, finished_at, records_done, batches_done, counts, error"
+)
+#: Serialises concurrent `migrate` calls from several processes.
+_MIGRATION_LOCK = 0x766572726F75  # "verrou"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    host = str(info.get("host", "localhost"))
+    port = str(info.get("port", "5432"))
+    user = str(info.get("user", ""))
+    return f"postgresql://{user + '@' if user else ''}{host}:{port}/{info.get('dbname', '')}"
+
+
+class PostgresStore:
+    """Registry in a PostgreSQL database."""
+
+    def __init__(self, url: str, *, connect_timeout: int = 5) -> None:
+        self.url_for_display = display_url(url)
+        try:
+            self._db: psycopg.Connection[TupleRow] = psycopg.connect(
+                url, autocommit=True, connect_timeout=connect_timeout
+            )
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot reach the PostgreSQL registry at {self.url_for_display}: "
+                f"{_first_line(exc)}"
+            ) from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[psycopg.Connection[TupleRow]]:
+        try:
+            with self._db.transaction():
+                yield self._db
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL registry write failed: {_first_line(exc)}") from exc
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL registry read failed: {_first_line(exc)}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- schema -----------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        rows = self._read("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        if not rows[0][0]:
+            return 0
+        return int(self._read("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0][0])
+
+    def migrate(self) -> list[int]:
+        applied: list[int] = []
+        with self._write() as db:
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+            for migration in migrations_for("postgres"):
+                if migration.version in done:
+                    continue
+                db.execute(migration.sql.encode())
+                db.execute(
+                    "INSERT INTO schema_migrations VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, _now()),
+                )
+                applied.append(migration.version)
+        return applied
+
+    # --- breaches ---------------------------------------------------------------------------
+
+    def ensure_breach(self, info: BreachInfo) -> Breach:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO breaches (name, title, source, description, data_classes, "
+                "intrusion_started_at, detected_at, contained_at, disclosed_at, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET "
+                "title = COALESCE(EXCLUDED.title, breaches.title), "
+                "source = COALESCE(EXCLUDED.source, breaches.source), "
+                "description = COALESCE(EXCLUDED.description, breaches.description), "
+                "data_classes = CASE WHEN EXCLUDED.data_classes = '[]'::jsonb "
+                "  THEN breaches.data_classes ELSE EXCLUDED.data_classes END, "
+                "intrusion_started_at = COALESCE(EXCLUDED.intrusion_started_at, "
+                "  breaches.intrusion_started_at), "
+                "detected_at = COALESCE(EXCLUDED.detected_at, breaches.detected_at), "
+                "contained_at = COALESCE(EXCLUDED.contained_at, breaches.contained_at), "
+                "disclosed_at = COALESCE(EXCLUDED.disclosed_at, breaches.disclosed_at)",
+                (
+                    info.name,
+                    info.title,
+                    info.source,
+                    info.description,
+                    Jsonb(list(info.data_classes)),
+                    info.intrusion_started_at,
+                    info.detected_at,
+                    info.contained_at,
+                    info.disclosed_at,
+                    _now(),
+                ),
+            )
+        breach = self.get_breach(info.name)
+        assert breach is not None
+        return breach
+
+    def get_breach(self, name: str) -> Breach | None:
+        rows = self._read(f"SELECT {_BREACH_COLUMNS} FROM breaches WHERE name = %s", (name,))
+        return _breach(rows[0]) if rows else None
+
+    def list_breaches(self) -> list[BreachSummary]:
+        breaches = [
+            _breach(r) for r in self._read(f"SELECT {_BREACH_COLUMNS} FROM breaches ORDER BY name")
+        ]
+        complete = self._read("SELECT breach_id, counts FROM ingest_runs WHERE status = 'complete'")
+        return summarise_breaches(breaches, ((b, c) for b, c in complete))
+
+    # --- ingest runs ------------------------------------------------------------------------
+
+    def find_run(self, breach_id: int, file_sha256: str) -> IngestRun | None:
+        rows = self._read(
+            f"SELECT {_RUN_COLUMNS} FROM ingest_runs WHERE breach_id = %s AND file_sha256 = %s",
+            (breach_id, file_sha256),
+        )
+        return _run(rows[0]) if rows else None
+
+    def get_run(self, run_id: int) -> IngestRun:
+        rows = self._read(f"SELECT {_RUN_COLUMNS} FROM ingest_runs WHERE id = %s", (run_id,))
+        if not rows:
+            raise NotFound(f"no ingest run {run_id}")
+        return _run(rows[0])
+
+    def start_run(self, run: NewRun) -> IngestRun:
+        with self._write() as db:
+            row = db.execute(
+                "INSERT INTO ingest_runs (uid, breach_id, file_name, file_sha256, file_size, "
+                "format, mapping, key_id, status, started_at) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
+                (
+                    secrets.token_bytes(16),
+                    run.breach_id,
+                    run.file_name,
+                    run.file_sha256,
+                    run.file_size,
+                    run.format,
+                    Jsonb(run.mapping),
+                    run.key_id,
+                    RunStatus.RUNNING,
+                    _now(),
+                ),
+            ).fetchone()
+        assert row is not None
+        return self.get_run(int(row[0]))
+
+    def restart_run(self, run_id: int) -> IngestRun:
+        with self._write() as db:
+            db.execute(
+                "UPDATE ingest_runs SET status = 'running', error = NULL WHERE id = %s", (run_id,)
+            )
+        return self.get_run(run_id)
+
+    def commit_batch(self, batch: BatchCommit) -> None:
+        with self._write() as db:
+            # Row lock: a second process resuming the same run waits here instead of interleaving.
+            status = db.execute(
+                "SELECT status, batches_done FROM ingest_runs WHERE id = %s FOR UPDATE",
+                (batch.run_id,),
+            ).fetchone()
+            if status is None or status[0] != RunStatus.RUNNING or status[1] != batch.seq:
+                raise StoreError(f"ingest run {batch.run_id} is not expecting batch {batch.seq}")
+            with db.cursor() as cursor:
+                with cursor.copy(
+                    "COPY ingest_segments (run_id, prefix, seq, entries) FROM STDIN (FORMAT BINARY)"
+                ) as copy:
+                    copy.set_types(["int8", "int4", "int4", "bytea"])
+                    for prefix, blob in batch.segments:
+                        copy.write_row((batch.run_id, prefix, batch.seq, blob))
+                if batch.rejects:
+                    with cursor.copy(
+                        "COPY ingest_rejects (run_id, row, column_name, kind, reason, masked) "
+                        "FROM STDIN"
+                    ) as copy:
+                        for r in batch.rejects:
+                            copy.write_row(
+                                (batch.run_id, r.row, r.column, r.kind, r.reason, r.masked)
+                            )
+            db.execute(
+                "UPDATE ingest_runs SET records_done = %s, batches_done = %s, counts = %s "
+                "WHERE id = %s",
+                (batch.records_done, batch.seq + 1, Jsonb(batch.counts), batch.run_id),
+            )
+
+    def finish_run(self, run_id: int, counts: dict[str, Any]) -> IngestRun:
+        with self._write() as db:
+            duplicates: dict[str, int] = {}
+            with db.cursor() as reader, db.cursor() as writer:
+                reader.execute(
+                    "SELECT prefix, entries FROM ingest_segments WHERE run_id = %s "
+                    "ORDER BY prefix, seq",
+                    (run_id,),
+                )
+                with writer.copy(
+                    "COPY exposure_blocks (prefix, run_id, entries) FROM STDIN (FORMAT BINARY)"
+                ) as copy:
+                    copy.set_types(["int4", "int8", "bytea"])
+                    current: int | None = None
+                    blobs: list[bytes] = []
+                    for prefix, blob in _fetch_in_chunks(reader):
+                        if prefix != current and blobs:
+                            duplicates = _write_blocks(copy, run_id, blobs, duplicates)
+                            blobs = []
+                        current = prefix
+                        blobs.append(bytes(blob))
+                    if blobs:
+                        duplicates = _write_blocks(copy, run_id, blobs, duplicates)
+            db.execute("DELETE FROM ingest_segments WHERE run_id = %s", (run_id,))
+            final = dict(counts, duplicates=duplicates)
+            now = _now()
+            db.execute(
+                "UPDATE ingest_runs SET status = 'complete', finished_at = %s, counts = %s "
+                "WHERE id = %s",
+                (now, Jsonb(final), run_id),
+            )
+            db.execute(
+                "UPDATE breaches SET ingested_at = %s, record_count = record_count + %s "
+                "WHERE id = (SELECT breach_id FROM ingest_runs WHERE id = %s)",
+                (now, int(counts.get("rows_with_identifier", 0)), run_id),
+            )
+        return self.get_run(run_id)
+
+    def fail_run(self, run_id: int, error: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE ingest_runs SET status = 'failed', error = %s WHERE id = %s "
+                "AND status = 'running'",
+                (error, run_id),
+            )
+
+    def rejects(self, run_id: int) -> Iterator[Reject]:
+        try:
+            # A named (server-side) cursor streams a large report; it needs a transaction.
+            name = f"rejects_{run_id}_{secrets.token_hex(4)}"
+            with self._db.transaction(), self._db.cursor(name=name) as cursor:
+                cursor.execute(
+                    "SELECT row, column_name, kind, reason, masked FROM ingest_rejects "
+                    "WHERE run_id = %s ORDER BY row, column_name",
+                    (run_id,),
+                )
+                for row in cursor:
+                    yield Reject(*row)
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL registry read failed: {_first_line(exc)}") from exc
+
+    # --- lookup -----------------------------------------------------------------------------
+
+    def lookup(self, fingerprints: Sequence[bytes]) -> list[ExposureHit]:
+        by_prefix: dict[int, list[bytes]] = {}
+        for fp in fingerprints:
+            by_prefix.setdefault(block_prefix(fp), []).append(fp)
+        if not by_prefix:
+            return []
+        rows = self._read(
+            "SELECT b.prefix, b.entries, r.id, r.uid, r.breach_id, br.name "
+            "FROM exposure_blocks b JOIN ingest_runs r ON r.id = b.run_id "
+            "JOIN breaches br ON br.id = r.breach_id "
+            "WHERE b.prefix = ANY(%s) AND r.status = 'complete'",
+            (list(by_prefix),),
+        )
+        hits: list[ExposureHit] = []
+        for prefix, blob, run_id, uid, breach_id, breach_name in rows:
+            for fp in by_prefix[prefix]:
+                for kind, record in find_in_block(bytes(blob), fp):
+                    hits.append(
+                        ExposureHit(
+                            fp,
+                            kind,
+                            breach_id,
+                            breach_name,
+                            run_id,
+                            record,
+                            record_id(bytes(uid), record),
+                        )
+                    )
+        return hits
+
+    def drop_everything(self) -> None:
+        """Remove all verrou tables (tests only: PostgreSQL has no temp-file database)."""
+        with self._write() as db:
+            db.execute(
+                "DROP TABLE IF EXISTS ingest_rejects, exposure_blocks, ingest_segments, "
+                "ingest_runs, breaches, schema_migrations CASCADE"
+            )
+
+
+def _fetch_in_chunks(cursor: psycopg.Cursor[TupleRow]) -> Iterator[tuple[Any, ...]]:
+    while rows := cursor.fetchmany(2048):
+        yield from rows
+
+
+def _write_blocks(
+    copy: psycopg.Copy, run_id: int, blobs: list[bytes], duplicates: dict[str, int]
+) -> dict[str, int]:
+    blocks, dups = merge_segments(blobs)
+    for prefix, blob in blocks:
+        copy.write_row((prefix, run_id, blob))
+    return sum_counts(duplicates, dups)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _breach(row: Sequence[Any]) -> Breach:
+    return Breach(
+        id=row[0],
+        name=row[1],
+        title=row[2],
+        source=row[3],
+        description=row[4],
+        data_classes=tuple(row[5]),
+        record_count=row[6],
+        intrusion_started_at=row[7],
+        detected_at=row[8],
+        contained_at=row[9],
+        disclosed_at=row[10],
+        ingested_at=row[11],
+        created_at=row[12],
+    )
+
+
+def _run(row: Sequence[Any]) -> IngestRun:
+    return IngestRun(
+        id=row[0],
+        uid=bytes(row[1]),
+        breach_id=row[2],
+        file_name=row[3],
+        file_sha256=row[4],
+        file_size=row[5],
+        format=row[6],
+        mapping=row[7],
+        key_id=row[8],
+        status=row[9],
+        started_at=row[10],
+        finished_at=row[11],
+        records_done=row[12],
+        batches_done=row[13],
+        counts=row[14],
+        error=row[15],
+    )
+
+
+# SEGMENT_BITS is part of the layout contract even though PostgreSQL streams segments in order.
+assert SEGMENT_BITS <= 16

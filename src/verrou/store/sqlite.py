@@ -1,0 +1,385 @@
+"""SQLite registry store: the embedded default.
+
+WAL mode, one writer, one large transaction per ingest batch (``BEGIN IMMEDIATE`` so that a second
+writer waits instead of failing half-way).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from verrou.errors import NotFound, StoreError
+from verrou.fingerprints import SEGMENT_BITS, block_prefix
+from verrou.store.base import (
+    BatchCommit,
+    Breach,
+    BreachInfo,
+    BreachSummary,
+    ExposureHit,
+    IngestRun,
+    NewRun,
+    Reject,
+    RunStatus,
+    find_in_block,
+    merge_segments,
+    record_id,
+    sum_counts,
+    summarise_breaches,
+)
+from verrou.store.migrations import migrations_for
+
+_BREACH_COLUMNS = (
+    "id, name, title, source, description, data_classes, record_count, intrusion_started_at, "
+    "detected_at, contained_at, disclosed_at, ingested_at, created_at"
+)
+_RUN_COLUMNS = (
+    "id, uid, breach_id, file_name, file_sha256, file_size, format, mapping, key_id, status, "
+    "started_at, finished_at, records_done, batches_done, counts, error"
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class SQLiteStore:
+    """Registry in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.url_for_display = f"sqlite:///{path}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.execute("PRAGMA cache_size=-131072")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the SQLite registry at {path}: {exc}") from exc
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite registry write failed: {exc}") from exc
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite registry read failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- schema -----------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        rows = self._read(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+        )
+        if not rows:
+            return 0
+        return int(self._read("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0][0])
+
+    def migrate(self) -> list[int]:
+        applied: list[int] = []
+        with self._write() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+            for migration in migrations_for("sqlite"):
+                if migration.version in done:
+                    continue
+                for statement in _statements(migration.sql):
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    (migration.version, migration.name, _ts(_now())),
+                )
+                applied.append(migration.version)
+        return applied
+
+    # --- breaches ---------------------------------------------------------------------------
+
+    def ensure_breach(self, info: BreachInfo) -> Breach:
+        with self._write() as db:
+            row = db.execute("SELECT id FROM breaches WHERE name = ?", (info.name,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO breaches (name, title, source, description, data_classes, "
+                    "intrusion_started_at, detected_at, contained_at, disclosed_at, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        info.name,
+                        info.title,
+                        info.source,
+                        info.description,
+                        json.dumps(list(info.data_classes)),
+                        _ts(info.intrusion_started_at),
+                        _ts(info.detected_at),
+                        _ts(info.contained_at),
+                        _ts(info.disclosed_at),
+                        _ts(_now()),
+                    ),
+                )
+            else:
+                # Only what the operator gave now changes; the rest of the timeline stays.
+                updates = {
+                    "title": info.title,
+                    "source": info.source,
+                    "description": info.description,
+                    "intrusion_started_at": _ts(info.intrusion_started_at),
+                    "detected_at": _ts(info.detected_at),
+                    "contained_at": _ts(info.contained_at),
+                    "disclosed_at": _ts(info.disclosed_at),
+                }
+                if info.data_classes:
+                    updates["data_classes"] = json.dumps(list(info.data_classes))
+                for column, value in updates.items():
+                    if value is not None:
+                        # Column names come from the dict above, never from input.
+                        db.execute(
+                            f"UPDATE breaches SET {column} = ? WHERE id = ?", (value, row[0])
+                        )
+        breach = self.get_breach(info.name)
+        assert breach is not None
+        return breach
+
+    def get_breach(self, name: str) -> Breach | None:
+        rows = self._read(f"SELECT {_BREACH_COLUMNS} FROM breaches WHERE name = ?", (name,))
+        return _breach(rows[0]) if rows else None
+
+    def list_breaches(self) -> list[BreachSummary]:
+        breaches = [
+            _breach(r) for r in self._read(f"SELECT {_BREACH_COLUMNS} FROM breaches ORDER BY name")
+        ]
+        complete = self._read("SELECT breach_id, counts FROM ingest_runs WHERE status = 'complete'")
+        return summarise_breaches(breaches, ((b, json.loads(c)) for b, c in complete))
+
+    # --- ingest runs ------------------------------------------------------------------------
+
+    def find_run(self, breach_id: int, file_sha256: str) -> IngestRun | None:
+        rows = self._read(
+            f"SELECT {_RUN_COLUMNS} FROM ingest_runs WHERE breach_id = ? AND file_sha256 = ?",
+            (breach_id, file_sha256),
+        )
+        return _run(rows[0]) if rows else None
+
+    def get_run(self, run_id: int) -> IngestRun:
+        rows = self._read(f"SELECT {_RUN_COLUMNS} FROM ingest_runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise NotFound(f"no ingest run {run_id}")
+        return _run(rows[0])
+
+    def start_run(self, run: NewRun) -> IngestRun:
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO ingest_runs (uid, breach_id, file_name, file_sha256, file_size, "
+                "format, mapping, key_id, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    secrets.token_bytes(16),
+                    run.breach_id,
+                    run.file_name,
+                    run.file_sha256,
+                    run.file_size,
+                    run.format,
+                    json.dumps(run.mapping),
+                    run.key_id,
+                    RunStatus.RUNNING,
+                    _ts(_now()),
+                ),
+            )
+            run_id = cursor.lastrowid
+        assert run_id is not None
+        return self.get_run(run_id)
+
+    def restart_run(self, run_id: int) -> IngestRun:
+        """Mark a failed run as running again (resume after a crash or an error)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE ingest_runs SET status = 'running', error = NULL WHERE id = ?", (run_id,)
+            )
+        return self.get_run(run_id)
+
+    def commit_batch(self, batch: BatchCommit) -> None:
+        with self._write() as db:
+            status = db.execute(
+                "SELECT status, batches_done FROM ingest_runs WHERE id = ?", (batch.run_id,)
+            ).fetchone()
+            if status is None or status[0] != RunStatus.RUNNING or status[1] != batch.seq:
+                raise StoreError(f"ingest run {batch.run_id} is not expecting batch {batch.seq}")
+            db.executemany(
+                "INSERT INTO ingest_segments (run_id, prefix, seq, entries) VALUES (?, ?, ?, ?)",
+                [(batch.run_id, prefix, batch.seq, blob) for prefix, blob in batch.segments],
+            )
+            if batch.rejects:
+                db.executemany(
+                    "INSERT INTO ingest_rejects VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (batch.run_id, r.row, r.column, r.kind, r.reason, r.masked)
+                        for r in batch.rejects
+                    ],
+                )
+            db.execute(
+                "UPDATE ingest_runs SET records_done = ?, batches_done = ?, counts = ? "
+                "WHERE id = ?",
+                (batch.records_done, batch.seq + 1, json.dumps(batch.counts), batch.run_id),
+            )
+
+    def finish_run(self, run_id: int, counts: dict[str, Any]) -> IngestRun:
+        with self._write() as db:
+            duplicates: dict[str, int] = {}
+            for coarse in range(1 << SEGMENT_BITS):
+                blobs = [
+                    row[0]
+                    for row in db.execute(
+                        "SELECT entries FROM ingest_segments WHERE run_id = ? AND prefix = ? "
+                        "ORDER BY seq",
+                        (run_id, coarse),
+                    )
+                ]
+                if not blobs:
+                    continue
+                blocks, dups = merge_segments(blobs)
+                duplicates = sum_counts(duplicates, dups)
+                db.executemany(
+                    "INSERT INTO exposure_blocks (prefix, run_id, entries) VALUES (?, ?, ?)",
+                    [(prefix, run_id, blob) for prefix, blob in blocks],
+                )
+            db.execute("DELETE FROM ingest_segments WHERE run_id = ?", (run_id,))
+            final = dict(counts, duplicates=duplicates)
+            now = _ts(_now())
+            db.execute(
+                "UPDATE ingest_runs SET status = 'complete', finished_at = ?, counts = ? "
+                "WHERE id = ?",
+                (now, json.dumps(final), run_id),
+            )
+            db.execute(
+                "UPDATE breaches SET ingested_at = ?, record_count = record_count + ? "
+                "WHERE id = (SELECT breach_id FROM ingest_runs WHERE id = ?)",
+                (now, int(counts.get("rows_with_identifier", 0)), run_id),
+            )
+        return self.get_run(run_id)
+
+    def fail_run(self, run_id: int, error: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE ingest_runs SET status = 'failed', error = ? WHERE id = ? "
+                "AND status = 'running'",
+                (error, run_id),
+            )
+
+    def rejects(self, run_id: int) -> Iterator[Reject]:
+        try:
+            cursor = self._db.execute(
+                "SELECT row, column_name, kind, reason, masked FROM ingest_rejects "
+                "WHERE run_id = ? ORDER BY row, column_name",
+                (run_id,),
+            )
+            for row in cursor:
+                yield Reject(*row)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite registry read failed: {exc}") from exc
+
+    # --- lookup -----------------------------------------------------------------------------
+
+    def lookup(self, fingerprints: Sequence[bytes]) -> list[ExposureHit]:
+        by_prefix: dict[int, list[bytes]] = {}
+        for fp in fingerprints:
+            by_prefix.setdefault(block_prefix(fp), []).append(fp)
+        if not by_prefix:
+            return []
+        marks = ",".join("?" * len(by_prefix))
+        rows = self._read(
+            "SELECT b.prefix, b.entries, r.id, r.uid, r.breach_id, br.name "
+            "FROM exposure_blocks b JOIN ingest_runs r ON r.id = b.run_id "
+            "JOIN breaches br ON br.id = r.breach_id "
+            f"WHERE b.prefix IN ({marks}) AND r.status = 'complete'",
+            list(by_prefix),
+        )
+        hits: list[ExposureHit] = []
+        for prefix, blob, run_id, uid, breach_id, breach_name in rows:
+            for fp in by_prefix[prefix]:
+                for kind, record in find_in_block(blob, fp):
+                    hits.append(
+                        ExposureHit(
+                            fp, kind, breach_id, breach_name, run_id, record, record_id(uid, record)
+                        )
+                    )
+        return hits
+
+
+def _statements(sql: str) -> list[str]:
+    # Migrations hold plain DDL without semicolons inside literals; split on statement ends.
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _breach(row: Sequence[Any]) -> Breach:
+    return Breach(
+        id=row[0],
+        name=row[1],
+        title=row[2],
+        source=row[3],
+        description=row[4],
+        data_classes=tuple(json.loads(row[5])),
+        record_count=row[6],
+        intrusion_started_at=_dt(row[7]),
+        detected_at=_dt(row[8]),
+        contained_at=_dt(row[9]),
+        disclosed_at=_dt(row[10]),
+        ingested_at=_dt(row[11]),
+        created_at=_dt(row[12]),
+    )
+
+
+def _run(row: Sequence[Any]) -> IngestRun:
+    started = _dt(row[10])
+    assert started is not None
+    return IngestRun(
+        id=row[0],
+        uid=bytes(row[1]),
+        breach_id=row[2],
+        file_name=row[3],
+        file_sha256=row[4],
+        file_size=row[5],
+        format=row[6],
+        mapping=json.loads(row[7]),
+        key_id=row[8],
+        status=row[9],
+        started_at=started,
+        finished_at=_dt(row[11]),
+        records_done=row[12],
+        batches_done=row[13],
+        counts=json.loads(row[14]),
+        error=row[15],
+    )
