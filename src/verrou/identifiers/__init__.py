@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from verrou.identifiers.address import canonical_postal_address
 from verrou.identifiers.contact import canonical_account_id, canonical_email, canonical_phone
 from verrou.identifiers.documents import (
     canonical_cni,
@@ -18,10 +19,8 @@ from verrou.identifiers.documents import (
     canonical_passport,
     canonical_residence_permit,
 )
-from verrou.identifiers.address import canonical_postal_address
 from verrou.identifiers.kinds import KIND_CODES, KIND_VERSIONS, KINDS_BY_CODE, Kind
 from verrou.identifiers.names import PersonParts, person_keys
-
 
 #: Kinds whose canonical form comes from one raw field.
 SINGLE_FIELD: dict[Kind, Callable[[str], str]] = {
