@@ -1,0 +1,1 @@
+"""Ingest of leaked dumps: readers per format, column mapping, the batch pipeline, reports."""
