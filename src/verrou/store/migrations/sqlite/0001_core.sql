@@ -36,21 +36,23 @@ CREATE TABLE ingest_runs (
 );
 
 -- Staging while a run is under way: one row per (run, coarse prefix, batch).
+-- Rowid tables with a separate index: rows hold kilobytes of entries, which WITHOUT ROWID
+-- tables handle badly.
 CREATE TABLE ingest_segments (
     run_id INTEGER NOT NULL REFERENCES ingest_runs(id),
     prefix INTEGER NOT NULL,
     seq INTEGER NOT NULL,
-    entries BLOB NOT NULL,
-    PRIMARY KEY (run_id, prefix, seq)
-) WITHOUT ROWID;
+    entries BLOB NOT NULL
+);
+CREATE UNIQUE INDEX ingest_segments_key ON ingest_segments (run_id, prefix, seq);
 
 -- The registry proper: one row per (fingerprint prefix, completed run), sorted entries.
 CREATE TABLE exposure_blocks (
     prefix INTEGER NOT NULL,
     run_id INTEGER NOT NULL REFERENCES ingest_runs(id),
-    entries BLOB NOT NULL,
-    PRIMARY KEY (prefix, run_id)
-) WITHOUT ROWID;
+    entries BLOB NOT NULL
+);
+CREATE UNIQUE INDEX exposure_blocks_key ON exposure_blocks (prefix, run_id);
 
 -- Rejected values: position, reason and a masked value, never the value itself.
 CREATE TABLE ingest_rejects (

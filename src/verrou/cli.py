@@ -1,0 +1,632 @@
+"""verrou's one entry point: ``verrou --help``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from verrou.errors import ConfigError, VerrouError
+from verrou.fingerprints import Fingerprinter
+from verrou.keys import FingerprintKey, create_key_file, load_key_file, parse_key_value
+from verrou.settings import Settings
+from verrou.store import RegistryStore, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Context:
+    verbose: bool
+    database_url: str | None
+
+    def settings(self, **overrides: object) -> Settings:
+        return Settings.from_env(None, database_url=self.database_url, **overrides)
+
+
+def load_key(settings: Settings) -> FingerprintKey:
+    """The fingerprint key: VERROU_KEY if set, else the key file. Refuses to run without one."""
+    if settings.key_value:
+        return parse_key_value(settings.key_value)
+    return load_key_file(settings.key_file)
+
+
+@contextmanager
+def registry(settings: Settings) -> Iterator[RegistryStore]:
+    store = open_store(settings.database_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+class VerrouGroup(click.Group):
+    """Turns our own errors into one line on stderr and a non-zero exit (-v: the traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VerrouError as exc:
+            verbose = bool(ctx.obj and ctx.obj.verbose) or "-v" in sys.argv[1:2]
+            if verbose:
+                traceback.print_exc()
+            err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            ctx.exit(2 if isinstance(exc, ConfigError) else 1)
+
+
+@click.group(cls=VerrouGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="Registry store (overrides VERROU_DATABASE_URL): sqlite:///file or postgresql://...",
+)
+@click.version_option(package_name="verrou")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool, database_url: str | None) -> None:
+    """verrou freezes the utility of leaked identity data.
+
+    It ingests leaked dumps into a registry of keyed fingerprints (never plaintext), so that
+    banks and telcos checking an applicant learn that the identity leaked, or was frozen by its
+    owner.
+
+    Start with `verrou demo`. Configuration comes from VERROU_* environment variables
+    (see the README).
+    """
+    ctx.obj = Context(verbose=verbose, database_url=database_url)
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """Fingerprint key management."""
+
+
+@keys.command("init")
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path),
+    help="Where to write the key (default VERROU_KEY_FILE or ~/.config/verrou/fingerprint.key).",
+)
+@click.pass_obj
+def keys_init(obj: Context, key_file: Path | None) -> None:
+    """Create the fingerprint key file (mode 0600). Refuses to overwrite an existing one.
+
+    Keep it apart from the database and back it up: fingerprints made with a lost key can never
+    be matched again.
+    """
+    settings = obj.settings(key_file=key_file)
+    key = create_key_file(settings.key_file)
+    out.print(f"created {settings.key_file} (key id {key.key_id}, mode 0600)")
+
+
+@keys.command("show")
+@click.pass_obj
+def keys_show(obj: Context) -> None:
+    """Print the id of the key in use (never the key)."""
+    key = load_key(obj.settings())
+    out.print(key.key_id)
+
+
+# --- migrate ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.pass_obj
+def migrate(obj: Context) -> None:
+    """Apply pending schema migrations (idempotent; also done at every start)."""
+    settings = obj.settings()
+    store = open_store(settings.database_url, migrate=False)
+    try:
+        applied = store.migrate()
+        version = store.schema_version()
+    finally:
+        store.close()
+    if applied:
+        out.print(f"applied migrations {', '.join(map(str, applied))}; schema at {version}")
+    else:
+        out.print(f"schema up to date at {version}")
+
+
+# --- synth ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--rows", type=click.IntRange(1, 100_000_000), default=100_000, show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl", "parquet", "sql"]),
+    default="csv",
+    show_default=True,
+)
+@click.option(
+    "--with-documents", is_flag=True, help="Add CNI, passport, licence, NIR and IBAN columns."
+)
+@click.option(
+    "--encoding",
+    type=click.Choice(["utf-8", "cp1252"]),
+    default="utf-8",
+    show_default=True,
+    help="Text encoding (CSV only).",
+)
+@click.option("--seed", type=int, default=2026, show_default=True)
+@click.option(
+    "--broken-share",
+    type=click.FloatRange(0, 0.5),
+    default=0.02,
+    show_default=True,
+    help="Share of rows with a deliberately invalid value.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Dump file to write; the ground truth goes beside it (FILE.truth.json).",
+)
+def synth(
+    rows: int,
+    fmt: str,
+    with_documents: bool,
+    encoding: str,
+    seed: int,
+    broken_share: float,
+    out_path: Path,
+) -> None:
+    """Write a synthetic leaked dump shaped like the 2026 ANTS breach, and its ground truth."""
+    from verrou.synth import SynthSpec, write_dump
+
+    spec = SynthSpec(
+        rows=rows,
+        fmt=fmt,  # type: ignore[arg-type]  # click.Choice checked it
+        with_documents=with_documents,
+        seed=seed,
+        broken_share=broken_share,
+        encoding=encoding,  # type: ignore[arg-type]  # click.Choice checked it
+    )
+    started = time.perf_counter()
+    with _progress("writing", rows) as advance:
+        write_dump(spec, out_path, on_progress=advance)
+    elapsed = time.perf_counter() - started
+    out.print(
+        f"wrote {rows:,} rows to {out_path} in {elapsed:.1f}s "
+        f"(ground truth: {out_path.name}.truth.json)"
+    )
+
+
+# --- ingest -----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("dump", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--breach", required=True, help="Breach name (created if new), e.g. ants-2026.")
+@click.option(
+    "--service",
+    help="Breached service, the namespace of logins and account ids (default: the breach name).",
+)
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Column mapping (TOML) instead of detection.",
+)
+@click.option(
+    "--save-mapping",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the detected mapping (TOML) for editing, then continue.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Show mapping, hit rates and masked samples; write nothing."
+)
+@click.option("--table", help="Table to read in a SQL dump holding several.")
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    help="Worker processes (default VERROU_WORKERS or the CPU count; 0 = in-process).",
+)
+@click.option(
+    "--batch-rows",
+    type=click.IntRange(1_000, 1_000_000),
+    help="Rows per batch (default VERROU_BATCH_ROWS or 65536).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def ingest(
+    obj: Context,
+    dump: Path,
+    breach: str,
+    service: str | None,
+    mapping_file: Path | None,
+    save_mapping: Path | None,
+    dry_run: bool,
+    table: str | None,
+    workers: int | None,
+    batch_rows: int | None,
+    as_json: bool,
+) -> None:
+    """Ingest a leaked DUMP (.csv/.tsv, .jsonl, .parquet, .sql; .gz and .zip too).
+
+    Only keyed fingerprints are stored. Bad values are counted and listed (row, column, reason,
+    masked value) in a report file; they never stop the ingest. Ingesting the same file again
+    adds nothing; an interrupted ingest resumes where it stopped.
+    """
+    from verrou.ingest.mapping import save_mapping as write_mapping
+    from verrou.ingest.pipeline import IngestOptions
+    from verrou.ingest.pipeline import dry_run as preview
+
+    settings = obj.settings(workers=workers, batch_rows=batch_rows)
+    options = IngestOptions(
+        breach=breach,
+        service=service,
+        mapping_file=mapping_file,
+        table=table,
+        batch_rows=settings.batch_rows,
+        workers=settings.workers,
+        report_dir=settings.report_dir,
+    )
+    if dry_run or save_mapping:
+        report, mapping = preview(dump, options)
+        if save_mapping:
+            write_mapping(mapping, save_mapping)
+            err.print(f"mapping written to {save_mapping}")
+        if dry_run:
+            if as_json:
+                out.print_json(json.dumps(report.to_json()))
+            else:
+                _print_dry_run(report)
+            return
+    key = load_key(settings)
+    with registry(settings) as store:
+        result = _ingest_with_progress(store, key, dump, options, None, enabled=not as_json)
+    if as_json:
+        out.print_json(json.dumps(result.to_json()))
+    else:
+        print_ingest_report(result, settings.database_url)
+
+
+def _ingest_with_progress(
+    store: RegistryStore,
+    key: FingerprintKey,
+    dump: Path,
+    options: Any,
+    total: int | None,
+    *,
+    enabled: bool = True,
+) -> Any:
+    """Run an ingest with a progress bar (rows, rows/s) on a terminal."""
+    from verrou.ingest.pipeline import ingest_dump
+
+    with _progress("ingesting", total, enabled=enabled) as advance:
+        last = [0]
+
+        def on_progress(records: int) -> None:
+            advance(records - last[0])
+            last[0] = records
+
+        return ingest_dump(store, Fingerprinter(key), dump, options, on_progress=on_progress)
+
+
+def print_ingest_report(report: Any, where: str) -> None:
+    """The final ingest report as a person reads it."""
+    if report.status == "already_ingested":
+        out.print(
+            f"{report.file} was already ingested for breach {report.breach} "
+            f"(run {report.run_id}); nothing added."
+        )
+        return
+    out.print(
+        f"[bold]Ingest of {report.file}[/] → breach [bold]{report.breach}[/]"
+        f"{' (resumed)' if report.resumed else ''}"
+    )
+    out.print(
+        f"format {report.format}{', ' + report.encoding if report.encoding else ''}; "
+        f"registry {where}"
+    )
+    summary = Table.grid(padding=(0, 2))
+    summary.add_row("rows read", f"{report.rows_read:,}")
+    summary.add_row("rows with ≥1 valid identifier", f"{report.rows_with_identifier:,}")
+    summary.add_row("rows with a rejected value", f"{report.rows_rejected:,}")
+    summary.add_row("unparseable rows", f"{report.rows_malformed:,}")
+    summary.add_row("elapsed", f"{report.elapsed_s:.2f} s ({report.rows_per_s:,.0f} rows/s)")
+    out.print(summary)
+    kinds = Table("kind", "valid", "invalid", "fingerprints", "duplicates", title="per kind")
+    for kind in sorted(set(report.valid) | set(report.invalid)):
+        kinds.add_row(
+            kind,
+            f"{report.valid.get(kind, 0):,}",
+            f"{report.invalid.get(kind, 0):,}",
+            f"{report.fingerprints.get(kind, 0):,}",
+            f"{report.duplicates.get(kind, 0):,}",
+        )
+    out.print(kinds)
+    if report.reasons:
+        reasons = Table("kind: reason", "count", title="rejected values by reason")
+        for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:15]:
+            reasons.add_row(reason, f"{count:,}")
+        out.print(reasons)
+    if report.report_file:
+        out.print(f"rejected rows listed in {report.report_file}")
+
+
+def _print_dry_run(report: Any) -> None:
+    out.print(
+        f"[bold]Dry run of {report.file}[/]: {report.format}"
+        f"{', ' + report.encoding if report.encoding else ''}; "
+        f"{report.sample_rows:,} sample rows; nothing written"
+    )
+    table = Table("column", "field", "by", "hit rate", "samples (masked canonical)")
+    for col in report.columns:
+        table.add_row(
+            col.column,
+            col.field or "-",
+            col.by,
+            "-" if col.hit_rate is None else f"{col.hit_rate:.1%}",
+            ", ".join(col.samples),
+        )
+    out.print(table)
+    out.print(f"identifier kinds: {', '.join(report.kinds) or 'none'}")
+
+
+@contextmanager
+def _progress(
+    label: str, total: int | None, *, enabled: bool = True
+) -> Iterator[Callable[[int], None]]:
+    if not enabled or not err.is_terminal:
+        yield lambda n: None
+        return
+    progress = Progress(
+        TextColumn(f"{label}"),
+        BarColumn(),
+        TaskProgressColumn() if total else TextColumn(""),
+        TextColumn("{task.completed:,.0f} rows"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    started = time.perf_counter()
+    with progress:
+        task = progress.add_task(label, total=total, rate="")
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            done = progress.tasks[0].completed
+            elapsed = time.perf_counter() - started
+            if elapsed > 0:
+                progress.update(task, rate=f"{done / elapsed:,.0f} rows/s")
+
+        yield advance
+
+
+# --- breaches ---------------------------------------------------------------------------------
+
+
+def _parse_when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO date (2026-04-10 or 2026-04-10T08:00)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def breaches(obj: Context, as_json: bool) -> None:
+    """List breaches with their timeline and fingerprint counts per identifier kind."""
+    settings = obj.settings()
+    with registry(settings) as store:
+        summaries = store.list_breaches()
+    if as_json:
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "name": s.breach.name,
+                        "title": s.breach.title,
+                        "records": s.breach.record_count,
+                        "runs": s.runs,
+                        "fingerprints_by_kind": s.fingerprints_by_kind,
+                        "data_classes": list(s.breach.data_classes),
+                        "intrusion_started_at": _iso(s.breach.intrusion_started_at),
+                        "detected_at": _iso(s.breach.detected_at),
+                        "contained_at": _iso(s.breach.contained_at),
+                        "disclosed_at": _iso(s.breach.disclosed_at),
+                        "ingested_at": _iso(s.breach.ingested_at),
+                        "dwell_days": s.breach.dwell_days,
+                    }
+                    for s in summaries
+                ]
+            )
+        )
+        return
+    if not summaries:
+        out.print("no breach yet: `verrou ingest DUMP --breach NAME` creates one")
+        return
+    table = Table(
+        "breach", "records", "runs", "fingerprints by kind", "detected", "dwell", "ingested"
+    )
+    for s in summaries:
+        kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(s.fingerprints_by_kind.items()))
+        dwell = s.breach.dwell_days
+        table.add_row(
+            s.breach.name,
+            f"{s.breach.record_count:,}",
+            str(s.runs),
+            kinds or "-",
+            _day(s.breach.detected_at),
+            "-" if dwell is None else f"{dwell:.0f} d",
+            _day(s.breach.ingested_at),
+        )
+    out.print(table)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--title")
+@click.option("--source", help="The breached organisation or service.")
+@click.option("--description")
+@click.option(
+    "--data-class",
+    "data_classes",
+    multiple=True,
+    help="Exposed data class (repeat): email, phone, birth_date, ...",
+)
+@click.option("--intrusion-started", help="ISO date the intrusion started.")
+@click.option("--detected", help="ISO date the breach was detected.")
+@click.option("--contained", help="ISO date the breach was contained.")
+@click.option("--disclosed", help="ISO date the breach was disclosed.")
+@click.pass_obj
+def breach(
+    obj: Context,
+    name: str,
+    title: str | None,
+    source: str | None,
+    description: str | None,
+    data_classes: tuple[str, ...],
+    intrusion_started: str | None,
+    detected: str | None,
+    contained: str | None,
+    disclosed: str | None,
+) -> None:
+    """Create or update breach NAME and its timeline (dwell time = detected − intrusion start)."""
+    from verrou.store.base import BreachInfo
+
+    info = BreachInfo(
+        name=name,
+        title=title,
+        source=source,
+        description=description,
+        data_classes=data_classes,
+        intrusion_started_at=_parse_when(intrusion_started),
+        detected_at=_parse_when(detected),
+        contained_at=_parse_when(contained),
+        disclosed_at=_parse_when(disclosed),
+    )
+    with registry(obj.settings()) as store:
+        saved = store.ensure_breach(info)
+    dwell = saved.dwell_days
+    out.print(
+        f"breach {saved.name} saved"
+        + (f"; dwell time {dwell:.0f} days" if dwell is not None else "")
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _day(value: datetime | date | None) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d")
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--rows", type=click.IntRange(100, 10_000_000), default=100_000, show_default=True)
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("verrou-demo"),
+    show_default=True,
+    help="The demo's own folder.",
+)
+@click.option("--workers", type=click.IntRange(0, 64), help="Ingest worker processes.")
+@click.pass_obj
+def demo(obj: Context, rows: int, folder: Path, workers: int | None) -> None:
+    """Generate an ANTS-shaped synthetic leak and ingest it into an embedded SQLite registry.
+
+    Everything lives in the demo folder: its own key (keys/), the dump (dumps/), the registry
+    (registry.sqlite3) and the reports. Nothing else to install or start. Running it again reuses
+    what is there.
+    """
+    from verrou.ingest.pipeline import IngestOptions
+    from verrou.store.base import BreachInfo
+    from verrou.synth import SynthSpec, write_dump
+
+    folder = folder.resolve()
+    key_file = folder / "keys" / "fingerprint.key"
+    database_url = obj.database_url or f"sqlite:///{folder / 'registry.sqlite3'}"
+    settings = Settings.from_env(
+        {},
+        database_url=database_url,
+        key_file=key_file,
+        report_dir=folder / "reports",
+        workers=workers,
+    )
+    key = load_key_file(key_file) if key_file.exists() else create_key_file(key_file)
+    dump = folder / "dumps" / f"ants-2026-{rows}.csv"
+    if not dump.exists():
+        dump.parent.mkdir(parents=True, exist_ok=True)
+        spec = SynthSpec(rows=rows, fmt="csv", with_documents=True)
+        partial = dump.with_name(dump.name + ".part")
+        with _progress("generating synthetic leak", rows) as advance:
+            write_dump(spec, partial, on_progress=advance)
+        partial.with_name(partial.name + ".truth.json").replace(
+            dump.with_name(dump.name + ".truth.json")
+        )
+        partial.replace(dump)
+    with registry(settings) as store:
+        store.ensure_breach(
+            BreachInfo(
+                name="ants-2026",
+                title="France Titres (ANTS) accounts, synthetic replica",
+                source="ANTS",
+                description="Synthetic dump shaped like the April 2026 France Titres breach.",
+                data_classes=(
+                    "civility",
+                    "family_name",
+                    "given_names",
+                    "birth_date",
+                    "email",
+                    "login",
+                    "account_id",
+                    "postal_address",
+                    "phone",
+                ),
+                intrusion_started_at=datetime(2026, 3, 2, tzinfo=UTC),
+                detected_at=datetime(2026, 4, 8, tzinfo=UTC),
+                contained_at=datetime(2026, 4, 10, tzinfo=UTC),
+                disclosed_at=datetime(2026, 4, 15, tzinfo=UTC),
+            )
+        )
+        options = IngestOptions(
+            breach="ants-2026",
+            service="ants",
+            batch_rows=settings.batch_rows,
+            workers=settings.workers,
+            report_dir=settings.report_dir,
+        )
+        report = _ingest_with_progress(store, key, dump, options, rows)
+    print_ingest_report(report, settings.database_url)
+    out.print()
+    out.print(f"registry: {folder / 'registry.sqlite3'}  (key id {key.key_id}, key in {key_file})")
+    out.print(f"try: VERROU_DATABASE_URL=sqlite:///{folder / 'registry.sqlite3'} verrou breaches")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,158 @@
+"""The operator's view: `verrou ...` commands, their output, their errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from verrou.cli import main
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "VERROU_DATABASE_URL": f"sqlite:///{tmp_path / 'registry.sqlite3'}",
+        "VERROU_KEY_FILE": str(tmp_path / "keys" / "fingerprint.key"),
+        "VERROU_WORKERS": "0",
+        "VERROU_REPORT_DIR": str(tmp_path / "reports"),
+    }
+
+
+def run(env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def small_dump(tmp_path: Path, env: dict[str, str]) -> Path:
+    path = tmp_path / "ants.csv"
+    result = run(env, "synth", "--rows", "1500", "--with-documents", "--out", str(path))
+    assert result.exit_code == 0, result.output
+    assert "wrote 1,500 rows" in result.output
+    assert path.with_name("ants.csv.truth.json").exists()
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["demo"],
+        ["synth"],
+        ["keys"],
+        ["keys", "init"],
+        ["migrate"],
+        ["ingest"],
+        ["breaches"],
+        ["breach"],
+    ],
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    assert len(result.output.splitlines()) > 3
+
+
+def test_keys_init_refuses_to_overwrite(env: dict[str, str]) -> None:
+    first = run(env, "keys", "init")
+    assert first.exit_code == 0 and "mode 0600" in first.output
+    second = run(env, "keys", "init")
+    assert second.exit_code == 2
+    assert second.output.count("\n") == 1
+    assert "refusing to overwrite" in second.output
+    shown = run(env, "keys", "show")
+    assert shown.output.strip().startswith("fk-")
+
+
+def test_ingest_without_a_key_refuses_in_one_line(env: dict[str, str], small_dump: Path) -> None:
+    result = run(env, "ingest", str(small_dump), "--breach", "ants-2026")
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("error: no fingerprint key")
+    assert "Traceback" not in result.output
+
+
+def test_ingest_json_then_breaches(env: dict[str, str], small_dump: Path) -> None:
+    run(env, "keys", "init")
+    result = run(env, "ingest", str(small_dump), "--breach", "ants-2026", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["status"] == "complete"
+    assert report["rows_read"] == 1500
+    assert report["valid"]["email"] > 1400
+    assert report["report_file"] and Path(report["report_file"]).exists()
+
+    again = run(env, "ingest", str(small_dump), "--breach", "ants-2026")
+    assert "already ingested" in again.output
+
+    timeline = run(
+        env,
+        "breach",
+        "ants-2026",
+        "--intrusion-started",
+        "2026-03-02",
+        "--detected",
+        "2026-04-08",
+        "--title",
+        "ANTS",
+    )
+    assert "dwell time 37 days" in timeline.output
+    listed = json.loads(run(env, "breaches", "--json").output)
+    assert listed[0]["name"] == "ants-2026"
+    assert listed[0]["fingerprints_by_kind"] == report["fingerprints"]
+    assert listed[0]["dwell_days"] == 37.0
+    table = run(env, "breaches").output
+    assert "ants-2026" in table and "37 d" in table
+
+
+def test_dry_run_and_saved_mapping(env: dict[str, str], small_dump: Path, tmp_path: Path) -> None:
+    mapping = tmp_path / "mapping.toml"
+    result = run(
+        env, "ingest", str(small_dump), "--breach", "x", "--dry-run", "--save-mapping", str(mapping)
+    )
+    assert result.exit_code == 0, result.output
+    assert "nothing written" in result.output
+    assert "email" in result.output
+    assert not (tmp_path / "registry.sqlite3").exists()
+    assert mapping.exists()
+    run(env, "keys", "init")
+    detected = json.loads(run(env, "ingest", str(small_dump), "--breach", "a", "--json").output)
+    from_file = json.loads(
+        run(
+            env, "ingest", str(small_dump), "--breach", "b", "--json", "--mapping", str(mapping)
+        ).output
+    )
+    assert detected["mapping"] == from_file["mapping"]
+    assert detected["valid"] == from_file["valid"]
+
+
+def test_unreadable_dump_is_one_line_and_verbose_shows_the_traceback(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    run(env, "keys", "init")
+    bad = tmp_path / "leak.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet")
+    result = run(env, "ingest", str(bad), "--breach", "x")
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1
+    verbose = run(env, "-v", "ingest", str(bad), "--breach", "x")
+    assert "Traceback" in verbose.output
+
+
+def test_demo_runs_and_reruns(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    env = {"VERROU_WORKERS": "0"}
+    first = run(env, "demo", "--rows", "2000", "--dir", str(folder))
+    assert first.exit_code == 0, first.output
+    assert "rows read" in first.output and "2,000" in first.output
+    assert (folder / "registry.sqlite3").exists()
+    assert (folder / "keys" / "fingerprint.key").exists()
+    again = run(env, "demo", "--rows", "2000", "--dir", str(folder))
+    assert "already ingested" in again.output
+
+
+def test_migrate_is_idempotent(env: dict[str, str]) -> None:
+    assert "schema" in run(env, "migrate").output
+    assert "up to date at 1" in run(env, "migrate").output

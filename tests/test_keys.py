@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from verrou.errors import KeyMaterialError
+from verrou.fingerprints import Fingerprinter
+from verrou.identifiers.kinds import Kind
+from verrou.keys import create_key_file, load_key_file, parse_key_value
+from verrou.settings import Settings
+
+
+def test_key_file_is_private_and_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "fingerprint.key"
+    key = create_key_file(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    loaded = load_key_file(path)
+    assert loaded == key
+    assert len(key.secret) >= 32
+    assert key.key_id.startswith("fk-")
+    assert key.secret.hex() not in repr(key)
+
+
+def test_key_file_is_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "fingerprint.key"
+    first = create_key_file(path)
+    with pytest.raises(KeyMaterialError, match="refusing to overwrite"):
+        create_key_file(path)
+    assert load_key_file(path) == first
+
+
+def test_missing_key_refuses_to_start(tmp_path: Path) -> None:
+    with pytest.raises(KeyMaterialError, match="verrou keys init"):
+        load_key_file(tmp_path / "absent.key")
+
+
+def test_short_key_is_refused() -> None:
+    with pytest.raises(KeyMaterialError, match="at least 32"):
+        parse_key_value("00" * 16)
+
+
+def test_inline_key_hex_and_base64_give_the_same_key() -> None:
+    import base64
+
+    secret = os.urandom(32)
+    assert parse_key_value(secret.hex()) == parse_key_value(base64.b64encode(secret).decode())
+
+
+def test_altered_key_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "fingerprint.key"
+    create_key_file(path)
+    text = path.read_text().replace('"key_id": "fk-', '"key_id": "fk-0')
+    path.write_text(text)
+    with pytest.raises(KeyMaterialError, match="does not match"):
+        load_key_file(path)
+
+
+def test_fingerprints_are_keyed_and_domain_separated(tmp_path: Path) -> None:
+    a = Fingerprinter(create_key_file(tmp_path / "a.key"))
+    b = Fingerprinter(create_key_file(tmp_path / "b.key"))
+    value = "jean.dupont@example.fr"
+    assert a.fingerprint(Kind.EMAIL, value) == a.fingerprint(Kind.EMAIL, value)
+    assert a.fingerprint(Kind.EMAIL, value) != b.fingerprint(Kind.EMAIL, value)
+    assert a.fingerprint(Kind.EMAIL, value) != a.fingerprint(Kind.ACCOUNT_ID, value)
+    assert a.fingerprint_many(Kind.EMAIL, [value]) == [a.fingerprint(Kind.EMAIL, value)]
+    assert len(a.fingerprint(Kind.EMAIL, value)) == 16
+
+
+def test_settings_validate_and_name_the_variable() -> None:
+    from verrou.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="VERROU_BATCH_ROWS"):
+        Settings.from_env({"VERROU_BATCH_ROWS": "lots"})
+    with pytest.raises(ConfigError, match="VERROU_DATABASE_URL"):
+        Settings.from_env({"VERROU_DATABASE_URL": "mysql://x"})
+    settings = Settings.from_env({"VERROU_WORKERS": "0", "VERROU_BATCH_ROWS": "10_000"})
+    assert (settings.workers, settings.batch_rows) == (0, 10_000)
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    from verrou.settings import SETTINGS_DOC
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    for setting in SETTINGS_DOC:
+        assert f"`{setting.env}`" in readme, f"{setting.env} missing from the README"

@@ -1,0 +1,153 @@
+"""No plaintext identifier at rest: ingest a synthetic dump, then look for every raw and canonical
+identifier value of it in the SQLite file's bytes, in every column of every PostgreSQL table, and in
+the rejects report. None may be found."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import psycopg
+import pyarrow.csv as pacsv
+import pytest
+
+from verrou.errors import InvalidIdentifier
+from verrou.fingerprints import Fingerprinter
+from verrou.identifiers.columns import canonicalise_column
+from verrou.identifiers.kinds import Kind
+from verrou.identifiers.names import PersonParts, person_keys
+from verrou.ingest.pipeline import IngestOptions, ingest_dump
+from verrou.store import open_store
+from verrou.synth import SynthSpec, write_dump
+
+IDENTIFIER_COLUMNS = {
+    "email": Kind.EMAIL,
+    "telephone": Kind.PHONE,
+    "numero_cni": Kind.CNI,
+    "passeport": Kind.PASSPORT,
+    "permis": Kind.DRIVING_LICENCE,
+    "nir": Kind.NIR,
+    "iban": Kind.IBAN,
+}
+TEXT_COLUMNS = (
+    "id_compte",
+    "login",
+    "nom",
+    "nom_naissance",
+    "prenoms",
+    "date_naissance",
+    "adresse",
+)
+#: Shorter needles could turn up by chance inside 16-byte random fingerprints.
+MIN_NEEDLE = 6
+#: Runs of printable text (ASCII or UTF-8 sequences) in binary data.
+TEXT_RUN = re.compile(rb"(?:[\x20-\x7e]|[\xc2-\xf4][\x80-\xbf]{1,3}){4,}")
+
+
+def needles(dump: Path) -> set[str]:
+    """Every raw identifier value of the dump, and its canonical forms."""
+    table = pacsv.read_csv(
+        dump,
+        parse_options=pacsv.ParseOptions(delimiter=";", invalid_row_handler=lambda r: "skip"),
+        convert_options=pacsv.ConvertOptions(
+            strings_can_be_null=True,
+            column_types=dict.fromkeys([*IDENTIFIER_COLUMNS, *TEXT_COLUMNS], "string"),
+        ),
+    )
+    found: set[str] = set()
+    for column in [*IDENTIFIER_COLUMNS, *TEXT_COLUMNS]:
+        found.update(v.strip() for v in table.column(column).to_pylist() if v)
+    for column, kind in IDENTIFIER_COLUMNS.items():
+        result = canonicalise_column(kind, table.column(column))
+        found.update(v for v in result.canonical.to_pylist() if v)
+    for row in table.select(["nom", "prenoms", "date_naissance"]).to_pylist():
+        try:
+            keys = person_keys(PersonParts((row["nom"],), row["prenoms"], row["date_naissance"]))
+        except InvalidIdentifier:
+            continue
+        found.update(keys)
+        found.update(part for key in keys for part in key.split("|"))
+    return {n for n in found if len(n) >= MIN_NEEDLE}
+
+
+def text_of(blob: bytes) -> str:
+    return "\n".join(m.decode("utf-8", "replace") for m in TEXT_RUN.findall(blob))
+
+
+def assert_absent(haystack: str, wanted: set[str], where: str) -> None:
+    upper = haystack.upper()
+    leaked = sorted(n for n in wanted if n in haystack or n.upper() in upper)
+    assert not leaked, f"{len(leaked)} plaintext values found in {where}"
+
+
+@pytest.fixture(scope="module")
+def leak(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
+    folder = tmp_path_factory.mktemp("leak")
+    dump = folder / "ants.csv"
+    write_dump(SynthSpec(rows=2000, fmt="csv", with_documents=True, broken_share=0.05), dump)
+    wanted = needles(dump)
+    assert len(wanted) > 10_000
+    return dump, wanted
+
+
+def test_the_needles_are_real(leak: tuple[Path, set[str]]) -> None:
+    """The search must be able to fail: the dump itself is full of needles."""
+    dump, wanted = leak
+    haystack = text_of(dump.read_bytes())
+    assert sum(1 for n in wanted if n in haystack) > 5000
+
+
+def _ingest(url: str, dump: Path, fingerprinter: Fingerprinter, reports: Path) -> str | None:
+    store = open_store(url)
+    try:
+        report = ingest_dump(
+            store,
+            fingerprinter,
+            dump,
+            IngestOptions(breach="ants-2026", batch_rows=1000, workers=0, report_dir=reports),
+        )
+    finally:
+        store.close()
+    assert report.invalid, "the dump must carry invalid values, so that rejects are written"
+    return report.report_file
+
+
+def test_sqlite_file_holds_no_plaintext(
+    leak: tuple[Path, set[str]], tmp_path: Path, fingerprinter: Fingerprinter
+) -> None:
+    dump, wanted = leak
+    db = tmp_path / "registry.sqlite3"
+    report_file = _ingest(f"sqlite:///{db}", dump, fingerprinter, tmp_path / "reports")
+    blob = b"".join(p.read_bytes() for p in tmp_path.glob("registry.sqlite3*"))
+    assert len(blob) > 100_000
+    assert_absent(text_of(blob), wanted, "the SQLite registry")
+    assert report_file is not None
+    assert_absent(Path(report_file).read_text(encoding="utf-8"), wanted, "the rejects report")
+
+
+def test_postgres_holds_no_plaintext(
+    leak: tuple[Path, set[str]], postgres_url: str, tmp_path: Path, fingerprinter: Fingerprinter
+) -> None:
+    dump, wanted = leak
+    _ingest(postgres_url, dump, fingerprinter, tmp_path / "reports")
+    texts: list[str] = []
+    binary = 0
+    with psycopg.connect(postgres_url) as conn:
+        columns = conn.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema()"
+        ).fetchall()
+        assert {t for t, _, _ in columns} >= {"breaches", "ingest_runs", "exposure_blocks"}
+        for table, column, data_type in columns:
+            if data_type == "bytea":
+                for (value,) in conn.execute(f'SELECT "{column}" FROM "{table}"'):
+                    binary += len(value)
+                    texts.append(text_of(bytes(value)))
+            else:
+                texts.extend(
+                    str(value)
+                    for (value,) in conn.execute(f'SELECT "{column}"::text FROM "{table}"')
+                    if value is not None
+                )
+    assert binary > 100_000
+    assert_absent("\n".join(texts), wanted, "PostgreSQL")
