@@ -34,7 +34,6 @@ import pyarrow.compute as pc
 from verrou.errors import InvalidIdentifier
 from verrou.identifiers.names import (
     fold_name,
-    fold_token_list,
     fold_tokens_uncached,
     strip_trailing_arrondissement,
 )
@@ -178,7 +177,8 @@ def _city_key(tokens: list[str]) -> str:
     return "".join(NAME_ABBREVIATIONS.get(token, token) for token in tokens)
 
 
-def _number_and_street(tokens: list[str]) -> tuple[str, str]:
+def _split_number(tokens: list[str]) -> tuple[str, list[str]]:
+    """The house number (empty when none) and the street tokens after it."""
     if len(tokens) > 1 and tokens[0] in _NUMBER_WORDS and tokens[1][:1].isdigit():
         tokens = tokens[1:]  # "N° 12 rue ..."
     number = ""
@@ -192,11 +192,20 @@ def _number_and_street(tokens: list[str]) -> tuple[str, str]:
             number = match[1] + _REPETITION.get(suffix, suffix)
             while len(tokens) > 1 and tokens[0].isdigit():
                 tokens = tokens[1:]  # "12-14 rue ...": the first number names the building
+    return number, tokens
+
+
+def _street(tokens: list[str]) -> str:
     if not tokens:
-        return number, ""
+        return ""
     words = [STREET_TYPES.get(tokens[0], tokens[0])]
     words.extend(NAME_ABBREVIATIONS.get(token, token) for token in tokens[1:])
-    return number, "".join(words).replace(" ", "")
+    return "".join(words).replace(" ", "")
+
+
+def _number_and_street(tokens: list[str]) -> tuple[str, str]:
+    number, tokens = _split_number(tokens)
+    return number, _street(tokens)
 
 
 def canonical_postal_address(
@@ -247,8 +256,19 @@ def _city_field_key(raw: str) -> str | None:
     return _remember(_CITY_CACHE, raw, _city_key(folded.split()) if folded else None)
 
 
-# Street part per token tuple after the house number: streets repeat with other numbers.
-_STREET_CACHE: dict[tuple[str, ...], tuple[str, str]] = {}
+# Street part per street tokens after the house number (joined by spaces: a str key is cheaper
+# than a tuple and not tracked by the garbage collector): streets repeat with other numbers.
+_STREET_CACHE: dict[str, str] = {}
+
+
+def _number_and_street_memo(tokens: list[str]) -> tuple[str, str]:
+    """:func:`_number_and_street`, with the street part memoised."""
+    number, rest = _split_number(tokens)
+    key = " ".join(rest)
+    street = _STREET_CACHE.get(key)
+    if street is None:
+        street = _remember(_STREET_CACHE, key, _street(rest))
+    return number, street
 
 
 def _line_result(tokens: list[str], code: str) -> tuple[str, str] | str:
@@ -276,18 +296,14 @@ def _line_result(tokens: list[str], code: str) -> tuple[str, str] | str:
                 problem = found
         if not code:
             return problem
-    key = tuple(tokens)
-    parts = _STREET_CACHE.get(key)
-    if parts is None:
-        parts = _number_and_street(tokens)
-        if len(_STREET_CACHE) >= _CACHE_LIMIT:
-            _STREET_CACHE.clear()
-        _STREET_CACHE[key] = parts
-    number, street = parts
+    number, street = _number_and_street_memo(tokens)
     if not street:
         return "no street"
     return f"{number}|{street}|{code}|", _city_key(line_city) if line_city else ""
 
+
+#: A five-digit token after the first one in a folded line: a postcode the line may be cut at.
+_CODE_TOKEN = re.compile(r" \d{5}(?= |$)", re.ASCII)
 
 _IntArray = npt.NDArray[np.int64]
 _BoolArray = npt.NDArray[np.bool_]
@@ -305,44 +321,97 @@ def _distinct(column: pa.Array | pa.ChunkedArray | None, rows: int) -> tuple[lis
     return values, indices.astype(np.int64, copy=False)
 
 
+def _strings(values: list[str | None], at: _IntArray) -> pa.Array:
+    return pa.array(values, pa.string()).take(pa.array(at))
+
+
 def address_column(
     line: pa.Array, postcode: pa.Array | None = None, city: pa.Array | None = None
 ) -> tuple[pa.Array, list[tuple[int, str]]]:
     """Canonical addresses of a batch (null when blank or invalid) and ``(row, reason)`` errors.
 
     Row by row equal to :func:`canonical_postal_address`; a row whose address fields are all
-    blank (no letter or digit) yields null and no error. Python runs once per distinct line and
-    postcode pair of the batch; postcodes, cities and streets are memoised across batches.
+    blank (no letter or digit) yields null and no error.
+
+    Python runs once per distinct line, postcode and city of the batch (postcodes, cities and
+    streets memoised across batches). A row whose postcode field is valid and whose line holds no
+    other five-digit token is then joined by Arrow from its line's ``NUMBER|STREET``; only the
+    other rows (postcode taken from the line, or possibly repeated in it) run per distinct
+    line and postcode pair.
     """
     rows = len(line)
     line_values, line_at = _distinct(line, rows)
     code_values, code_at = _distinct(postcode, rows)
     city_values, city_at = _distinct(city, rows)
 
-    line_tokens = [fold_token_list(value) for value in line_values]
-    line_tokens.append([])
+    # Per distinct line: "NUMBER|STREET" of the whole line (None without a street), whether it
+    # is blank, and whether a five-digit token follows the first one. Only strings and bools are
+    # kept (no per-line lists), so the garbage collector has nothing more to walk.
+    heads: list[str | None] = []
+    line_blank: list[bool] = []
+    code_inside: list[bool] = []
+    for value in line_values:
+        folded = fold_tokens_uncached(value)
+        number, street = _number_and_street_memo(folded.split())
+        heads.append(f"{number}|{street}" if street else None)
+        line_blank.append(not folded)
+        code_inside.append(_CODE_TOKEN.search(folded) is not None)
+    heads.append(None)
+    line_blank.append(True)
+    code_inside.append(False)
+
     # Per code value: "" (blank: the postcode is looked for in the line), "ok:CODE" or a reason.
     code_states = [_postcode_result(value) if fold_name(value) else "" for value in code_values]
     code_states.append("")
+    codes = [state[3:] if state.startswith("ok:") else None for state in code_states]
     city_keys = [_city_field_key(value) for value in city_values]
     city_keys.append(None)
 
-    blank: _BoolArray = np.array([not tokens for tokens in line_tokens], dtype=np.bool_)[line_at]
+    blank: _BoolArray = np.array(line_blank, dtype=np.bool_)[line_at]
     blank &= np.array([not state for state in code_states], dtype=np.bool_)[code_at]
     blank &= np.array([key is None for key in city_keys], dtype=np.bool_)[city_at]
     live = np.flatnonzero(~blank)
+    live_line, live_code, live_city = line_at[live], code_at[live], city_at[live]
 
+    code_ok = np.array([code is not None for code in codes], dtype=np.bool_)[live_code]
+    code_bad = np.array([bool(state) for state in code_states], dtype=np.bool_)[live_code]
+    code_bad &= ~code_ok
+    fast = code_ok & ~np.array(code_inside, dtype=np.bool_)[live_line]
+    slow = ~fast & ~code_bad
+
+    errors: list[tuple[int, str]] = [
+        (int(live[at]), code_states[int(live_code[at])]) for at in np.flatnonzero(code_bad)
+    ]
+
+    # Fast rows: NUMBER|STREET|POSTCODE|CITY joined by Arrow (the line has no city part).
+    fast_line, fast_code = live_line[fast], live_code[fast]
+    fast_heads = _strings(heads, fast_line)
+    canonical_fast = pc.binary_join_element_wise(
+        fast_heads,
+        _strings(codes, fast_code),
+        _strings(city_keys, live_city[fast]).fill_null(""),
+        "|",
+    )
+    fast_rows = live[fast]
+    for at in np.flatnonzero(fast_heads.is_null().to_numpy(zero_copy_only=False)).tolist():
+        errors.append((int(fast_rows[at]), "no street"))
+
+    # Other rows: once per distinct (line, postcode) pair.
     width = len(code_states)
-    pairs, pair_at = np.unique(line_at[live] * width + code_at[live], return_inverse=True)
+    slow_rows = live[slow]
+    pairs, pair_at = np.unique(live_line[slow] * width + live_code[slow], return_inverse=True)
+    pair_at = pair_at.reshape(-1).astype(np.int64, copy=False)
     prefixes: list[str | None] = []
     line_cities: list[str | None] = []
     reasons: list[str | None] = []
     for pair in pairs.tolist():
-        state = code_states[pair % width]
-        if state and not state.startswith("ok:"):
-            result: tuple[str, str] | str = state
-        else:
-            result = _line_result(line_tokens[pair // width], state[3:])
+        line_at_pair = pair // width
+        tokens = (
+            fold_tokens_uncached(line_values[line_at_pair]).split()
+            if line_at_pair < len(line_values)
+            else []
+        )
+        result = _line_result(tokens, codes[pair % width] or "")
         if isinstance(result, str):
             prefixes.append(None)
             line_cities.append(None)
@@ -351,23 +420,20 @@ def address_column(
             prefixes.append(result[0])
             line_cities.append(result[1])
             reasons.append(None)
-
-    pair_indices = pa.array(pair_at.reshape(-1).astype(np.int64, copy=False))
-    town = pc.coalesce(
-        pa.array(city_keys, pa.string()).take(pa.array(city_at[live])),
-        pa.array(line_cities, pa.string()).take(pair_indices),
+    canonical_slow = pc.binary_join_element_wise(
+        _strings(prefixes, pair_at),
+        pc.coalesce(_strings(city_keys, live_city[slow]), _strings(line_cities, pair_at)),
+        "",
     )
-    canonical = pc.binary_join_element_wise(
-        pa.array(prefixes, pa.string()).take(pair_indices), town, ""
-    )
-    positions = np.full(rows, -1, dtype=np.int64)
-    positions[live] = np.arange(len(live), dtype=np.int64)
-    out = canonical.take(pa.array(positions, mask=positions < 0))
-
     refused = np.array([reason is not None for reason in reasons], dtype=np.bool_)
-    errors: list[tuple[int, str]] = []
-    for at in np.flatnonzero(refused[pair_at.reshape(-1)]).tolist():
+    for at in np.flatnonzero(refused[pair_at]).tolist():
         reason = reasons[int(pair_at[at])]
         assert reason is not None
-        errors.append((int(live[at]), reason))
-    return out, errors
+        errors.append((int(slow_rows[at]), reason))
+    errors.sort()
+
+    positions = np.full(rows, -1, dtype=np.int64)
+    positions[fast_rows] = np.arange(len(fast_rows), dtype=np.int64)
+    positions[slow_rows] = len(fast_rows) + np.arange(len(slow_rows), dtype=np.int64)
+    canonical = pa.concat_arrays([canonical_fast, canonical_slow])
+    return canonical.take(pa.array(positions, mask=positions < 0)), errors

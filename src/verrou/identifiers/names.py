@@ -192,16 +192,6 @@ def fold_tokens_uncached(raw: str) -> str:
     return folded
 
 
-def fold_token_list(raw: str) -> list[str]:
-    """``fold_tokens_uncached(raw).split()`` without building the joined text first."""
-    if raw.isascii():
-        # Uppercasing ASCII keeps it ASCII and moves no token boundary.
-        return _ASCII_TOKEN.findall(raw.upper())
-    if max(raw) < _LATIN_END:
-        return raw.translate(_LATIN_FOLD).split()
-    return fold_tokens_uncached(raw).split()
-
-
 _FOLD_CACHE: dict[str, str] = {}
 
 
