@@ -370,3 +370,39 @@ def _batches_done(db_path: Path) -> int:
 def _status(db_path: Path) -> str:
     with sqlite3.connect(db_path) as db:
         return str(db.execute("SELECT status FROM ingest_runs").fetchone()[0])
+
+
+def test_batch_size_does_not_change_the_registry(
+    sqlite_url: str, fingerprinter: Fingerprinter, tmp_path: Path
+) -> None:
+    """Regression: person keys are built slot by slot (birth name before usage name), so inside
+    one batch equal fingerprints are not in record order until sorted on the record too; a
+    resume (new batch boundaries) would otherwise write different blocks."""
+    dump = tmp_path / "same-person-two-slots.csv"
+    dump.write_text(
+        "nom;nom_naissance;prenoms;date_naissance;email\n"
+        "Dupont;;Jean;02/01/1980;a@example.fr\n"  # Dupont as the family name
+        "Martin;Dupont;Jean;02/01/1980;b@example.fr\n",  # Dupont as the birth name
+        encoding="utf-8",
+    )
+    store = open_store(sqlite_url)
+    try:
+        runs = [
+            ingest_dump(
+                store,
+                fingerprinter,
+                dump,
+                IngestOptions(
+                    breach=f"b{rows}",
+                    service="ants",
+                    batch_rows=rows,
+                    workers=0,
+                    report_dir=tmp_path,
+                ),
+            )
+            for rows in (1000, 1)
+        ]
+    finally:
+        store.close()
+    assert runs[0].duplicates.get("person", 0) > 0
+    assert blocks(sqlite_url, runs[0].run_id) == blocks(sqlite_url, runs[1].run_id)

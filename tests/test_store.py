@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +157,15 @@ def test_blocks_do_not_depend_on_batching(
         by_run.setdefault(hit.run_id, set()).add((hit.fingerprint, hit.record))
     assert by_run[one] == by_run[two]
     assert len(by_run[one]) == 2000
+
+
+def test_staging_files_of_merged_runs_are_swept(tmp_path: Path) -> None:
+    from verrou.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "registry.sqlite3")
+    store.migrate()
+    leftover = tmp_path / "registry.sqlite3.run-7"
+    leftover.write_bytes(b"")
+    store.migrate()
+    assert not leftover.exists()
+    store.close()

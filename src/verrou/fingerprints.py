@@ -31,8 +31,9 @@ ENTRY_BYTES = ENTRY_DTYPE.itemsize  # 21
 
 #: Bits of the fingerprint prefix that name a block in the registry (65,536 blocks).
 BLOCK_BITS = 16
-#: Coarser prefix for the staging segments written while a run is in progress (4,096).
-SEGMENT_BITS = 12
+#: Coarser prefix for the staging segments written while a run is in progress (256): few rows
+#: per batch to commit, and one merge per coarse prefix when the run finishes.
+SEGMENT_BITS = 8
 
 
 class Fingerprinter:
@@ -84,8 +85,17 @@ def make_entries(
 
 
 def sort_entries(entries: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
-    """Entries in one total order (fingerprint, record, kind), independent of batching."""
-    order = np.lexsort((entries["kind"], entries["record"], entries["lo"], entries["hi"]))
+    """Entries in one total order (fingerprint, record), independent of batching."""
+    hi = entries["hi"].astype(np.uint64)
+    records = entries["record"]
+    order = np.lexsort((records, hi))
+    hi_sorted = hi[order]
+    same_hi = hi_sorted[1:] == hi_sorted[:-1]
+    # Two different fingerprints sharing their first word (odds ~2^-64 a pair): sort on all of it.
+    if same_hi.any():
+        lo_sorted = entries["lo"][order]
+        if np.any(same_hi & (lo_sorted[1:] != lo_sorted[:-1])):
+            order = np.lexsort((records, entries["lo"].astype(np.uint64), hi))
     return entries[order]
 
 

@@ -199,20 +199,29 @@ def merge_segments(
     if not joined:
         return [], {}
     entries = unpack_entries(joined)
-    # Segments come in batch order, which is record order, and each is sorted; a stable sort on
-    # the fingerprint alone therefore yields (fingerprint, record) order, the same whatever the
-    # batch boundaries were.
-    entries = entries[np.lexsort((entries["lo"], entries["hi"]))]
-    return split_by_prefix(entries, BLOCK_BITS), _duplicates(entries)
+    hi = entries["hi"].astype(np.uint64)
+    lo = entries["lo"].astype(np.uint64)
+    # Segments come in batch order, which is record order, and each is sorted: a stable sort on
+    # the fingerprint's first word yields (fingerprint, record) order whatever the batch
+    # boundaries were, unless two different fingerprints share that word (odds ~2^-64 a pair);
+    # then sort on the whole fingerprint.
+    order = np.argsort(hi, kind="stable")
+    hi_sorted, lo_sorted = hi[order], lo[order]
+    same_hi = hi_sorted[1:] == hi_sorted[:-1]
+    if np.any(same_hi & (lo_sorted[1:] != lo_sorted[:-1])):
+        order = np.lexsort((lo, hi))
+        hi_sorted, lo_sorted = hi[order], lo[order]
+        same_hi = hi_sorted[1:] == hi_sorted[:-1]
+    rows = np.frombuffer(joined, dtype=np.uint8).reshape(-1, ENTRY_DTYPE.itemsize)
+    merged = np.take(rows, order, axis=0).view(ENTRY_DTYPE).reshape(-1)
+    duplicate = same_hi & (lo_sorted[1:] == lo_sorted[:-1])
+    return split_by_prefix(merged, BLOCK_BITS), _duplicates(merged["kind"][1:][duplicate])
 
 
-def _duplicates(entries: npt.NDArray[np.void]) -> dict[str, int]:
-    if len(entries) < 2:
+def _duplicates(kinds: npt.NDArray[np.uint8]) -> dict[str, int]:
+    if len(kinds) == 0:
         return {}
-    same = (entries["hi"][1:] == entries["hi"][:-1]) & (entries["lo"][1:] == entries["lo"][:-1])
-    if not same.any():
-        return {}
-    codes, counts = np.unique(entries["kind"][1:][same], return_counts=True)
+    codes, counts = np.unique(kinds, return_counts=True)
     return {KINDS_BY_CODE[int(c)].value: int(n) for c, n in zip(codes, counts, strict=True)}
 
 

@@ -73,6 +73,7 @@ class SQLiteStore:
             self._db.execute("PRAGMA cache_size=-131072")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the SQLite registry at {path}: {exc}") from exc
+        self._stagings: dict[int, _Staging] = {}
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -96,6 +97,9 @@ class SQLiteStore:
             raise StoreError(f"SQLite registry read failed: {exc}") from exc
 
     def close(self) -> None:
+        for staging in self._stagings.values():
+            staging.close()
+        self._stagings.clear()
         self._db.close()
 
     # --- schema -----------------------------------------------------------------------------
@@ -126,7 +130,18 @@ class SQLiteStore:
                     (migration.version, migration.name, _ts(_now())),
                 )
                 applied.append(migration.version)
+        self._sweep_stagings()
         return applied
+
+    def _sweep_stagings(self) -> None:
+        """Remove staging files left by a crash after their run was merged (or never started)."""
+        live = {
+            row[0] for row in self._read("SELECT id FROM ingest_runs WHERE status != 'complete'")
+        }
+        for path in self.path.parent.glob(f"{self.path.name}.run-*"):
+            number = path.name.removeprefix(f"{self.path.name}.run-").removesuffix("-journal")
+            if number.isdigit() and int(number) not in live and int(number) not in self._stagings:
+                path.unlink(missing_ok=True)
 
     # --- breaches ---------------------------------------------------------------------------
 
@@ -228,19 +243,27 @@ class SQLiteStore:
             db.execute(
                 "UPDATE ingest_runs SET status = 'running', error = NULL WHERE id = ?", (run_id,)
             )
-        return self.get_run(run_id)
+        run = self.get_run(run_id)
+        # The staging file may hold a batch committed there just before a crash, after which the
+        # checkpoint here was not written: the checkpoint is the truth, drop what lies beyond it.
+        self._staging(run_id).truncate(run.batches_done)
+        return run
+
+    def _staging(self, run_id: int) -> _Staging:
+        if run_id not in self._stagings:
+            self._stagings[run_id] = _Staging(self.path.with_name(f"{self.path.name}.run-{run_id}"))
+        return self._stagings[run_id]
 
     def commit_batch(self, batch: BatchCommit) -> None:
+        status = self._read(
+            "SELECT status, batches_done FROM ingest_runs WHERE id = ?", (batch.run_id,)
+        )
+        if not status or status[0][0] != RunStatus.RUNNING or status[0][1] != batch.seq:
+            raise StoreError(f"ingest run {batch.run_id} is not expecting batch {batch.seq}")
+        # Segments first, into the run's staging file; then the checkpoint. A crash in between
+        # leaves the staging file one batch ahead, which restart_run trims.
+        self._staging(batch.run_id).add(batch.seq, batch.segments)
         with self._write() as db:
-            status = db.execute(
-                "SELECT status, batches_done FROM ingest_runs WHERE id = ?", (batch.run_id,)
-            ).fetchone()
-            if status is None or status[0] != RunStatus.RUNNING or status[1] != batch.seq:
-                raise StoreError(f"ingest run {batch.run_id} is not expecting batch {batch.seq}")
-            db.executemany(
-                "INSERT INTO ingest_segments (run_id, prefix, seq, entries) VALUES (?, ?, ?, ?)",
-                [(batch.run_id, prefix, batch.seq, blob) for prefix, blob in batch.segments],
-            )
             if batch.rejects:
                 db.executemany(
                     "INSERT INTO ingest_rejects VALUES (?, ?, ?, ?, ?, ?)",
@@ -256,17 +279,11 @@ class SQLiteStore:
             )
 
     def finish_run(self, run_id: int, counts: dict[str, Any]) -> IngestRun:
+        staging = self._staging(run_id)
         with self._write() as db:
             duplicates: dict[str, int] = {}
             for coarse in range(1 << SEGMENT_BITS):
-                blobs = [
-                    row[0]
-                    for row in db.execute(
-                        "SELECT entries FROM ingest_segments WHERE run_id = ? AND prefix = ? "
-                        "ORDER BY seq",
-                        (run_id, coarse),
-                    )
-                ]
+                blobs = staging.segments(coarse)
                 if not blobs:
                     continue
                 blocks, dups = merge_segments(blobs)
@@ -275,7 +292,6 @@ class SQLiteStore:
                     "INSERT INTO exposure_blocks (prefix, run_id, entries) VALUES (?, ?, ?)",
                     [(prefix, run_id, blob) for prefix, blob in blocks],
                 )
-            db.execute("DELETE FROM ingest_segments WHERE run_id = ?", (run_id,))
             final = dict(counts, duplicates=duplicates)
             now = _ts(_now())
             db.execute(
@@ -288,6 +304,10 @@ class SQLiteStore:
                 "WHERE id = (SELECT breach_id FROM ingest_runs WHERE id = ?)",
                 (now, int(counts.get("rows_with_identifier", 0)), run_id),
             )
+        # The run is in the registry; its staging file is no longer needed (a crash before this
+        # line leaves a file that the next ingest of the run, or `migrate`, removes).
+        staging.remove()
+        del self._stagings[run_id]
         return self.get_run(run_id)
 
     def fail_run(self, run_id: int, error: str) -> None:
@@ -336,6 +356,72 @@ class SQLiteStore:
                         )
                     )
         return hits
+
+
+class _Staging:
+    """The segments of one run in progress, in a file of their own beside the registry.
+
+    It is deleted once the run is merged: each fingerprint entry is written once while staged
+    and once into the registry, instead of also being checkpointed into the registry file, read
+    back and deleted there. A rollback journal rather than WAL: batches are appends, so the
+    journal stays small, and there is no log to checkpoint when the file is closed.
+    """
+
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS segments (prefix INTEGER NOT NULL, seq INTEGER NOT NULL, "
+        "entries BLOB NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS segments_key ON segments (prefix, seq)",
+    )
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=TRUNCATE")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            for statement in self.SCHEMA:
+                self.db.execute(statement)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the ingest staging file {path}: {exc}") from exc
+
+    def add(self, seq: int, segments: Sequence[tuple[int, bytes]]) -> None:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM segments WHERE seq >= ?", (seq,))
+            self.db.executemany(
+                "INSERT INTO segments (prefix, seq, entries) VALUES (?, ?, ?)",
+                [(prefix, seq, blob) for prefix, blob in segments],
+            )
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise StoreError(f"ingest staging write failed: {exc}") from exc
+
+    def truncate(self, batches_done: int) -> None:
+        try:
+            self.db.execute("DELETE FROM segments WHERE seq >= ?", (batches_done,))
+        except sqlite3.Error as exc:
+            raise StoreError(f"ingest staging write failed: {exc}") from exc
+
+    def segments(self, prefix: int) -> list[bytes]:
+        try:
+            return [
+                row[0]
+                for row in self.db.execute(
+                    "SELECT entries FROM segments WHERE prefix = ? ORDER BY seq", (prefix,)
+                )
+            ]
+        except sqlite3.Error as exc:
+            raise StoreError(f"ingest staging read failed: {exc}") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    def remove(self) -> None:
+        self.close()
+        for suffix in ("", "-journal"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
 
 
 def _statements(sql: str) -> list[str]:

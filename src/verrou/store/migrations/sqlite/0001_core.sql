@@ -35,16 +35,8 @@ CREATE TABLE ingest_runs (
     UNIQUE (breach_id, file_sha256)
 );
 
--- Staging while a run is under way: one row per (run, coarse prefix, batch).
--- Rowid tables with a separate index: rows hold kilobytes of entries, which WITHOUT ROWID
--- tables handle badly.
-CREATE TABLE ingest_segments (
-    run_id INTEGER NOT NULL REFERENCES ingest_runs(id),
-    prefix INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    entries BLOB NOT NULL
-);
-CREATE UNIQUE INDEX ingest_segments_key ON ingest_segments (run_id, prefix, seq);
+-- Staging segments of a run in progress live in a file of their own beside this one
+-- (see verrou.store.sqlite._Staging), deleted when the run is merged.
 
 -- The registry proper: one row per (fingerprint prefix, completed run), sorted entries.
 CREATE TABLE exposure_blocks (
