@@ -108,55 +108,60 @@ def verrou_ingest(path: Path, database_url: str, workdir: Path, workers: int) ->
 
 
 def pgcrypto_baseline(path: Path, url: str) -> tuple[float, dict[str, float]]:
-    """(d) COPY to staging, hmac() per identifier column into a fingerprint table, index it."""
+    """(d) COPY to staging, hmac() per identifier column into a fingerprint table, index it.
+
+    Dumps hold malformed lines, which make PostgreSQL 15's COPY abort; so, as a DBA would with a
+    dirty file, whole lines are loaded into one column and split in SQL.
+    """
     import psycopg
 
     with open(path, "rb") as handle:
         header = handle.readline().decode("utf-8").rstrip("\r\n").split(";")
-    identifier_columns = [
-        c
-        for c in header
-        if c
-        in {
-            "email",
-            "telephone",
-            "login",
-            "id_compte",
-            "numero_cni",
-            "passeport",
-            "permis",
-            "nir",
-            "iban",
-            "adresse",
-        }
+    identifiers = [
+        "email",
+        "telephone",
+        "login",
+        "id_compte",
+        "numero_cni",
+        "passeport",
+        "permis",
+        "nir",
+        "iban",
+        "adresse",
     ]
+    position = {c: i + 1 for i, c in enumerate(header)}
     phases: dict[str, float] = {}
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-        conn.execute("DROP TABLE IF EXISTS bench_staging, bench_fingerprints")
-        cols = ", ".join(f'"{c}" text' for c in header)
-        conn.execute(f"CREATE UNLOGGED TABLE bench_staging (row_no bigserial, {cols})")
+        conn.execute("DROP TABLE IF EXISTS bench_lines, bench_fingerprints")
+        conn.execute("CREATE UNLOGGED TABLE bench_lines (row_no bigserial, line text)")
         conn.execute("CREATE TABLE bench_fingerprints (fp bytea, kind text, row_no bigint)")
         started = time.perf_counter()
+        # Control characters as delimiter and quote: every line is one field.
         copy_sql = (
-            f"COPY bench_staging ({', '.join(chr(34) + c + chr(34) for c in header)}) "
-            "FROM STDIN (FORMAT csv, DELIMITER ';', HEADER true)"
+            "COPY bench_lines (line) FROM STDIN "
+            "(FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', HEADER true)"
         )
         with conn.cursor() as cursor, cursor.copy(copy_sql) as copy, open(path, "rb") as handle:
             while chunk := handle.read(1 << 20):
                 copy.write(chunk)
         phases["copy"] = time.perf_counter() - started
         mark = time.perf_counter()
-        # Person: family name + given names + birth date, lower-cased, as a DBA would.
+
+        def field(column: str) -> str:
+            return f"nullif(trim(split_part(line, ';', {position[column]})), '')"
+
         selects = [
-            f"SELECT hmac(lower(trim(\"{c}\")), 'k', 'sha256'), '{c}', row_no FROM bench_staging "
-            f'WHERE "{c}" IS NOT NULL AND "{c}" <> \'\''
-            for c in identifier_columns
+            f"SELECT hmac(lower({field(c)}), 'k', 'sha256'), '{c}', row_no FROM bench_lines "
+            f"WHERE {field(c)} IS NOT NULL"
+            for c in identifiers
+            if c in position
         ]
-        if {"nom", "prenoms", "date_naissance"} <= set(header):
+        if {"nom", "prenoms", "date_naissance"} <= position.keys():
+            person = " || '|' || ".join(field(c) for c in ("nom", "prenoms", "date_naissance"))
             selects.append(
-                "SELECT hmac(lower(nom || '|' || prenoms || '|' || date_naissance), 'k', "
-                "'sha256'), 'person', row_no FROM bench_staging WHERE nom IS NOT NULL"
+                f"SELECT hmac(lower({person}), 'k', 'sha256'), 'person', row_no "
+                f"FROM bench_lines WHERE {field('nom')} IS NOT NULL"
             )
         conn.execute("INSERT INTO bench_fingerprints " + " UNION ALL ".join(selects))
         phases["hmac"] = time.perf_counter() - mark
@@ -164,7 +169,7 @@ def pgcrypto_baseline(path: Path, url: str) -> tuple[float, dict[str, float]]:
         conn.execute("CREATE INDEX ON bench_fingerprints (fp)")
         phases["index"] = time.perf_counter() - mark
         total = time.perf_counter() - started
-        conn.execute("DROP TABLE bench_staging, bench_fingerprints")
+        conn.execute("DROP TABLE bench_lines, bench_fingerprints")
     return total, phases
 
 

@@ -169,3 +169,37 @@ def test_staging_files_of_merged_runs_are_swept(tmp_path: Path) -> None:
     store.migrate()
     assert not leftover.exists()
     store.close()
+
+
+def test_a_run_whose_staged_batches_vanished_starts_over(
+    database_url: str, fingerprinter: Fingerprinter
+) -> None:
+    """PostgreSQL stages in an unlogged table, which a server crash empties: the checkpoint then
+    points past data that is gone, and resuming must start from the first record instead."""
+    from verrou.store import open_store
+
+    store = open_store(database_url)
+    try:
+        breach = store.ensure_breach(BreachInfo("b7"))
+        run_id = _new_run(store, breach.id)
+        store.commit_batch(
+            BatchCommit(
+                run_id,
+                0,
+                _segments(fingerprinter, ["a@b.fr"], 1),
+                1,
+                {"rows_read": 1},
+                [Reject(1, "mail", "email", "x", "")],
+            )
+        )
+        if not database_url.startswith("postgresql"):
+            pytest.skip("SQLite stages in a journaled file that a crash does not empty")
+        import psycopg
+
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM ingest_segments")  # what crash recovery does to it
+        run = store.restart_run(run_id)
+        assert (run.batches_done, run.records_done, run.counts) == (0, 0, {})
+        assert list(store.rejects(run_id)) == []
+    finally:
+        store.close()

@@ -104,7 +104,7 @@ FAMILY_PARTICLES: Final = frozenset(
 #: Tokens that join a birth name and a usage name inside one field ("DUPONT EPOUSE MARTIN").
 MARRIAGE_MARKERS: Final = frozenset({"EPOUSE", "EPSE", "EP", "NEE", "VEUVE", "VVE"})
 
-_CACHE_LIMIT: Final = 500_000
+_CACHE_LIMIT: Final = 100_000
 _EARLIEST_BIRTH_YEAR: Final = 1880
 
 # Letters that NFKD leaves whole, so stripping combining marks alone would keep or lose them.

@@ -540,7 +540,7 @@ class Dump:
                     chunk, rest = buf[: cut + 1], buf[cut + 1 :]
                 else:
                     chunk, rest = buf, b""
-                if chunk.strip():
+                if chunk and not chunk.isspace():  # i.e. chunk.strip(), without the copy
                     piece = self._json_chunk(chunk, record)
                     record = piece.end
                     yield piece
@@ -551,9 +551,7 @@ class Dump:
         if self.encoding == "cp1252":
             chunk = codecs.decode(chunk, _CP1252_LENIENT).encode("utf-8")
         else:
-            try:
-                chunk.decode("utf-8")
-            except UnicodeDecodeError:
+            if not _is_utf8(chunk):
                 chunk = codecs.decode(chunk, _UTF8_FALLBACK).encode("utf-8")
                 if self.encoding != "utf-8+cp1252":
                     self.encoding = "utf-8+cp1252"
@@ -561,7 +559,7 @@ class Dump:
                         f"bytes that are not UTF-8 were met after record {before}; "
                         "invalid bytes are read as cp1252"
                     )
-        if _BLANK_LINE.search(chunk):
+        if _has_blank_line(chunk):
             chunk = b"\n".join(line for line in chunk.split(b"\n") if line.strip()) + b"\n"
         count = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         records = np.arange(before + 1, before + count + 1, dtype=np.int64)
@@ -671,7 +669,7 @@ class Dump:
             self._source,
             _python_codec(self.encoding or "utf-8"),
             self.table or "",
-            len(self.columns),
+            self._schema,
             backslash=self._sql_backslash,
         )
         rows: list[list[str | None]] = []
@@ -690,7 +688,13 @@ class Dump:
             malformed.clear()
             return out
 
-        for number, values, reason in scanner.records():
+        for item in scanner.records():
+            if isinstance(item, _SqlRun):
+                if rows or malformed:
+                    yield piece(item.before)
+                yield item.piece
+                continue
+            number, values, reason = item
             if reason is None:
                 assert values is not None
                 rows.append(values)
@@ -706,6 +710,40 @@ class Dump:
 
 
 _BLANK_LINE: Final = re.compile(rb"(?:^|\n)[ \t\r]*(?:\n|$)")
+#: A line feed followed by ASCII whitespace: a cheap pre-test for blank lines.
+_LINE_OPENS_WITH_SPACE: Final = re.compile(rb"\n[ \t\r\x0b\x0c\n]")
+#: ASCII whitespace other than the line feed (what ``bytes.strip`` removes, besides ``\n``).
+_INLINE_SPACE: Final = b" \t\r\x0b\x0c"
+
+
+def _has_blank_line(chunk: bytes) -> bool:
+    """True if dropping the lines whose ``strip()`` is empty would change the chunk.
+
+    Same answer as running the drop whenever ``_BLANK_LINE`` matches (it always matches a chunk
+    ending in a line feed, where the drop is a no-op unless a line is blank), but without that
+    regex's slow scan of the whole chunk (its ``^`` alternative defeats the prefix search).
+    """
+    if not chunk.endswith(b"\n"):
+        return _BLANK_LINE.search(chunk) is not None
+    if not chunk[:1].isspace() and _LINE_OPENS_WITH_SPACE.search(chunk) is None:
+        return False
+    bare = chunk.translate(None, _INLINE_SPACE)
+    return bare.startswith(b"\n") or b"\n\n" in bare
+
+
+def _bools(array: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """A boolean Arrow array without nulls as a NumPy array."""
+    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Strict UTF-8 validity (same verdict as ``data.decode("utf-8")``), without decoding."""
+    offsets = pa.array([0, len(data)], pa.int32()).buffers()[1]
+    try:
+        pa.StringArray.from_buffers(1, offsets, pa.py_buffer(data)).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _blank_to_null(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
@@ -819,6 +857,23 @@ _COPY_ESCAPE: Final = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.))", 
 _COPY_ESCAPES: Final = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _RESYNC: Final = re.compile(r"\)\s*([,;])")
 
+# Vectorised SQL paths (see _SqlScanner._fast_tuples and _SqlScanner._fast_copy). They only take
+# input they can prove the per-tuple / per-line code above would parse the same way, and leave
+# everything else (malformed tuples, prefixed strings, odd line ends...) to that code.
+#: Python's ``\s`` for str patterns (the characters for which ``str.isspace()`` is true), in RE2.
+_RE2_SPACE: Final = (
+    r"\t\n\x0b\x0c\r\x1c-\x20\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+    r"\x{205f}\x{3000}"
+)
+#: One tuple field as cut by the vectorised path: the value, then the ``,`` or ``)`` after it.
+_RE2_FIELD: Final = r"^[{s}]*(?:'(?P<q>{body})'|(?P<b>[^,'(){s}]+))[{s}]*[,)]$"
+#: What may stand between a tuple and the next: blanks, then the ``(`` or ``,``.
+_RE2_GAP: Final = r"^[" + _RE2_SPACE + r"]*[(,]$"
+_OPEN, _COMMA, _CLOSE = ord("("), ord(","), ord(")")
+#: Smallest and largest share of the buffer the vectorised INSERT path looks at in one go.
+_FAST_MIN_CHARS: Final = 16 << 10
+_FAST_START_CHARS: Final = 256 << 10
+
 
 def _sql_patterns(
     backslash: bool, *, prefixed: bool = False
@@ -900,17 +955,56 @@ def _create_columns(body: str) -> list[str]:
 _SqlRecord = tuple[int, list[str | None] | None, str | None]
 
 
+@dataclass(frozen=True, slots=True)
+class _SqlRun:
+    """Records parsed in one go by a vectorised path; ``before`` is the record count before it."""
+
+    before: int
+    piece: _Piece
+
+
+def _escaped_positions(slashes: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """Positions of the characters escaped by the backslashes at ``slashes`` (sorted).
+
+    In a run of backslashes, the first escapes the second, the third the fourth, and so on; an
+    odd one out escapes the character after the run.
+    """
+    if not slashes.size:
+        return slashes
+    starts = np.ones(slashes.size, dtype=bool)
+    starts[1:] = np.diff(slashes) != 1
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(slashes.size), 0))
+    escaper = (np.arange(slashes.size) - run_start) % 2 == 0
+    escaped: npt.NDArray[np.intp] = slashes[escaper] + 1
+    return escaped
+
+
+def _copy_end(text: str) -> int:
+    """Start of the line ``\\.`` (optionally ``\\.\\r``) ending a COPY block, or -1."""
+    at = 0
+    while True:
+        found = text.find("\\.", at)
+        if found < 0:
+            return -1
+        if (found == 0 or text[found - 1] == "\n") and text.startswith(("\\.\n", "\\.\r\n"), found):
+            return found
+        at = found + 1
+
+
 class _SqlScanner:
     """Yields ``(record number, values | None, reason | None)`` for one table of an SQL dump."""
 
     def __init__(
-        self, source: _Source, codec: str, table: str, width: int, *, backslash: bool
+        self, source: _Source, codec: str, table: str, schema: pa.Schema, *, backslash: bool
     ) -> None:
         self.source = source
         self.codec = codec
         self.table = table.lower()
-        self.width = width
+        self.schema = schema
+        self.width = len(schema)
         self.backslash = backslash
+        body = _MYSQL_BODY if backslash else _PG_BODY
+        self.fast_field = _RE2_FIELD.format(s=_RE2_SPACE, body=body)
         self.tuple_re, self.value_re = _sql_patterns(backslash)
         self.slow_tuple_re, self.slow_value_re = _sql_patterns(backslash, prefixed=True)
         self.count = 0
@@ -921,7 +1015,7 @@ class _SqlScanner:
         self._stream: IO[bytes] = io.BytesIO()
         self._decoder: codecs.IncrementalDecoder = codecs.getincrementaldecoder("utf-8")()
 
-    def records(self) -> Iterator[_SqlRecord]:
+    def records(self) -> Iterator[_SqlRecord | _SqlRun]:
         self._decoder = codecs.getincrementaldecoder(self.codec)()
         with self.source.open() as stream:
             self._stream = stream
@@ -957,12 +1051,38 @@ class _SqlScanner:
         self.eof = not data
         return 0
 
-    def _tuples(self, pos: int) -> Generator[_SqlRecord, None, int]:
+    def _tuples(self, pos: int) -> Generator[_SqlRecord | _SqlRun, None, int]:
         match_tuple = self.tuple_re.match
         findall = self.value_re.findall
         backslash = self.backslash
         width = self.width
+        window = _FAST_START_CHARS
+        wait = 0  # tuples to parse one by one before the next vectorised attempt
+        penalty = 1
         while True:
+            if wait:
+                wait -= 1
+            else:
+                run, pos, state = self._fast_tuples(pos, window)
+                if run is not None:
+                    yield run
+                if state == "done":
+                    return pos
+                if state == "more":
+                    if run is not None:
+                        continue
+                    if pos + window < len(self.buf) and window < _MAX_TUPLE_CHARS:
+                        window *= 2
+                        continue
+                    if not self.eof and len(self.buf) - pos < _MAX_TUPLE_CHARS:
+                        pos = self._fill(pos)
+                        continue
+                if run is None:
+                    # the next tuple needs the per-tuple parser; back off if that keeps happening
+                    wait, penalty = penalty, min(penalty * 2, 1024)
+                    window = max(window // 2, _FAST_MIN_CHARS)
+                else:
+                    penalty = 1
             buf = self.buf
             found = match_tuple(buf, pos)
             values_of = findall
@@ -1006,9 +1126,197 @@ class _SqlScanner:
             if found.group(2) != ",":
                 return pos
 
-    def _copy(self, pos: int) -> Generator[_SqlRecord, None, int]:
+    def _fast_tuples(self, pos: int, window: int) -> tuple[_SqlRun | None, int, str]:
+        """Parse the run of well-formed tuples at ``pos`` (within ``window`` chars) in one go.
+
+        Returns the run (None if empty), the position after it and a state: ``"done"`` (the
+        statement ended with ``;``), ``"more"`` (the window or buffer ended inside a tuple) or
+        ``"stuck"`` (the next tuple is for the per-tuple parser: wrong width, prefixed string,
+        garbage...). Quotes are located with a parity count, then every piece between two
+        structural characters is checked with RE2 against the very sub-patterns of
+        ``_sql_patterns``: the run is accepted only where the per-tuple regex would match the
+        same text with the same values (its parse is unique).
+        """
         width = self.width
+        data = self.buf[pos : pos + window].encode("utf-8")
+        chars = np.frombuffer(data, dtype=np.uint8)
+        quote = chars == ord("'")
+        if self.backslash:
+            escaped = _escaped_positions(np.flatnonzero(chars == ord("\\")))
+            quote[escaped[escaped < chars.size]] = False
+        outside = (np.cumsum(quote, dtype=np.int64) & 1) == 0
+        struct = np.flatnonzero(
+            ((chars == _OPEN) | (chars == _COMMA) | (chars == _CLOSE)) & outside
+        )
+        kinds = chars[struct]
+        step = width + 2  # ( field, ... field) ,
+        pattern = np.full(step, _COMMA, dtype=np.uint8)
+        pattern[0], pattern[width] = _OPEN, _CLOSE
+        offsets = np.zeros(struct.size + 1, dtype=np.int32)
+        offsets[1:] = struct + 1
+        pieces = pa.StringArray.from_buffers(
+            int(struct.size), pa.py_buffer(offsets), pa.py_buffer(data)
+        )
+        full = int(struct.size) // step
+        grid = np.arange(full * step).reshape(full, step)
+        ok = (kinds[: full * step].reshape(full, step) == pattern).all(axis=1)
+        gaps = pc.match_substring_regex(pieces.take(grid[:, [0, step - 1]].ravel()), _RE2_GAP)
+        ok &= _bools(gaps).reshape(full, 2).all(axis=1)
+        fields = pc.extract_regex(pieces.take(grid[:, 1 : width + 1].ravel()), self.fast_field)
+        ok &= _bools(fields.is_valid()).reshape(full, width).all(axis=1)
+        good = full if ok.all() else int(np.argmin(ok))
+        end = int(struct[good * step - 1]) + 1 if good else 0
+        state = "stuck"
+        # The tuple after the run: the last of its statement (``);``) or incomplete?
+        base = good * step
+        head = kinds[base : base + width + 1]
+        if head.size < width + 1:
+            if (head == pattern[: head.size]).all():
+                state = "more"
+        elif (head == pattern[: width + 1]).all():
+            last = pieces.slice(base, width + 1)
+            last_fields = pc.extract_regex(last.slice(1), self.fast_field)
+            opened = pc.match_substring_regex(last.slice(0, 1), _RE2_GAP)[0].as_py()
+            if opened and last_fields.null_count == 0:
+                close = int(struct[base + width]) + 1
+                after = int(struct[base + width + 1]) if base + width + 1 < struct.size else None
+                rest = data[close:after].decode("utf-8")
+                tail = rest.lstrip()
+                if tail.startswith(";"):
+                    fields = pa.concat_arrays([fields.slice(0, good * width), last_fields])
+                    good += 1
+                    end = close + len(rest[: len(rest) - len(tail) + 1].encode("utf-8"))
+                    state = "done"
+                elif not tail and after is None:
+                    state = "more"
+        if not good:
+            return None, pos, state
+        columns = []
+        quoted, bare = fields.field("q"), fields.field("b")
+        for j in range(width):
+            take = np.arange(j, good * width, width)
+            columns.append(self._fast_values(quoted.take(take), bare.take(take)))
+        before = self.count
+        self.count += good
+        run = _SqlRun(
+            before,
+            _Piece(
+                pa.record_batch(columns, schema=self.schema),
+                np.arange(before + 1, self.count + 1, dtype=np.int64),
+                [],
+                self.count,
+            ),
+        )
+        continuation = np.count_nonzero((chars[:end] & 0xC0) == 0x80)
+        return run, pos + end - int(continuation), state
+
+    def _fast_values(self, quoted: pa.Array, bare: pa.Array) -> pa.Array:
+        """One column of a vectorised run, as ``_tuples`` would have built it value by value."""
+        is_bare = pc.not_equal(bare, "")
+        if self.backslash:
+            special = pc.or_(pc.match_substring(quoted, "\\"), pc.match_substring(quoted, "''"))
+            if pc.any(special).as_py():
+                where = np.flatnonzero(_bools(special))
+                fixed = [
+                    _MYSQL_ESCAPE.sub(_unescape_mysql, value)
+                    for value in quoted.take(where).to_pylist()
+                ]
+                quoted = pc.replace_with_mask(quoted, special, pa.array(fixed, pa.string()))
+        else:
+            quoted = pc.replace_substring(quoted, "''", "'")
+        null = pc.if_else(is_bare, pc.equal(pc.ascii_upper(bare), "NULL"), pc.equal(quoted, ""))
+        return pc.if_else(null, pa.scalar(None, pa.string()), pc.if_else(is_bare, bare, quoted))
+
+    def _fast_copy(self, pos: int) -> tuple[_SqlRun | None, int, bool, int]:
+        r"""Parse the complete COPY lines at ``pos`` with pyarrow's CSV reader.
+
+        Returns the run (None if empty), the position after it, whether the block ended (``\.``)
+        and how many lines the per-line parser should take instead (lines with a lone carriage
+        return, which pyarrow would read as a line end, or any disagreement on the line count).
+        """
+        buf = self.buf
+        last = buf.rfind("\n", pos)
+        if last < 0:
+            return None, pos, False, 0
+        region = buf[pos : last + 1]
+        stop = _copy_end(region)
+        lines = region if stop < 0 else region[:stop]
+        after = pos + len(region) if stop < 0 else pos + region.index("\n", stop) + 1
+        count = lines.count("\n")
+        if not count:
+            return None, after if stop >= 0 else pos, stop >= 0, 0
+        if "\r" in lines and lines.count("\r") != lines.count("\r\n"):
+            return None, pos, False, count
+        names = [f"c{i}" for i in range(self.width)]
+        invalid: list[tuple[int, int]] = []
+
+        def on_invalid(row: Any) -> str:
+            invalid.append((-1 if row.number is None else int(row.number), row.actual_columns))
+            return "skip"
+
+        data = lines.encode("utf-8")
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(
+                use_threads=False, block_size=len(data) + 1, column_names=names
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter="\t",
+                quote_char=False,
+                double_quote=False,
+                escape_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                null_values=["\\N", ""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+        bad = np.asarray([number for number, _ in invalid], dtype=np.int64)
+        if table.num_rows + bad.size != count or (
+            bad.size and (bad.min() < 1 or bad.max() > count or np.any(np.diff(bad) <= 0))
+        ):
+            return None, pos, False, count
+        columns = []
+        for column in table.columns:
+            values = column.combine_chunks()
+            special = pc.match_substring(values, "\\")
+            if pc.any(special).as_py():
+                where = np.flatnonzero(_bools(special))
+                fixed = [
+                    _COPY_ESCAPE.sub(_unescape_copy, value)
+                    for value in values.take(where).to_pylist()
+                ]
+                values = pc.replace_with_mask(values, special, pa.array(fixed, pa.string()))
+            columns.append(values)
+        before = self.count
+        self.count += count
+        numbers = np.arange(before + 1, self.count + 1, dtype=np.int64)
+        malformed = [
+            Malformed(before + number, f"row has {fields} fields, expected {self.width}")
+            for number, fields in invalid
+        ]
+        if bad.size:
+            numbers = numbers[~np.isin(numbers, bad + before)]
+        batch = pa.record_batch(columns, schema=self.schema)
+        return _SqlRun(before, _Piece(batch, numbers, malformed, self.count)), after, stop >= 0, 0
+
+    def _copy(self, pos: int) -> Generator[_SqlRecord | _SqlRun, None, int]:
+        width = self.width
+        slow = 0  # lines to parse one by one before the next vectorised attempt
         while True:
+            if slow:
+                slow -= 1
+            else:
+                run, pos, done, slow = self._fast_copy(pos)
+                if run is not None:
+                    yield run
+                if done:
+                    return pos
             buf = self.buf
             end = buf.find("\n", pos)
             if end < 0:

@@ -203,6 +203,20 @@ class PostgresStore:
 
     def restart_run(self, run_id: int) -> IngestRun:
         with self._write() as db:
+            row = db.execute(
+                "SELECT batches_done, (SELECT count(DISTINCT seq) FROM ingest_segments "
+                "WHERE run_id = %s) FROM ingest_runs WHERE id = %s FOR UPDATE",
+                (run_id, run_id),
+            ).fetchone()
+            if row is not None and row[0] != row[1]:
+                # The staging table is unlogged: a server crash emptied it. Start the run over.
+                db.execute("DELETE FROM ingest_segments WHERE run_id = %s", (run_id,))
+                db.execute("DELETE FROM ingest_rejects WHERE run_id = %s", (run_id,))
+                db.execute(
+                    "UPDATE ingest_runs SET records_done = 0, batches_done = 0, counts = '{}' "
+                    "WHERE id = %s",
+                    (run_id,),
+                )
             db.execute(
                 "UPDATE ingest_runs SET status = 'running', error = NULL WHERE id = %s", (run_id,)
             )

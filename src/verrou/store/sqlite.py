@@ -70,7 +70,9 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.execute("PRAGMA cache_size=-131072")
+            self._db.execute(
+                "PRAGMA cache_size=-32768"
+            )  # 32 MiB: blocks are written once, read rarely
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the SQLite registry at {path}: {exc}") from exc
         self._stagings: dict[int, _Staging] = {}

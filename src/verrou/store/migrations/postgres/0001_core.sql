@@ -35,14 +35,18 @@ CREATE TABLE ingest_runs (
     UNIQUE (breach_id, file_sha256)
 );
 
--- Staging while a run is under way: one row per (run, coarse prefix, batch).
-CREATE TABLE ingest_segments (
-    run_id BIGINT NOT NULL REFERENCES ingest_runs(id),
+-- Staging while a run is under way: one row per (run, coarse prefix, batch). UNLOGGED: no WAL
+-- for data that is rewritten into exposure_blocks at the end; a server crash empties it, and a
+-- resumed run that finds its staged batches gone starts again from its first record.
+-- Entries are random bytes: never try to compress them.
+CREATE UNLOGGED TABLE ingest_segments (
+    run_id BIGINT NOT NULL,
     prefix INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     entries BYTEA NOT NULL,
     PRIMARY KEY (run_id, prefix, seq)
 );
+ALTER TABLE ingest_segments ALTER COLUMN entries SET STORAGE EXTERNAL;
 
 -- The registry proper: one row per (fingerprint prefix, completed run), sorted entries.
 -- The prefix is uniformly random, so this table shards by hash of prefix (Citus) without skew.
