@@ -13,7 +13,7 @@ id is derived from the run's random uid.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -183,6 +183,71 @@ class RegistryStore(Protocol):
 
 
 # --- pieces shared by the backends -----------------------------------------------------------
+
+BREACH_COLUMNS = (
+    "id, name, title, source, description, data_classes, record_count, intrusion_started_at, "
+    "detected_at, contained_at, disclosed_at, ingested_at, created_at"
+)
+RUN_COLUMNS = (
+    "id, uid, breach_id, file_name, file_sha256, file_size, format, mapping, key_id, status, "
+    "started_at, finished_at, records_done, batches_done, counts, error"
+)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def breach_from_row(
+    row: Sequence[Any],
+    when: Callable[[Any], datetime | None] = _same,
+    structured: Callable[[Any], Any] = _same,
+) -> Breach:
+    """A breach from a row of BREACH_COLUMNS; ``when`` and ``structured`` decode the dialect's
+    timestamps and JSON (SQLite stores text, PostgreSQL returns native values)."""
+    return Breach(
+        id=row[0],
+        name=row[1],
+        title=row[2],
+        source=row[3],
+        description=row[4],
+        data_classes=tuple(structured(row[5])),
+        record_count=row[6],
+        intrusion_started_at=when(row[7]),
+        detected_at=when(row[8]),
+        contained_at=when(row[9]),
+        disclosed_at=when(row[10]),
+        ingested_at=when(row[11]),
+        created_at=when(row[12]),
+    )
+
+
+def run_from_row(
+    row: Sequence[Any],
+    when: Callable[[Any], datetime | None] = _same,
+    structured: Callable[[Any], Any] = _same,
+) -> IngestRun:
+    """An ingest run from a row of RUN_COLUMNS (see :func:`breach_from_row`)."""
+    started = when(row[10])
+    assert started is not None
+    return IngestRun(
+        id=row[0],
+        uid=bytes(row[1]),
+        breach_id=row[2],
+        file_name=row[3],
+        file_sha256=row[4],
+        file_size=row[5],
+        format=row[6],
+        mapping=structured(row[7]),
+        key_id=row[8],
+        status=row[9],
+        started_at=started,
+        finished_at=when(row[11]),
+        records_done=row[12],
+        batches_done=row[13],
+        counts=structured(row[14]),
+        error=row[15],
+    )
 
 
 def merge_segments(

@@ -13,8 +13,10 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
 from verrou.errors import NotFound, StoreError
-from verrou.fingerprints import SEGMENT_BITS, block_prefix
+from verrou.fingerprints import block_prefix
 from verrou.store.base import (
+    BREACH_COLUMNS,
+    RUN_COLUMNS,
     BatchCommit,
     Breach,
     BreachInfo,
@@ -24,22 +26,16 @@ from verrou.store.base import (
     NewRun,
     Reject,
     RunStatus,
+    breach_from_row,
     find_in_block,
     merge_segments,
     record_id,
+    run_from_row,
     sum_counts,
     summarise_breaches,
 )
 from verrou.store.migrations import migrations_for
 
-_BREACH_COLUMNS = (
-    "id, name, title, source, description, data_classes, record_count, intrusion_started_at, "
-    "detected_at, contained_at, disclosed_at, ingested_at, created_at"
-)
-_RUN_COLUMNS = (
-    "id, uid, breach_id, file_name, file_sha256, file_size, format, mapping, key_id, status, "
-    "started_at, finished_at, records_done, batches_done, counts, error"
-)
 #: Serialises concurrent `migrate` calls from several processes.
 _MIGRATION_LOCK = 0x766572726F75  # "verrou"
 
@@ -154,12 +150,13 @@ class PostgresStore:
         return breach
 
     def get_breach(self, name: str) -> Breach | None:
-        rows = self._read(f"SELECT {_BREACH_COLUMNS} FROM breaches WHERE name = %s", (name,))
-        return _breach(rows[0]) if rows else None
+        rows = self._read(f"SELECT {BREACH_COLUMNS} FROM breaches WHERE name = %s", (name,))
+        return breach_from_row(rows[0]) if rows else None
 
     def list_breaches(self) -> list[BreachSummary]:
         breaches = [
-            _breach(r) for r in self._read(f"SELECT {_BREACH_COLUMNS} FROM breaches ORDER BY name")
+            breach_from_row(r)
+            for r in self._read(f"SELECT {BREACH_COLUMNS} FROM breaches ORDER BY name")
         ]
         complete = self._read("SELECT breach_id, counts FROM ingest_runs WHERE status = 'complete'")
         return summarise_breaches(breaches, ((b, c) for b, c in complete))
@@ -168,16 +165,16 @@ class PostgresStore:
 
     def find_run(self, breach_id: int, file_sha256: str) -> IngestRun | None:
         rows = self._read(
-            f"SELECT {_RUN_COLUMNS} FROM ingest_runs WHERE breach_id = %s AND file_sha256 = %s",
+            f"SELECT {RUN_COLUMNS} FROM ingest_runs WHERE breach_id = %s AND file_sha256 = %s",
             (breach_id, file_sha256),
         )
-        return _run(rows[0]) if rows else None
+        return run_from_row(rows[0]) if rows else None
 
     def get_run(self, run_id: int) -> IngestRun:
-        rows = self._read(f"SELECT {_RUN_COLUMNS} FROM ingest_runs WHERE id = %s", (run_id,))
+        rows = self._read(f"SELECT {RUN_COLUMNS} FROM ingest_runs WHERE id = %s", (run_id,))
         if not rows:
             raise NotFound(f"no ingest run {run_id}")
-        return _run(rows[0])
+        return run_from_row(rows[0])
 
     def start_run(self, run: NewRun) -> IngestRun:
         with self._write() as db:
@@ -373,45 +370,3 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
-
-def _breach(row: Sequence[Any]) -> Breach:
-    return Breach(
-        id=row[0],
-        name=row[1],
-        title=row[2],
-        source=row[3],
-        description=row[4],
-        data_classes=tuple(row[5]),
-        record_count=row[6],
-        intrusion_started_at=row[7],
-        detected_at=row[8],
-        contained_at=row[9],
-        disclosed_at=row[10],
-        ingested_at=row[11],
-        created_at=row[12],
-    )
-
-
-def _run(row: Sequence[Any]) -> IngestRun:
-    return IngestRun(
-        id=row[0],
-        uid=bytes(row[1]),
-        breach_id=row[2],
-        file_name=row[3],
-        file_sha256=row[4],
-        file_size=row[5],
-        format=row[6],
-        mapping=row[7],
-        key_id=row[8],
-        status=row[9],
-        started_at=row[10],
-        finished_at=row[11],
-        records_done=row[12],
-        batches_done=row[13],
-        counts=row[14],
-        error=row[15],
-    )
-
-
-# SEGMENT_BITS is part of the layout contract even though PostgreSQL streams segments in order.
-assert SEGMENT_BITS <= 16
