@@ -1,0 +1,729 @@
+"""Alerts to citizens: what to say, the outbox protocol, and delivery by email or webhook.
+
+When a relying party checks an identity that is frozen, exposed or a canary, and a contact is
+registered for it, the registry puts an :class:`OutboxItem` in the outbox in the same transaction
+as the audit entry. A worker (:func:`run_worker`, one pass: :func:`deliver_due`) then opens the
+sealed contact and delivers the alert through the transport of its channel, recording success,
+a retry with exponential backoff, or a final failure.
+
+Delivery is *at least once*: a crash between sending and recording sends again. Receivers can
+deduplicate: the email ``Message-ID`` and the webhook ``alert_id`` are the alert id.
+
+Privacy: the message says only what happened, where (the relying party's name or sector), when,
+and what to do. It never carries an identifier value or the subject fingerprint. Errors recorded
+in the outbox never carry the contact address (``"SMTP 451 from server"``, ``"HTTP 503"``,
+``"connection refused"``): they are stored and shown to operators.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import hmac
+import json
+import logging
+import random
+import secrets
+import smtplib
+import socket
+import ssl
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, tzinfo
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Final, Literal, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from verrou.contacts import Contact, ContactKey, ContactSealError, open_sealed
+from verrou.errors import ConfigError, Conflict, NotFound, VerrouError
+
+logger = logging.getLogger(__name__)
+
+AlertKind = Literal["attempt_on_frozen", "attempt_on_exposed", "canary_tripped"]
+OutboxStatus = Literal["pending", "delivered", "failed"]
+Backoff = Callable[[int], timedelta]
+Jitter = Callable[[timedelta], timedelta]
+
+#: Header carrying ``sha256=<hex HMAC-SHA256 of the raw body>`` on every webhook request.
+SIGNATURE_HEADER: Final = "X-Verrou-Signature"
+WEBHOOK_SECRET_MIN_BYTES: Final = 32
+RELYING_PARTY_MAX: Final = 120
+DEFAULT_MAX_ATTEMPTS: Final = 8
+BACKOFF_BASE: Final = timedelta(seconds=30)
+BACKOFF_CAP: Final = timedelta(hours=6)
+#: Longest error text kept in the outbox.
+ERROR_MAX: Final = 200
+
+_FRENCH_MONTHS: Final = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+_ENGLISH_MONTHS: Final = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+class DeliveryError(VerrouError):
+    """One delivery attempt failed. The message is safe to store: no address, no identifier."""
+
+    status = 502
+    code = "delivery_failed"
+
+
+class WebhookSignatureError(VerrouError):
+    """A webhook request does not carry a valid verrou signature."""
+
+    status = 401
+    code = "invalid_signature"
+
+
+def _aware(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return moment
+
+
+# --------------------------------------------------------------------------------------------
+# Alert and its message
+# --------------------------------------------------------------------------------------------
+
+
+def new_alert_id() -> str:
+    """A random alert id (``al-`` and 24 hex digits): says nothing about the subject."""
+    return f"al-{secrets.token_hex(12)}"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something a citizen (or, for a canary, the operator) must be told about.
+
+    ``relying_party`` is the name or sector of who checked ("Banque Exemple", "une banque"), shown
+    to the citizen; it must be one line. ``at`` is timezone-aware.
+    """
+
+    subject_fingerprint: bytes
+    kind: AlertKind
+    relying_party: str
+    at: datetime
+    check_id: str
+    id: str = field(default_factory=new_alert_id)
+
+    def __post_init__(self) -> None:
+        _aware(self.at, "Alert.at")
+        if self.kind not in ("attempt_on_frozen", "attempt_on_exposed", "canary_tripped"):
+            raise ValueError("unknown alert kind")
+        party = self.relying_party.strip()
+        # One printable line: it goes into an email subject and body.
+        if not party or len(party) > RELYING_PARTY_MAX or not party.isprintable():
+            raise ValueError(
+                f"relying_party must be one printable line of 1 to {RELYING_PARTY_MAX} characters"
+            )
+        object.__setattr__(self, "relying_party", party)
+        if not self.subject_fingerprint:
+            raise ValueError("Alert.subject_fingerprint is empty")
+
+    def __repr__(self) -> str:  # the fingerprint is linkable: keep it out of logs
+        return f"Alert(id={self.id!r}, kind={self.kind!r}, check_id={self.check_id!r})"
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """The text of an alert: a subject line and a plain-text body (French, then English)."""
+
+    subject: str
+    body: str
+
+
+def _paris() -> tzinfo:
+    try:
+        return ZoneInfo("Europe/Paris")
+    except ZoneInfoNotFoundError:  # no tz database on this machine: say UTC rather than guess
+        return UTC
+
+
+def _dates(moment: datetime) -> tuple[str, str]:
+    zone = _paris()
+    local = moment.astimezone(zone)
+    label_fr, label_en = ("heure de Paris", "Paris time") if zone is not UTC else ("UTC", "UTC")
+    french = (
+        f"le {local.day} {_FRENCH_MONTHS[local.month - 1]} {local.year} "
+        f"à {local.hour} h {local.minute:02d} ({label_fr})"
+    )
+    english = (
+        f"on {local.day} {_ENGLISH_MONTHS[local.month - 1]} {local.year} "
+        f"at {local.hour:02d}:{local.minute:02d} ({label_en})"
+    )
+    return french, english
+
+
+def alert_message(alert: Alert) -> AlertMessage:
+    """What the recipient reads: what happened, where, when, and what to do.
+
+    Written in French for French citizens, with an English paragraph. It names the relying party
+    and the date, and gives the check id as a reference for a complaint; never an identifier.
+    """
+    date_fr, date_en = _dates(alert.at)
+    party = alert.relying_party
+    if alert.kind == "canary_tripped":
+        subject = f"[verrou] Identité témoin utilisée auprès de {party} / Canary identity used"
+        french = (
+            f"Une demande a été faite avec une identité témoin (canari) auprès de {party} "
+            f"{date_fr}. Cette identité n'existe pas : quelqu'un exploite les données d'une "
+            "fuite. Ouvrez un incident, identifiez la fuite d'origine depuis le tableau de bord "
+            "et prévenez l'organisme concerné."
+        )
+        english = (
+            f"An application was made with a canary identity at {party} {date_en}. This identity "
+            "does not exist: someone is using leaked data. Open an incident, trace the source "
+            "breach from the dashboard and warn the relying party."
+        )
+    elif alert.kind == "attempt_on_frozen":
+        subject = f"[verrou] Identité gelée : demande refusée ({party}) / Attempt on your identity"
+        french = (
+            f"Une demande a été faite avec votre identité auprès de {party} {date_fr}. "
+            "Votre identité est gelée : la demande a été refusée.\n\n"
+            "Si c'est vous : dégelez votre identité pour cet organisme depuis votre espace "
+            "verrou, puis recommencez votre démarche.\n"
+            "Si ce n'est pas vous : vous n'avez rien à faire pour bloquer cette demande. "
+            "Gardez votre identité gelée, déposez plainte pour usurpation d'identité "
+            "et téléchargez votre attestation depuis votre espace verrou."
+        )
+        english = (
+            f"An application was made with your identity at {party} {date_en}. Your identity is "
+            "frozen, so it was refused. If it was you, thaw your identity for this organisation "
+            "in your verrou space and try again. If it was not you, nothing is needed to block "
+            "it; keep the freeze and report the identity theft to the police."
+        )
+    else:
+        subject = f"[verrou] Demande avec votre identité ({party}) / Application with your identity"
+        french = (
+            f"Une demande a été faite avec votre identité auprès de {party} {date_fr}. "
+            "Vos données figurent dans une fuite : l'organisme doit vérifier votre identité "
+            "par un moyen renforcé (en personne ou par une identité numérique certifiée).\n\n"
+            "Si c'est vous : rien à faire, suivez la vérification demandée.\n"
+            "Si ce n'est pas vous : contactez cet organisme pour faire annuler la demande, "
+            "gelez votre identité depuis votre espace verrou et déposez plainte pour "
+            "usurpation d'identité."
+        )
+        english = (
+            f"An application was made with your identity at {party} {date_en}. Your data was "
+            "exposed in a breach, so the organisation must verify your identity more strongly. "
+            "If it was not you, contact the organisation, freeze your identity in your verrou "
+            "space and report the identity theft to the police."
+        )
+    body = (
+        f"{french}\n\nRéférence : {alert.check_id}\n\n"
+        f"English: {english}\n\nReference: {alert.check_id}\n\n"
+        "verrou ne vous demandera jamais vos identifiants, un mot de passe ou un code. / "
+        "verrou will never ask for your credentials, a password or a code.\n"
+    )
+    return AlertMessage(subject=subject, body=body)
+
+
+def webhook_payload(alert: Alert, *, sent_at: datetime) -> bytes:
+    """The JSON body POSTed to a webhook (UTF-8, keys sorted). No fingerprint, no identifier."""
+    message = alert_message(alert)
+    document = {
+        "type": "verrou.alert",
+        "version": 1,
+        "alert_id": alert.id,
+        "kind": alert.kind,
+        "relying_party": alert.relying_party,
+        "at": alert.at.isoformat(),
+        "check_id": alert.check_id,
+        "sent_at": _aware(sent_at, "sent_at").isoformat(),
+        "subject": message.subject,
+        "text": message.body,
+    }
+    return json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+
+def sign_webhook_body(body: bytes, secret: bytes) -> str:
+    """The value of :data:`SIGNATURE_HEADER`: ``sha256=`` and the hex HMAC-SHA256 of ``body``."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def verify_webhook_signature(body: bytes, header: str | None, secret: bytes) -> None:
+    """For receivers: return if ``header`` signs ``body`` with ``secret``, else raise.
+
+    Constant-time comparison; a missing header is an error, never a pass.
+    """
+    if not header:
+        raise WebhookSignatureError(f"missing {SIGNATURE_HEADER} header")
+    if not hmac.compare_digest(
+        header.encode("ascii", "replace"), sign_webhook_body(body, secret).encode()
+    ):
+        raise WebhookSignatureError("webhook signature does not match the body")
+
+
+# --------------------------------------------------------------------------------------------
+# Outbox
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """An alert waiting for (or done with) delivery to one sealed contact."""
+
+    alert: Alert
+    sealed_contact: bytes
+    attempts: int
+    next_attempt_at: datetime
+    status: OutboxStatus = "pending"
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+
+class Outbox(Protocol):
+    """Where alerts wait for delivery. The store implements it; :class:`MemoryOutbox` too.
+
+    ``attempts`` is always the total number of attempts made, passed explicitly so that
+    repeating a call (after a store hiccup) does not count an attempt twice. Error texts are
+    already safe to store (no address, no identifier). A multi-worker implementation should
+    make :meth:`due` claim the items it returns (e.g. push ``next_attempt_at`` by a lease), so
+    two workers do not send the same alert at once.
+    """
+
+    def due(self, now: datetime, limit: int) -> list[OutboxItem]:
+        """Pending items whose ``next_attempt_at`` is not after ``now``, oldest first."""
+        ...
+
+    def mark_delivered(self, alert_id: str, at: datetime, *, attempts: int) -> None:
+        """The alert was delivered at ``at``, after ``attempts`` attempts in total."""
+        ...
+
+    def mark_retry(
+        self, alert_id: str, attempts: int, next_attempt_at: datetime, error: str
+    ) -> None:
+        """The attempt failed; try again at ``next_attempt_at``."""
+        ...
+
+    def mark_failed(self, alert_id: str, error: str, *, attempts: int) -> None:
+        """Give up on this alert (an operator may requeue it)."""
+        ...
+
+
+class MemoryOutbox:
+    """A real, thread-safe, in-process :class:`Outbox` (used by tests and the demo).
+
+    Not durable: alerts are lost when the process ends. :meth:`enqueue` stands for what the store
+    does in the audit transaction.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[str, OutboxItem] = {}
+        self._lock = threading.Lock()
+
+    def enqueue(self, alert: Alert, sealed_contact: bytes, *, now: datetime) -> OutboxItem:
+        """Add a pending item, due at ``now``. An alert id can be enqueued once."""
+        item = OutboxItem(
+            alert=alert,
+            sealed_contact=sealed_contact,
+            attempts=0,
+            next_attempt_at=_aware(now, "now"),
+        )
+        with self._lock:
+            if alert.id in self._items:
+                raise Conflict(f"alert {alert.id} is already in the outbox")
+            self._items[alert.id] = item
+        return item
+
+    def get(self, alert_id: str) -> OutboxItem:
+        """The current state of one item."""
+        with self._lock:
+            try:
+                return self._items[alert_id]
+            except KeyError:
+                raise NotFound(f"no alert {alert_id} in the outbox") from None
+
+    def items(self) -> list[OutboxItem]:
+        """Every item, in insertion order."""
+        with self._lock:
+            return list(self._items.values())
+
+    def due(self, now: datetime, limit: int) -> list[OutboxItem]:
+        """Pending items due at ``now``, by ``next_attempt_at`` then insertion order."""
+        _aware(now, "now")
+        with self._lock:
+            ready = [
+                item
+                for item in self._items.values()
+                if item.status == "pending" and item.next_attempt_at <= now
+            ]
+        ready.sort(key=lambda item: item.next_attempt_at)
+        return ready[: max(limit, 0)]
+
+    def _update(self, alert_id: str, **changes: object) -> None:
+        with self._lock:
+            try:
+                item = self._items[alert_id]
+            except KeyError:
+                raise NotFound(f"no alert {alert_id} in the outbox") from None
+            if item.status != "pending":
+                raise Conflict(f"alert {alert_id} is already {item.status}")
+            self._items[alert_id] = replace(item, **changes)  # type: ignore[arg-type]
+
+    def mark_delivered(self, alert_id: str, at: datetime, *, attempts: int) -> None:
+        """Record a delivery."""
+        self._update(
+            alert_id,
+            status="delivered",
+            attempts=attempts,
+            delivered_at=_aware(at, "at"),
+            last_error=None,
+        )
+
+    def mark_retry(
+        self, alert_id: str, attempts: int, next_attempt_at: datetime, error: str
+    ) -> None:
+        """Record a failed attempt to be retried."""
+        self._update(
+            alert_id,
+            attempts=attempts,
+            next_attempt_at=_aware(next_attempt_at, "next_attempt_at"),
+            last_error=error,
+        )
+
+    def mark_failed(self, alert_id: str, error: str, *, attempts: int) -> None:
+        """Record that delivery was given up."""
+        self._update(alert_id, status="failed", attempts=attempts, last_error=error)
+
+
+# --------------------------------------------------------------------------------------------
+# Transports
+# --------------------------------------------------------------------------------------------
+
+
+class AlertTransport(Protocol):
+    """Sends one alert to one contact, or raises :class:`DeliveryError` with a safe reason."""
+
+    def send(self, alert: Alert, contact: Contact, *, now: datetime) -> None:
+        """Deliver ``alert`` to ``contact``; ``now`` is the sending time."""
+        ...
+
+
+def _network_reason(exc: BaseException) -> str:
+    """A short reason for a socket-level failure, without host, address or library text."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(exc, socket.gaierror):
+        return "host name not resolved"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "TLS certificate not trusted"
+    if isinstance(exc, ssl.SSLError):
+        return "TLS error"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"network error ({errno.errorcode.get(exc.errno, exc.errno)})"
+    return f"network error ({type(exc).__name__})"
+
+
+def _sender_domain(sender: str) -> str:
+    return sender.rpartition("@")[2].rstrip(">").strip() or "verrou.invalid"
+
+
+class SmtpTransport:
+    """Email through an SMTP relay (``smtplib``), one connection per message.
+
+    The relay is trusted with the message in clear (no STARTTLS here): run it on the same host
+    or a private network; it does the TLS to the outside world.
+    """
+
+    def __init__(self, host: str, port: int, sender: str, timeout: float = 10.0) -> None:
+        if "\r" in sender or "\n" in sender or "@" not in sender:
+            raise ConfigError("the alert sender must be one email address")
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.timeout = timeout
+
+    def build_message(self, alert: Alert, contact: Contact, *, now: datetime) -> EmailMessage:
+        """The email sent for ``alert`` (plain text, UTF-8)."""
+        text = alert_message(alert)
+        message = EmailMessage()
+        message["From"] = self.sender
+        local, _, domain = contact.address.rpartition("@")
+        message["To"] = Address(addr_spec=f"{local}@{domain}")
+        message["Subject"] = text.subject
+        message["Date"] = format_datetime(_aware(now, "now").astimezone(UTC))
+        # The alert id, so a message sent twice (at-least-once delivery) is recognisable.
+        message["Message-ID"] = f"<{alert.id}@{_sender_domain(self.sender)}>"
+        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
+        message.set_content(text.body)
+        return message
+
+    def send(self, alert: Alert, contact: Contact, *, now: datetime) -> None:
+        """Send the alert email; raise :class:`DeliveryError` with a reason like ``SMTP 451``."""
+        if contact.channel != "email":
+            raise DeliveryError("email transport given a non-email contact")
+        message = self.build_message(alert, contact, now=now)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                refused = smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            # exc.recipients maps the address to its code: keep the code only.
+            codes = sorted({code for code, _ in exc.recipients.values()})
+            raise DeliveryError(
+                f"SMTP {'/'.join(map(str, codes))} from server (recipient refused)"
+            ) from None
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryError(f"SMTP {exc.smtp_code} from server") from None
+        except smtplib.SMTPServerDisconnected:
+            raise DeliveryError("SMTP server closed the connection") from None
+        except smtplib.SMTPException as exc:
+            raise DeliveryError(f"SMTP error ({type(exc).__name__})") from None
+        except OSError as exc:
+            raise DeliveryError(_network_reason(exc)) from None
+        if refused:  # one recipient only, so this means it was refused
+            raise DeliveryError("SMTP server refused the recipient")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook is called at the URL the citizen registered, never somewhere it redirects to."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+class WebhookTransport:
+    """POSTs the alert as JSON, signed with HMAC-SHA256 (:data:`SIGNATURE_HEADER`).
+
+    Receivers check the signature with the shared ``secret`` (:func:`verify_webhook_signature`)
+    and may deduplicate on ``alert_id``. Any 2xx is success; redirects are not followed;
+    environment proxies are ignored (the connection goes straight to the registered host).
+    """
+
+    def __init__(self, timeout: float = 10.0, *, secret: bytes) -> None:
+        if len(secret) < WEBHOOK_SECRET_MIN_BYTES:
+            raise ConfigError(
+                f"the webhook signing secret must be at least {WEBHOOK_SECRET_MIN_BYTES} bytes"
+            )
+        self.timeout = timeout
+        self._secret = secret
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+    def __repr__(self) -> str:
+        return f"WebhookTransport(timeout={self.timeout!r})"
+
+    def send(self, alert: Alert, contact: Contact, *, now: datetime) -> None:
+        """POST the alert; raise :class:`DeliveryError` with a reason like ``HTTP 503``."""
+        if contact.channel != "webhook":
+            raise DeliveryError("webhook transport given a non-webhook contact")
+        body = webhook_payload(alert, sent_at=now)
+        request = urllib.request.Request(
+            contact.address,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": "verrou-alerts/1",
+                SIGNATURE_HEADER: sign_webhook_body(body, self._secret),
+                "X-Verrou-Alert-Id": alert.id,
+            },
+        )
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                status = int(response.status)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            suffix = " (redirects are not followed)" if 300 <= exc.code < 400 else ""
+            raise DeliveryError(f"HTTP {exc.code}{suffix}") from None
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, BaseException):
+                raise DeliveryError(_network_reason(reason)) from None
+            raise DeliveryError("network error") from None
+        except (OSError, ValueError) as exc:  # timeouts while reading, malformed responses
+            raise DeliveryError(_network_reason(exc)) from None
+        if not 200 <= status < 300:
+            raise DeliveryError(f"HTTP {status}")
+
+
+# --------------------------------------------------------------------------------------------
+# Delivery
+# --------------------------------------------------------------------------------------------
+
+
+def proportional_jitter(delay: timedelta) -> timedelta:
+    """Spread retries: a random delay between 75 % and 100 % of ``delay``."""
+    return delay * random.uniform(0.75, 1.0)
+
+
+def exponential_backoff(
+    *,
+    base: timedelta = BACKOFF_BASE,
+    cap: timedelta = BACKOFF_CAP,
+    jitter: Jitter = proportional_jitter,
+) -> Backoff:
+    """Delay before retry number ``attempts``: ``jitter(min(2**attempts * base, cap))``.
+
+    Pass ``jitter=lambda d: d`` in tests for exact delays.
+    """
+
+    def backoff(attempts: int) -> timedelta:
+        exponent = min(max(attempts, 0), 30)  # 2**30 * 30 s is far past any cap
+        return jitter(min(base * (2**exponent), cap))
+
+    return backoff
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery pass did, by alert id."""
+
+    delivered: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def processed(self) -> int:
+        """How many items this pass handled."""
+        return len(self.delivered) + len(self.retried) + len(self.failed)
+
+    def add(self, other: DeliveryReport) -> None:
+        """Accumulate another pass into this one."""
+        self.delivered += other.delivered
+        self.retried += other.retried
+        self.failed += other.failed
+
+
+def _bounded(error: str) -> str:
+    return error if len(error) <= ERROR_MAX else error[: ERROR_MAX - 1] + "…"
+
+
+def deliver_due(
+    outbox: Outbox,
+    contact_key: ContactKey,
+    transports: Mapping[str, AlertTransport],
+    *,
+    now: datetime,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    backoff: Backoff | None = None,
+    limit: int = 100,
+) -> DeliveryReport:
+    """Try once to deliver every item due at ``now`` (up to ``limit``).
+
+    Success → delivered. A failed attempt → retried at ``now + backoff(attempts)``, or failed
+    once ``max_attempts`` attempts were made. A sealed contact that cannot be opened fails at
+    once (retrying cannot help). One item's failure never stops the others.
+    """
+    _aware(now, "now")
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    delay = backoff if backoff is not None else exponential_backoff()
+    report = DeliveryReport()
+    for item in outbox.due(now, limit):
+        alert_id = item.alert.id
+        attempts = item.attempts + 1
+        try:
+            contact = open_sealed(
+                item.sealed_contact,
+                contact_key,
+                subject_fingerprint=item.alert.subject_fingerprint,
+            )
+        except ContactSealError as exc:
+            outbox.mark_failed(alert_id, _bounded(f"contact unusable: {exc}"), attempts=attempts)
+            report.failed.append(alert_id)
+            logger.warning("alert %s failed: sealed contact cannot be opened", alert_id)
+            continue
+        transport = transports.get(contact.channel)
+        try:
+            if transport is None:
+                raise DeliveryError(f"no {contact.channel} transport configured")
+            transport.send(item.alert, contact, now=now)
+        except DeliveryError as exc:
+            error = _bounded(exc.message)
+        except Exception as exc:  # a transport bug: record its type only, its text may quote
+            error = f"unexpected error ({type(exc).__name__})"
+            logger.exception("alert %s: transport raised unexpectedly", alert_id)
+        else:
+            outbox.mark_delivered(alert_id, now, attempts=attempts)
+            report.delivered.append(alert_id)
+            continue
+        if attempts >= max_attempts:
+            outbox.mark_failed(
+                alert_id,
+                _bounded(f"{error} (gave up after {attempts} attempts)"),
+                attempts=attempts,
+            )
+            report.failed.append(alert_id)
+        else:
+            outbox.mark_retry(alert_id, attempts, now + delay(attempts), error)
+            report.retried.append(alert_id)
+    return report
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+def run_worker(
+    outbox: Outbox,
+    contact_key: ContactKey,
+    transports: Mapping[str, AlertTransport],
+    *,
+    stop: threading.Event,
+    poll_interval: float = 5.0,
+    clock: Callable[[], datetime] = utc_now,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    backoff: Backoff | None = None,
+    limit: int = 100,
+) -> DeliveryReport:
+    """Deliver due alerts until ``stop`` is set; return what was done in total.
+
+    A full batch is followed at once by the next one; otherwise the worker sleeps
+    ``poll_interval`` seconds (waking as soon as ``stop`` is set). A verrou error from the outbox
+    (store unavailable) is logged and retried after ``poll_interval``; anything else propagates.
+    """
+    if poll_interval <= 0:
+        raise ValueError("poll_interval must be positive")
+    total = DeliveryReport()
+    while not stop.is_set():
+        try:
+            report = deliver_due(
+                outbox,
+                contact_key,
+                transports,
+                now=clock(),
+                max_attempts=max_attempts,
+                backoff=backoff,
+                limit=limit,
+            )
+        except VerrouError as exc:
+            logger.warning("alert delivery pass failed: %s", exc.code)
+            stop.wait(poll_interval)
+            continue
+        total.add(report)
+        if report.processed < limit:
+            stop.wait(poll_interval)
+    return total
