@@ -155,4 +155,4 @@ def test_demo_runs_and_reruns(tmp_path: Path) -> None:
 
 def test_migrate_is_idempotent(env: dict[str, str]) -> None:
     assert "schema" in run(env, "migrate").output
-    assert "up to date at 1" in run(env, "migrate").output
+    assert "up to date at 2" in run(env, "migrate").output

@@ -8,19 +8,37 @@ bytes a sorted array of fixed-size entries (see :mod:`verrou.fingerprints`). Whi
 way its batches land as *segments* keyed by a coarser prefix; finishing the run merges them into
 blocks in one transaction. A dump row is one leaked record: (run, record number); a random record
 id is derived from the run's random uid.
+
+What the check API needs beside the fingerprints: freezes and thaws, the hash-chained audit log,
+relying parties (API key hashes only), the alert outbox and sealed contacts. Every state change
+that matters (a freeze placed or lifted, a thaw, a relying party created or revoked) is written
+in one transaction with its audit entry; the audit append takes the chain head under a lock, so
+concurrent writers take turns and the chain never forks.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
 
+from verrou.alerts import RELYING_PARTY_MAX, Alert, OutboxItem
+from verrou.audit import (
+    AuditEntry,
+    StoredEntry,
+    canonical_content,
+    chain_hash,
+    checked_details,
+    entry_from_content,
+)
 from verrou.fingerprints import (
     BLOCK_BITS,
     ENTRY_DTYPE,
@@ -29,6 +47,9 @@ from verrou.fingerprints import (
     unpack_entries,
 )
 from verrou.identifiers.kinds import KINDS_BY_CODE, Kind
+
+if TYPE_CHECKING:  # verrou.policy imports this module
+    from verrou.policy import Freeze, Thaw
 
 #: Timeline fields of a breach, in the order they happen.
 TIMELINE_FIELDS = (
@@ -157,6 +178,163 @@ def record_id(run_uid: bytes, record: int) -> str:
     ).hexdigest()
 
 
+# --- audit, relying parties, alerts ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditDraft:
+    """An audit entry before the store gives it its place in the chain (seq, prev_hash, hash).
+
+    Validated on construction with the rules of :func:`verrou.audit.canonical_content` (dotted
+    action, short actor id, hex fingerprint or None as subject, JSON details without free text),
+    so a bad entry is refused before any transaction starts. ``details`` is kept as a read-only
+    copy.
+    """
+
+    action: str
+    actor: str
+    subject: str | None
+    details: Mapping[str, Any] = field(hash=False)
+    at: datetime
+
+    def __post_init__(self) -> None:
+        details = checked_details(self.details)
+        canonical_content(
+            seq=1,
+            at=self.at,
+            action=self.action,
+            actor=self.actor,
+            subject=self.subject,
+            details=details,
+        )
+        object.__setattr__(self, "details", MappingProxyType(details))
+
+
+def chain_entry(
+    head_seq: int, head_hash: bytes, draft: AuditDraft
+) -> tuple[AuditEntry, StoredEntry]:
+    """The entry that follows the chain head (``head_seq`` 0 and 32 zero bytes: an empty log),
+    and the form the store keeps: the exact hashed bytes and both hashes."""
+    seq = head_seq + 1
+    content = canonical_content(
+        seq=seq,
+        at=draft.at,
+        action=draft.action,
+        actor=draft.actor,
+        subject=draft.subject,
+        details=draft.details,
+    )
+    entry_hash = chain_hash(head_hash, content)
+    entry = entry_from_content(content, prev_hash=head_hash, entry_hash=entry_hash)
+    return entry, StoredEntry(content=content, prev_hash=head_hash, entry_hash=entry_hash)
+
+
+#: How many stored audit entries one read fetches while streaming the log.
+AUDIT_PAGE = 1000
+
+Sector: TypeAlias = Literal["bank", "payment", "telco", "insurer", "other"]
+SECTORS: Final[tuple[str, ...]] = get_args(Sector)
+
+#: API keys are ``vrp_`` and 32 random bytes in unpadded base64url (43 characters).
+API_KEY_PREFIX: Final = "vrp_"
+API_KEY_BYTES: Final = 32
+_API_KEY_LENGTH: Final = len(API_KEY_PREFIX) + 43
+#: Characters of the key kept for display: the marker and 8 characters (48 of its 256 bits).
+KEY_PREFIX_CHARS: Final = len(API_KEY_PREFIX) + 8
+
+
+@dataclass(frozen=True)
+class RelyingParty:
+    """A bank, payment firm, telco or insurer allowed to call the check API.
+
+    The store keeps the SHA-256 of its API key, never the key, and ``key_prefix`` (the first
+    characters of the key, not enough to use it) so that an operator can tell keys apart.
+    """
+
+    id: str
+    name: str
+    sector: Sector
+    key_prefix: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """False once revoked: its key no longer authenticates."""
+        return self.revoked_at is None
+
+
+def new_relying_party_id() -> str:
+    """A random relying-party id (``rp_`` and 16 hex digits)."""
+    return f"rp_{secrets.token_hex(8)}"
+
+
+def new_api_key() -> str:
+    """A fresh API key: ``vrp_`` and 32 random bytes, base64url without padding."""
+    random_part = base64.urlsafe_b64encode(secrets.token_bytes(API_KEY_BYTES)).rstrip(b"=")
+    return API_KEY_PREFIX + random_part.decode("ascii")
+
+
+def api_key_hash(api_key: str) -> bytes:
+    """What the store keeps of an API key: its SHA-256.
+
+    A plain fast hash is enough here, with no salt, pepper or slow KDF: those protect guessable
+    secrets (passwords), and a key of 256 random bits cannot be guessed from its hash. Being
+    unsalted, the hash is also the lookup key (a unique index), so authenticating is one indexed
+    equality and needs no constant-time comparison: timing can at most tell an attacker about
+    the hash of the key they sent, not about any stored key.
+    """
+    return hashlib.sha256(api_key.encode("utf-8")).digest()
+
+
+def looks_like_api_key(api_key: str) -> bool:
+    """True when ``api_key`` has the shape of a verrou API key (checked before any lookup)."""
+    return (
+        isinstance(api_key, str)
+        and len(api_key) == _API_KEY_LENGTH
+        and api_key.startswith(API_KEY_PREFIX)
+        and api_key.isascii()
+    )
+
+
+def checked_relying_party(name: str, sector: str) -> str:
+    """The name, trimmed, once it is one printable line of at most RELYING_PARTY_MAX
+    characters (it is shown in citizens' alerts) and the sector one of :data:`SECTORS`;
+    ``ValueError`` otherwise."""
+    if sector not in SECTORS:
+        raise ValueError(f"sector must be one of {', '.join(SECTORS)}")
+    trimmed = name.strip() if isinstance(name, str) else ""
+    if not trimmed or len(trimmed) > RELYING_PARTY_MAX or not trimmed.isprintable():
+        raise ValueError(
+            f"relying party name must be one printable line of 1 to {RELYING_PARTY_MAX} characters"
+        )
+    return trimmed
+
+
+def relying_party_draft(
+    action: str, party: RelyingParty, *, actor: str, at: datetime
+) -> AuditDraft:
+    """The audit entry of a relying party's creation or revocation (ids, never the key)."""
+    return AuditDraft(
+        action=action,
+        actor=actor,
+        subject=None,
+        details={
+            "relying_party_id": party.id,
+            "name": party.name,
+            "sector": party.sector,
+            "key_prefix": party.key_prefix,
+        },
+        at=at,
+    )
+
+
+#: How long :meth:`RegistryStore.due` claims the alerts it returns for the worker that took
+#: them: another worker takes an alert again only if it was not marked within this time (the
+#: first worker crashed), so delivery stays at least once.
+ALERT_LEASE: Final = timedelta(minutes=5)
+
+
 class RegistryStore(Protocol):
     """What the domain needs from a registry store."""
 
@@ -180,6 +358,83 @@ class RegistryStore(Protocol):
     def rejects(self, run_id: int) -> Iterator[Reject]: ...
 
     def lookup(self, fingerprints: Sequence[bytes]) -> list[ExposureHit]: ...
+
+    # Freezes and thaws, each change in one transaction with its audit entry (whose subject must
+    # be the fingerprint in hex). A key holds at most one freeze.
+    def place_freeze(self, freeze: Freeze, *, audit: AuditDraft) -> Freeze:
+        """Freeze a key; return the freeze in force. On a key already frozen nothing changes
+        and nothing is audited: the existing freeze is returned."""
+        ...
+
+    def lift_freeze(self, fingerprint: bytes, *, audit: AuditDraft) -> bool:
+        """Lift the freeze of a key, and its thaws with it; False (nothing audited) if none."""
+        ...
+
+    def add_thaw(self, thaw: Thaw, *, audit: AuditDraft) -> Thaw:
+        """Open a frozen key for a window. :class:`~verrou.errors.Conflict` when the key is not
+        frozen; :class:`~verrou.errors.NotFound` for an unknown relying party."""
+        ...
+
+    def freezes_for(
+        self, fingerprints: Sequence[bytes], *, now: datetime
+    ) -> tuple[list[Freeze], list[Thaw]]:
+        """The freezes of these keys, and their thaws that have not ended at ``now``."""
+        ...
+
+    # The audit log.
+    def append_audit(self, draft: AuditDraft) -> AuditEntry:
+        """Chain one entry after the current head, atomically."""
+        ...
+
+    def audit_entries(self) -> Iterator[StoredEntry]:
+        """Every stored entry in seq order, streamed (see :func:`verrou.audit.verify_stored`)."""
+        ...
+
+    # Relying parties.
+    def create_relying_party(
+        self, name: str, sector: Sector, *, actor: str = "operator", at: datetime | None = None
+    ) -> tuple[RelyingParty, str]:
+        """Register a relying party; return it and its API key, which is never shown again."""
+        ...
+
+    def relying_party_by_key(self, api_key: str) -> RelyingParty | None:
+        """The active relying party this API key belongs to, or None."""
+        ...
+
+    def list_relying_parties(self) -> list[RelyingParty]:
+        """Every relying party, revoked ones included, oldest first."""
+        ...
+
+    def revoke_relying_party(
+        self, relying_party_id: str, *, actor: str = "operator", at: datetime | None = None
+    ) -> bool:
+        """Revoke a relying party's key; False (nothing audited) if unknown or already revoked."""
+        ...
+
+    # The alert outbox (:class:`verrou.alerts.Outbox`) and sealed contacts.
+    def enqueue_alert(self, alert: Alert, sealed_contact: bytes, *, now: datetime) -> OutboxItem:
+        """Add a pending alert due at ``now``; :class:`~verrou.errors.Conflict` for an id
+        already queued."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[OutboxItem]:
+        """Claim up to ``limit`` pending alerts due at ``now`` for :data:`ALERT_LEASE`, oldest
+        first; concurrent callers never get the same alert."""
+        ...
+
+    def mark_delivered(self, alert_id: str, at: datetime, *, attempts: int) -> None: ...
+    def mark_retry(
+        self, alert_id: str, attempts: int, next_attempt_at: datetime, error: str
+    ) -> None: ...
+    def mark_failed(self, alert_id: str, error: str, *, attempts: int) -> None: ...
+
+    def add_contact(self, subject_fingerprint: bytes, sealed: bytes) -> None:
+        """Register a sealed contact (:func:`verrou.contacts.seal`) for a key."""
+        ...
+
+    def contacts_for(self, fingerprints: Sequence[bytes]) -> dict[bytes, list[bytes]]:
+        """The sealed contacts of these keys, by fingerprint, oldest first."""
+        ...
 
 
 # --- pieces shared by the backends -----------------------------------------------------------
@@ -247,6 +502,112 @@ def run_from_row(
         batches_done=row[13],
         counts=structured(row[14]),
         error=row[15],
+    )
+
+
+FREEZE_COLUMNS = "fingerprint, placed_by, reason, since, canary"
+THAW_COLUMNS = "fingerprint, relying_party_id, starts, until"
+#: Freezes of some keys with their thaws not ended at a time; ``keys`` and ``now`` are the
+#: dialect's placeholders (``IN (?, ?)`` / ``= ANY(%s)``), ``now`` first. Every thaw has its
+#: freeze (foreign key), so the join finds them all.
+FREEZES_WITH_THAWS = (
+    "SELECT f.fingerprint, f.placed_by, f.reason, f.since, f.canary, "
+    "t.relying_party_id, t.starts, t.until FROM freezes f "
+    "LEFT JOIN thaws t ON t.fingerprint = f.fingerprint AND t.until > {now} "
+    "WHERE f.fingerprint {keys} ORDER BY f.fingerprint, t.id"
+)
+RELYING_PARTY_COLUMNS = "id, name, sector, key_prefix, created_at, revoked_at"
+OUTBOX_COLUMNS = (
+    "alert_id, subject_fingerprint, kind, relying_party, alert_at, check_id, sealed_contact, "
+    "attempts, next_attempt_at, status, last_error, delivered_at"
+)
+
+
+def _required(when: Callable[[Any], datetime | None], value: Any) -> datetime:
+    moment = when(value)
+    if moment is None:
+        raise ValueError("a required time is missing from the row")
+    return moment
+
+
+def freeze_audit_subject(fingerprint: bytes, audit: AuditDraft) -> None:
+    """Refuse an audit entry that does not name the key it records a change of."""
+    if audit.subject != fingerprint.hex():
+        raise ValueError("the audit entry of a freeze or thaw must have its fingerprint as subject")
+
+
+def freeze_from_row(row: Sequence[Any], when: Callable[[Any], datetime | None] = _same) -> Freeze:
+    """A freeze from a row of FREEZE_COLUMNS (see :func:`breach_from_row` for ``when``)."""
+    from verrou.policy import Freeze  # verrou.policy imports this module
+
+    return Freeze(
+        fingerprint=bytes(row[0]),
+        placed_by=row[1],
+        reason=row[2],
+        since=_required(when, row[3]),
+        canary=bool(row[4]),
+    )
+
+
+def thaw_from_row(row: Sequence[Any], when: Callable[[Any], datetime | None] = _same) -> Thaw:
+    """A thaw from a row of THAW_COLUMNS."""
+    from verrou.policy import Thaw  # verrou.policy imports this module
+
+    return Thaw(
+        fingerprint=bytes(row[0]),
+        relying_party_id=row[1],
+        starts=_required(when, row[2]),
+        until=_required(when, row[3]),
+    )
+
+
+def freezes_and_thaws(
+    rows: Iterable[Sequence[Any]], when: Callable[[Any], datetime | None] = _same
+) -> tuple[list[Freeze], list[Thaw]]:
+    """Freezes and thaws from the rows of :data:`FREEZES_WITH_THAWS`."""
+    freezes: list[Freeze] = []
+    thaws: list[Thaw] = []
+    for row in rows:
+        if not freezes or freezes[-1].fingerprint != bytes(row[0]):
+            freezes.append(freeze_from_row(row[:5], when))
+        if row[6] is not None:
+            thaws.append(thaw_from_row((row[0], row[5], row[6], row[7]), when))
+    return freezes, thaws
+
+
+def relying_party_from_row(
+    row: Sequence[Any], when: Callable[[Any], datetime | None] = _same
+) -> RelyingParty:
+    """A relying party from a row of RELYING_PARTY_COLUMNS."""
+    return RelyingParty(
+        id=row[0],
+        name=row[1],
+        sector=row[2],
+        key_prefix=row[3],
+        created_at=_required(when, row[4]),
+        revoked_at=when(row[5]),
+    )
+
+
+def outbox_item_from_row(
+    row: Sequence[Any], when: Callable[[Any], datetime | None] = _same
+) -> OutboxItem:
+    """An outbox item from a row of OUTBOX_COLUMNS."""
+    return OutboxItem(
+        alert=Alert(
+            id=row[0],
+            subject_fingerprint=bytes(row[1]),
+            kind=row[2],
+            relying_party=row[3],
+            at=_required(when, row[4]),
+            check_id=row[5],
+        ),
+        sealed_contact=bytes(row[6]),
+        attempts=row[7],
+        next_attempt_at=_required(when, row[8]),
+        status=row[9],
+        last_error=row[10],
+        delivered_at=when(row[11]),
     )
 
 
@@ -329,8 +690,11 @@ def sum_counts(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
 
 
 __all__ = [
+    "ALERT_LEASE",
     "ENTRY_DTYPE",
+    "SECTORS",
     "TIMELINE_FIELDS",
+    "AuditDraft",
     "BatchCommit",
     "Breach",
     "BreachInfo",
@@ -340,10 +704,15 @@ __all__ = [
     "NewRun",
     "RegistryStore",
     "Reject",
+    "RelyingParty",
     "RunStatus",
+    "Sector",
+    "api_key_hash",
+    "chain_entry",
     "entry_fingerprint",
     "find_in_block",
     "merge_segments",
+    "new_api_key",
     "record_id",
     "sum_counts",
 ]
