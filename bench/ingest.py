@@ -30,8 +30,21 @@ HERE = Path(__file__).resolve().parent
 VERROU = [sys.executable, "-m", "verrou.cli"]
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Resident memory of a process and all its descendants (Linux /proc)."""
+def _pss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_memory_bytes(root: int) -> tuple[int, int]:
+    """Resident memory (RSS) and proportional set size (PSS) of a process and all its
+    descendants. Summed RSS counts pages shared by forked workers once per process; PSS shares
+    them out, so it is the tree's real footprint."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -44,23 +57,25 @@ def tree_rss_bytes(root: int) -> int:
             rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, IndexError, ValueError):
             continue
-    total, stack = 0, [root]
+    total, pss, stack = 0, 0, [root]
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
+        pss += _pss_bytes(pid)
         stack.extend(children.get(pid, []))
-    return total
+    return total, pss
 
 
-def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Wall time, peak RSS of the process tree (sampled every 20 ms) and stdout."""
+def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, tuple[int, int], str]:
+    """Wall time, peak (RSS, PSS) of the process tree (sampled every 20 ms) and stdout."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0]
+    peak = [0, 0]
 
     def sample() -> None:
         while proc.poll() is None:
-            peak[0] = max(peak[0], tree_rss_bytes(proc.pid))
+            rss, pss = tree_memory_bytes(proc.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -70,7 +85,7 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{stderr}")
-    return elapsed, peak[0], stdout
+    return elapsed, (peak[0], peak[1]), stdout
 
 
 def parse_floor(path: Path) -> float:
@@ -92,8 +107,10 @@ def parse_floor(path: Path) -> float:
     return time.perf_counter() - started
 
 
-def verrou_ingest(path: Path, database_url: str, workdir: Path, workers: int) -> tuple[float, int]:
-    """(b)/(c) Wall time and peak RSS of `verrou ingest` as an operator runs it."""
+def verrou_ingest(
+    path: Path, database_url: str, workdir: Path, workers: int
+) -> tuple[float, tuple[int, int]]:
+    """(b)/(c) Wall time and peak (RSS, PSS) of `verrou ingest` as an operator runs it."""
     env = dict(
         os.environ,
         VERROU_DATABASE_URL=database_url,
@@ -227,10 +244,14 @@ def main() -> None:
                 verrou_ingest(dump, f"sqlite:///{tmp}/r{i}.sqlite3", Path(tmp), args.workers)
             )
     sqlite_s = statistics.median(t for t, _ in sqlite_runs)
-    sqlite_rss = max(r for _, r in sqlite_runs)
+    sqlite_rss = max((r for _, r in sqlite_runs), key=lambda m: m[1])
 
-    def line(label: str, seconds: float, rss: int | None = None) -> None:
-        extra = f", peak RSS {rss / 2**20:,.0f} MiB" if rss else ""
+    def line(label: str, seconds: float, memory: tuple[int, int] | None = None) -> None:
+        extra = (
+            f", peak PSS {memory[1] / 2**20:,.0f} MiB, RSS {memory[0] / 2**20:,.0f} MiB"
+            if memory
+            else ""
+        )
         print(f"{label:<46} {rows / seconds:>12,.0f} rows/s  ({seconds:6.2f} s{extra})")
 
     print()
@@ -244,7 +265,11 @@ def main() -> None:
                 url = fresh_pg_schema(args.postgres_url, "verrou_bench")
                 pg_runs.append(verrou_ingest(dump, url, Path(tmp), args.workers))
         pg_s = statistics.median(t for t, _ in pg_runs)
-        line("(c) verrou ingest -> PostgreSQL", pg_s, max(r for _, r in pg_runs))
+        line(
+            "(c) verrou ingest -> PostgreSQL",
+            pg_s,
+            max((r for _, r in pg_runs), key=lambda m: m[1]),
+        )
         base_runs = [pgcrypto_baseline(dump, args.postgres_url) for _ in range(args.repeat)]
         baseline_s = statistics.median(t for t, _ in base_runs)
         phases = base_runs[len(base_runs) // 2][1]
@@ -263,8 +288,9 @@ def main() -> None:
             )
         print(
             f"(b) at {args.large_rows:,} rows: {args.large_rows / big_s:,.0f} rows/s, "
-            f"peak RSS {big_rss / 2**20:,.0f} MiB; RSS ratio {args.large_rows:,} vs {rows:,}: "
-            f"{big_rss / sqlite_rss:.2f}x"
+            f"peak PSS {big_rss[1] / 2**20:,.0f} MiB (RSS {big_rss[0] / 2**20:,.0f} MiB); "
+            f"{args.large_rows:,} vs {rows:,} rows: PSS {big_rss[1] / sqlite_rss[1]:.2f}x, "
+            f"RSS {big_rss[0] / sqlite_rss[0]:.2f}x"
         )
 
 
