@@ -425,3 +425,170 @@ def test_zip_with_several_dumps_asks_which(tmp_path: Path) -> None:
         archive.writestr("b.csv", "x\n2\n")
     with pytest.raises(DumpError, match="several files"):
         open_dump(path)
+
+
+# --- vectorised SQL paths (must read exactly like the per-tuple / per-line parsers) ---------------
+
+
+def _read_sql_slowly(path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: object) -> object:
+    """The dump read with the vectorised INSERT and COPY paths turned off."""
+    from verrou.ingest import readers
+
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            readers._SqlScanner, "_fast_tuples", lambda self, pos, window: (None, pos, False)
+        )
+        patch.setattr(
+            readers._SqlScanner, "_fast_copy", lambda self, pos: (None, pos, False, 1 << 30)
+        )
+        batches, _ = read_all(path, **kwargs)
+    return [(b.first_row, b.batch.to_pydict(), b.malformed) for b in batches]
+
+
+def _read_sql(path: Path, **kwargs: object) -> object:
+    batches, _ = read_all(path, **kwargs)
+    return [(b.first_row, b.batch.to_pydict(), b.malformed) for b in batches]
+
+
+def test_mysql_insert_values_escapes_and_structure(tmp_path: Path) -> None:
+    path = tmp_path / "esc.sql"
+    path.write_text(
+        "CREATE TABLE t (a text, b text);\n"
+        "INSERT INTO t VALUES ('O\\'B','D''ARC'),('a\\\\b','n\\0z\\Z'),('x),(y','a;b'),"
+        "(NULL,'NULL'),(null,''),(-3.5,0x1F),('p\\%q\\_r','\\\\');\n"
+        "INSERT INTO t VALUES\n( 'sp' ,\u00a0'nbsp' ) ,\n('w','x') ;\n"
+        "INSERT INTO t VALUES (1,2,3),(_binary 'bin','ok'),('back\\\\','slash');\n"
+    )
+    rows = [r for b in read_all(path, batch_rows=3)[0] for r in b.batch.to_pylist()]
+    assert [(r["a"], r["b"]) for r in rows] == [
+        ("O'B", "D'ARC"),
+        ("a\\b", "n\0z\x1a"),
+        ("x),(y", "a;b"),
+        (None, "NULL"),
+        (None, None),
+        ("-3.5", "0x1F"),
+        ("p\\%q\\_r", "\\"),
+        ("sp", "nbsp"),
+        ("w", "x"),
+        ("bin", "ok"),
+        ("back\\", "slash"),
+    ]
+    batches, _ = read_all(path)
+    assert malformed_of(batches) == [Malformed(10, "row has 3 fields, expected 2")]
+
+
+def test_mysql_tuples_spanning_chunks_read_like_the_per_tuple_parser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = ["'a'", "'O\\'B'", "'x''y'", "'),('", "'a;b'", "NULL", "12", "'\\\\'", "'é€'"]
+    values.append("'" + "long text, with (parentheses), quotes '' and \\\\ " * 2 + "'")
+    path = tmp_path / "big.sql"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("CREATE TABLE t (a text, b text, c text);\n")
+        n = 0
+        while out.tell() < 4_600_000:  # > one 4 MiB chunk: a statement and a tuple cross it
+            tuples = []
+            for _ in range(500):
+                n += 1
+                width = 2 if n % 997 == 0 else 3
+                row = [values[(n * 7 + k * 3) % len(values)] for k in range(width)]
+                sep = ", " if n % 13 == 0 else ","
+                tuples.append("(" + sep.join(row) + ")")
+            out.write("INSERT INTO t VALUES " + ",".join(tuples) + ";\n")
+    fast = _read_sql(path, batch_rows=5000)
+    assert fast == _read_sql_slowly(path, monkeypatch, batch_rows=5000)
+    batches, rows = read_all(path, batch_rows=5000)
+    assert [m.row for m in malformed_of(batches)] == list(range(997, n + 1, 997))
+    assert len(rows) + len(malformed_of(batches)) == n
+
+
+def test_postgres_inserts_keep_backslashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "pg.sql"
+    path.write_text(
+        "-- PostgreSQL database dump\n"
+        "CREATE TABLE public.t (a text, b text);\n"
+        + "".join(f"INSERT INTO public.t VALUES ({i}, 'D''ARC\\n');\n" for i in range(3000))
+        + "INSERT INTO public.t VALUES ('two\nlines', NULL);\n"
+    )
+    rows = [r for b in read_all(path)[0] for r in b.batch.to_pylist()]
+    assert rows[0] == {"a": "0", "b": "D'ARC\\n"}
+    assert rows[-1] == {"a": "two\nlines", "b": None}
+    assert _read_sql(path) == _read_sql_slowly(path, monkeypatch)
+
+
+def test_postgres_copy_escapes_and_odd_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "copy.sql"
+    lines = [
+        "a\\tb\t\\N\t\\\\N",  # 1: tab escape, NULL, an escaped backslash before N is not NULL
+        "l1\\nl2\t\\\\\t\\x41\\101",  # 2: newline escape, a backslash, hex and octal
+        "\t\t",  # 3: empty fields are NULL
+        "only\ttwo",  # 4: malformed
+        "",  # 5: a blank line is a record (malformed: 1 field)
+        "\\r\\b\\f\\v\tx\\y\t\\.",  # 6
+    ]
+    path.write_text(
+        "-- PostgreSQL database dump\n"
+        "COPY public.p (a, b, c) FROM stdin;\n" + "\n".join(lines) + "\n\\.\n"
+        "COPY public.p (a, b, c) FROM stdin;\r\n1\t2\t3\r\nx\ty\tz\r\n\\.\r\n"
+        "COPY public.p (a, b, c) FROM stdin;\nlone\rcr\t2\t3\n4\t5\t6\n\\.\n"
+    )
+    batches, rows = read_all(path, batch_rows=2)
+    assert rows[:4] == [
+        {"a": "a\tb", "b": None, "c": "\\N"},
+        {"a": "l1\nl2", "b": "\\", "c": "AA"},
+        {"a": None, "b": None, "c": None},
+        {"a": "\r\b\f\v", "b": "xy", "c": "."},
+    ]
+    assert rows[4:6] == [{"a": "1", "b": "2", "c": "3"}, {"a": "x", "b": "y", "c": "z"}]
+    assert rows[6:] == [{"a": "lone\rcr", "b": "2", "c": "3"}, {"a": "4", "b": "5", "c": "6"}]
+    assert record_numbers(batches) == [1, 2, 3, 6, 7, 8, 9, 10]
+    assert malformed_of(batches) == [
+        Malformed(4, "row has 2 fields, expected 3"),
+        Malformed(5, "row has 1 fields, expected 3"),
+    ]
+    assert _read_sql(path, batch_rows=2) == _read_sql_slowly(path, monkeypatch, batch_rows=2)
+
+
+def test_large_copy_block_cut_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "cut.sql"
+    filler = "x" * 50
+    body = "".join(f"{i}\t{filler}\\t{i}\n" if i % 1000 else f"{i}\n" for i in range(1, 80_001))
+    path.write_text(
+        "-- PostgreSQL database dump\nCOPY public.p (a, b) FROM stdin;\n" + body + "7\tz"
+    )
+    with open_dump(path, batch_rows=10_000) as dump:
+        batches = list(dump.batches())
+        assert any("COPY block was not ended" in note for note in dump.notes)
+    rows = [r for b in batches for r in b.batch.to_pylist()]
+    assert rows[0] == {"a": "1", "b": "x" * 50 + "\t1"} and rows[-1] == {"a": "7", "b": "z"}
+    assert [m.row for m in malformed_of(batches)] == list(range(1000, 80_001, 1000))
+    assert _read_sql(path, batch_rows=10_000) == _read_sql_slowly(
+        path, monkeypatch, batch_rows=10_000
+    )
+
+
+# --- JSON Lines blank lines ---------------------------------------------------------------------
+
+
+def test_jsonl_blank_and_whitespace_lines_are_not_records(tmp_path: Path) -> None:
+    lines = ['{"id": 1}', "", "  \t", '  {"id": 2}', "\x0c", '{"id": 3}\r', "\r", '{"id": 4}']
+    for end in ["", "\n", "\r\n\r\n"]:
+        path = tmp_path / "blank.jsonl"
+        path.write_bytes(("\n".join(lines) + end).encode())
+        batches, rows = read_all(path)
+        assert [r["id"] for r in rows] == ["1", "2", "3", "4"]
+        assert record_numbers(batches) == [1, 2, 3, 4]
+
+
+def test_one_column_copy_blank_lines_are_null_values(tmp_path: Path) -> None:
+    path = tmp_path / "one.sql"
+    path.write_text(
+        "-- PostgreSQL database dump\nCOPY public.o (a) FROM stdin;\n"
+        + "".join(["x\n", "\n", "\\N\n", "\r\n", "a\\tb\n", "\\\\N\n"] * 3)
+        + "\\.\n"
+    )
+    batches, rows = read_all(path)
+    assert [r["a"] for r in rows[:6]] == ["x", None, None, None, "a\tb", "\\N"]
+    assert record_numbers(batches) == list(range(1, 19)) and not malformed_of(batches)
