@@ -465,22 +465,26 @@ def breaches(obj: Context, as_json: bool) -> None:
     if not summaries:
         out.print("no breach yet: `verrou ingest DUMP --breach NAME` creates one")
         return
-    table = Table(
-        "breach", "records", "runs", "fingerprints by kind", "detected", "dwell", "ingested"
-    )
+    table = Table("breach", "records", "runs", "fingerprints", "detected", "dwell", "ingested")
     for s in summaries:
-        kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(s.fingerprints_by_kind.items()))
         dwell = s.breach.dwell_days
         table.add_row(
             s.breach.name,
             f"{s.breach.record_count:,}",
             str(s.runs),
-            kinds or "-",
+            f"{sum(s.fingerprints_by_kind.values()):,}",
             _day(s.breach.detected_at),
             "-" if dwell is None else f"{dwell:.0f} d",
             _day(s.breach.ingested_at),
         )
     out.print(table)
+    for s in summaries:
+        if not s.fingerprints_by_kind:
+            continue
+        kinds = Table("kind", "fingerprints", title=f"{s.breach.name}: fingerprints by kind")
+        for kind, count in sorted(s.fingerprints_by_kind.items()):
+            kinds.add_row(kind, f"{count:,}")
+        out.print(kinds)
 
 
 @main.command()
