@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from verrou.contacts import Contact, ContactKey, ContactSealError, open_sealed
 from verrou.errors import ConfigError, Conflict, NotFound, VerrouError
+from verrou.identifiers.names import ENGLISH_MONTHS
 
 logger = logging.getLogger(__name__)
 
@@ -72,20 +73,6 @@ _FRENCH_MONTHS: Final = (
     "octobre",
     "novembre",
     "décembre",
-)
-_ENGLISH_MONTHS: Final = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
 )
 
 
@@ -176,7 +163,7 @@ def _dates(moment: datetime) -> tuple[str, str]:
         f"à {local.hour} h {local.minute:02d} ({label_fr})"
     )
     english = (
-        f"on {local.day} {_ENGLISH_MONTHS[local.month - 1]} {local.year} "
+        f"on {local.day} {ENGLISH_MONTHS[local.month - 1]} {local.year} "
         f"at {local.hour:02d}:{local.minute:02d} ({label_en})"
     )
     return french, english

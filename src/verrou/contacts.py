@@ -23,7 +23,6 @@ import binascii
 import hashlib
 import ipaddress
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from verrou.errors import InvalidIdentifier, KeyMaterialError, VerrouError
 from verrou.identifiers.contact import canonical_email
+from verrou.keys import write_private_file
 from verrou.masking import mask_value
 
 CONTACT_KEY_FORMAT: Final = "verrou-contact-key/1"
@@ -104,24 +104,13 @@ def create_contact_key_file(path: Path) -> ContactKey:
 
     Losing the key makes every sealed contact unreadable, hence ``O_EXCL``.
     """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = ContactKey.generate()
     document = {
         "format": CONTACT_KEY_FORMAT,
         "kid": key.kid,
         "key": base64.b64encode(key.secret).decode("ascii"),
     }
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyMaterialError(
-            f"{path} already exists; refusing to overwrite a contact key"
-        ) from None
-    except OSError as exc:
-        raise KeyMaterialError(f"cannot create the contact key at {path}: {exc.strerror}") from exc
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(document, handle)
-        handle.write("\n")
+    write_private_file(path, (json.dumps(document) + "\n").encode(), "contact key")
     return key
 
 

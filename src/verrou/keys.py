@@ -51,25 +51,32 @@ def _checked(secret: bytes, origin: str) -> FingerprintKey:
     return FingerprintKey(key_id=key_id_for(secret), secret=secret)
 
 
+def write_private_file(path: Path, content: bytes, what: str) -> None:
+    """Create ``path`` readable by its owner only (mode 0600, folder 0700) and write ``content``.
+
+    Never overwrites: losing a key makes everything made with it unusable (fingerprints
+    unmatchable, contacts unreadable, verdicts unverifiable), so an existing file is an error.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyMaterialError(f"{path} already exists; refusing to overwrite a {what}") from None
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot create the {what} at {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+
+
 def create_key_file(path: Path) -> FingerprintKey:
     """Write a new random key to ``path`` (mode 0600). Refuses to overwrite an existing file."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = _checked(secrets.token_bytes(MIN_KEY_BYTES), str(path))
     document = {
         "format": KEY_FORMAT,
         "key_id": key.key_id,
         "key": base64.b64encode(key.secret).decode("ascii"),
     }
-    try:
-        # O_EXCL: losing a key makes every fingerprint made with it unmatchable, so never clobber.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyMaterialError(
-            f"{path} already exists; refusing to overwrite a fingerprint key"
-        ) from None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(document, handle)
-        handle.write("\n")
+    write_private_file(path, (json.dumps(document) + "\n").encode(), "fingerprint key")
     return key
 
 

@@ -27,7 +27,6 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from verrou.errors import KeyMaterialError, VerrouError
+from verrou.keys import write_private_file
 
 #: The ``alg`` we write (RFC 8037); see the module docstring for why not ``Ed25519``.
 SIGNING_ALG = "EdDSA"
@@ -149,23 +149,13 @@ def create_signing_key_file(path: Path) -> SigningKey:
     Refuses to overwrite an existing file (``KeyMaterialError``): replacing a signing key silently
     would invalidate every verdict relying parties keep as proof.
     """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = SigningKey.generate()
     pem = key.private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyMaterialError(
-            f"{path} already exists; refusing to overwrite a signing key"
-        ) from None
-    except OSError as exc:
-        raise KeyMaterialError(f"cannot create the signing key at {path}: {exc.strerror}") from exc
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+    write_private_file(path, pem, "signing key")
     return key
 
 

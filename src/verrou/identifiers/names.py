@@ -269,7 +269,8 @@ def given_name_keys(raw: str) -> tuple[str, str] | None:
 
 # --- birth dates --------------------------------------------------------------------------------
 
-_MONTHS: Final = (
+#: English month names (stdlib names follow the locale; these never do).
+ENGLISH_MONTHS: Final = (
     "January",
     "February",
     "March",
@@ -329,7 +330,7 @@ def _parse_birth_date(raw: str) -> str:
     except ValueError:
         if month == 2 and day == 29:
             return "birth date: day 29 is not valid in February of a non-leap year"
-        return f"birth date: day {day} is not valid in {_MONTHS[month - 1]}"
+        return f"birth date: day {day} is not valid in {ENGLISH_MONTHS[month - 1]}"
     return "ok:" + parsed.isoformat()
 
 
