@@ -245,7 +245,7 @@ def synth(
 @click.option(
     "--batch-rows",
     type=click.IntRange(1_000, 1_000_000),
-    help="Rows per batch (default VERROU_BATCH_ROWS or 65536).",
+    help="Rows per batch (default VERROU_BATCH_ROWS or 32768).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj

@@ -45,7 +45,10 @@ SETTINGS_DOC: tuple[Setting, ...] = (
         "Fingerprint key given directly, hex or base64 (at least 32 bytes); "
         "takes precedence over VERROU_KEY_FILE. For containers with a secret store.",
     ),
-    Setting("VERROU_BATCH_ROWS", "Rows per ingest batch (default 65536, 1,000-1,000,000)."),
+    Setting(
+        "VERROU_BATCH_ROWS",
+        "Rows per ingest batch (default 32768, 1,000-1,000,000); memory grows with it.",
+    ),
     Setting("VERROU_WORKERS", "Ingest worker processes (default: number of CPUs, 0 = in-process)."),
     Setting(
         "VERROU_REPORT_DIR",
@@ -61,7 +64,7 @@ class Settings:
     database_url: str = "sqlite:///verrou.sqlite3"
     key_file: Path = field(default_factory=_default_key_file)
     key_value: str | None = field(default=None, repr=False)
-    batch_rows: int = 65536
+    batch_rows: int = 32768
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     report_dir: Path = Path("verrou-reports")
 

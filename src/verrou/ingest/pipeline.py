@@ -55,7 +55,7 @@ class IngestOptions:
     service: str | None = None
     mapping_file: Path | None = None
     table: str | None = None
-    batch_rows: int = 65536
+    batch_rows: int = 32768
     workers: int = 0
     report_dir: Path = Path("verrou-reports")
 
