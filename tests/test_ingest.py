@@ -311,17 +311,14 @@ def test_sigkill_at_any_point_then_rerun_gives_the_uninterrupted_state(
 ) -> None:
     path, _ = synth(dump_dir, rows=20_000)
     key_hex = "5a" * 32
+
+    def ingest(url: str, reports: Path) -> subprocess.Popen[str]:
+        return _cli(
+            url, key_hex, "ingest", str(path), "--breach", "ants", "--json", report_dir=reports
+        )
+
     reference = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
-    proc = _cli(
-        reference,
-        key_hex,
-        "ingest",
-        str(path),
-        "--breach",
-        "ants",
-        "--json",
-        report_dir=tmp_path / "r0",
-    )
+    proc = ingest(reference, tmp_path / "r0")
     assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
     expected = _snapshot(reference)
     assert expected["status"] == "complete"
@@ -329,16 +326,7 @@ def test_sigkill_at_any_point_then_rerun_gives_the_uninterrupted_state(
     crashed = database_url  # SQLite or PostgreSQL
     # Kill after 3 and after 9 committed batches, then let the third run finish.
     for kill_after in (3, 9):
-        proc = _cli(
-            crashed,
-            key_hex,
-            "ingest",
-            str(path),
-            "--breach",
-            "ants",
-            "--json",
-            report_dir=tmp_path / "r1",
-        )
+        proc = ingest(crashed, tmp_path / "r1")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
             if _batches_done(crashed) >= kill_after:
@@ -348,16 +336,7 @@ def test_sigkill_at_any_point_then_rerun_gives_the_uninterrupted_state(
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         assert query(crashed, "SELECT status FROM ingest_runs")[0][0] == "running"
-    proc = _cli(
-        crashed,
-        key_hex,
-        "ingest",
-        str(path),
-        "--breach",
-        "ants",
-        "--json",
-        report_dir=tmp_path / "r1",
-    )
+    proc = ingest(crashed, tmp_path / "r1")
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert json.loads(out)["resumed"] is True

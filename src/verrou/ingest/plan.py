@@ -166,7 +166,7 @@ def fingerprint_batch(
             return None
         valid_mask: npt.NDArray[np.bool_] = pc.is_valid(canonical).to_numpy(zero_copy_only=False)
         has_identifier[valid_mask] = True
-        values = canonical.filter(pa.array(valid_mask)).to_pylist()
+        values = canonical.drop_null().to_pylist()  # same rows as valid_mask, in order
         fps = fingerprinter.fingerprint_many(kind, values)
         parts.append(make_entries(fps, kind, records[valid_mask]))
         outcome.fingerprints[kind.value] += len(fps)
