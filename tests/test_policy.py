@@ -53,7 +53,7 @@ def hit(
 
 
 def freeze(n: int, placed_by: str = "owner", canary: bool = False) -> Freeze:
-    return Freeze(fp(n), placed_by, "owner request", SINCE, canary=canary)  # type: ignore[arg-type]
+    return Freeze(fp(n), placed_by, "owner_request", SINCE, canary=canary)  # type: ignore[arg-type]
 
 
 def thaw(n: int, rp: str | None, starts: datetime, until: datetime) -> Thaw:
@@ -298,7 +298,7 @@ def test_records_are_validated() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         Thaw(fp(1), None, NOW.replace(tzinfo=None), NOW.replace(tzinfo=None) + DAY)
     with pytest.raises(ValueError, match="placed_by"):
-        Freeze(fp(1), "bank", "x", SINCE)  # type: ignore[arg-type]
+        Freeze(fp(1), "bank", "owner_request", SINCE)  # type: ignore[arg-type]
 
 
 def test_verdicts_order_by_strength_not_alphabet() -> None:

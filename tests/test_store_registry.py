@@ -18,7 +18,7 @@ from verrou.audit import entry_from_content, verify_stored
 from verrou.errors import Conflict, NotFound, StoreError
 from verrou.policy import Freeze, Thaw
 from verrou.store import RegistryStore, open_store
-from verrou.store.base import ALERT_LEASE, AuditDraft
+from verrou.store.base import ALERT_LEASE, AuditDraft, SealedContact
 from verrou.store.migrations import migrations_for
 
 NOW = datetime(2026, 5, 4, 9, 30, 15, 250000, tzinfo=UTC)
@@ -95,10 +95,10 @@ def test_driver_errors_become_store_errors(store: RegistryStore) -> None:
 
 def test_freeze_thaw_and_lift_each_leave_one_audit_entry(store: RegistryStore) -> None:
     party, _ = store.create_relying_party("Banque Exemple", "bank", at=NOW)
-    freeze = Freeze(FP, "owner", "lost wallet", NOW, canary=False)
+    freeze = Freeze(FP, "owner", "lost_document", NOW, canary=False)
     assert store.place_freeze(freeze, audit=_draft("freeze.place")) == freeze
     # A second freeze on a frozen key changes nothing and is not audited.
-    again = Freeze(FP, "operator", "other", NOW + timedelta(days=1))
+    again = Freeze(FP, "operator", "fraud_suspected", NOW + timedelta(days=1))
     assert store.place_freeze(again, audit=_draft("freeze.place")) == freeze
 
     for_bank = Thaw(FP, party.id, NOW, NOW + timedelta(days=7))
@@ -133,7 +133,7 @@ def test_freeze_thaw_and_lift_each_leave_one_audit_entry(store: RegistryStore) -
 
 
 def test_canary_freeze_keeps_its_flag(store: RegistryStore) -> None:
-    canary = Freeze(OTHER_FP, "operator", "canary 7", NOW, canary=True)
+    canary = Freeze(OTHER_FP, "operator", "canary", NOW, canary=True)
     store.place_freeze(canary, audit=_draft("freeze.place", OTHER_FP))
     assert store.freezes_for([OTHER_FP], now=NOW)[0] == [canary]
 
@@ -142,7 +142,7 @@ def test_a_thaw_needs_a_freeze_and_a_known_relying_party(store: RegistryStore) -
     window = (NOW, NOW + timedelta(hours=1))
     with pytest.raises(Conflict):
         store.add_thaw(Thaw(FP, None, *window), audit=_draft("thaw.add"))
-    store.place_freeze(Freeze(FP, "owner", "r", NOW), audit=_draft("freeze.place"))
+    store.place_freeze(Freeze(FP, "owner", "owner_request", NOW), audit=_draft("freeze.place"))
     with pytest.raises(NotFound):
         store.add_thaw(Thaw(FP, "rp_unknown", *window), audit=_draft("thaw.add"))
     # The refused transitions left no entry and no thaw.
@@ -152,7 +152,9 @@ def test_a_thaw_needs_a_freeze_and_a_known_relying_party(store: RegistryStore) -
 
 def test_a_transition_is_audited_under_its_own_fingerprint(store: RegistryStore) -> None:
     with pytest.raises(ValueError, match="subject"):
-        store.place_freeze(Freeze(FP, "owner", "r", NOW), audit=_draft("freeze.place", OTHER_FP))
+        store.place_freeze(
+            Freeze(FP, "owner", "owner_request", NOW), audit=_draft("freeze.place", OTHER_FP)
+        )
     assert store.freezes_for([FP], now=NOW) == ([], [])
     assert _actions(store) == []
 
@@ -174,7 +176,7 @@ def test_concurrent_transitions_never_fork_the_chain_or_lose_an_update(
                 at = NOW + timedelta(seconds=n * 1000 + i)  # unique: tells our freeze apart
                 op = ("place", "thaw", "lift")[(n + i) % 3]
                 if op == "place":
-                    freeze = Freeze(FP, "owner", f"worker {n}", at)
+                    freeze = Freeze(FP, "owner", "owner_request", at)
                     placed = own.place_freeze(freeze, audit=_draft("freeze.place", at=at))
                     done = placed == freeze
                 elif op == "thaw":
@@ -236,8 +238,7 @@ def test_audit_entries_stream_the_chain_in_order(
     store: RegistryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small pages, so that streaming crosses page boundaries.
-    monkeypatch.setattr("verrou.store.sqlite.AUDIT_PAGE", 2)
-    monkeypatch.setattr("verrou.store.postgres.AUDIT_PAGE", 2)
+    monkeypatch.setattr("verrou.store.sql.AUDIT_PAGE", 2)
     appended = [
         store.append_audit(_draft("check.answer", at=NOW + timedelta(minutes=i))) for i in range(5)
     ]
@@ -431,11 +432,22 @@ def test_concurrent_workers_never_claim_the_same_alert(
 
 
 def test_contacts_are_kept_sealed_by_subject(store: RegistryStore) -> None:
-    store.add_contact(FP, b"sealed-a")
-    store.add_contact(OTHER_FP, b"sealed-b")
-    store.add_contact(FP, b"sealed-c")
+    store.add_contact(FP, b"sealed-a", owner_ref="ow-1")
+    store.add_contact(OTHER_FP, b"sealed-b", owner_ref="ow-1")
+    store.add_contact(FP, b"sealed-c", owner_ref="ow-2")
     assert store.contacts_for([FP, OTHER_FP, bytes(16)]) == {
-        FP: [b"sealed-a", b"sealed-c"],
-        OTHER_FP: [b"sealed-b"],
+        FP: [SealedContact("ow-1", b"sealed-a"), SealedContact("ow-2", b"sealed-c")],
+        OTHER_FP: [SealedContact("ow-1", b"sealed-b")],
     }
     assert store.contacts_for([]) == {}
+
+
+def test_relying_party_keeps_its_own_rate_limit(store: RegistryStore) -> None:
+    party, api_key = store.create_relying_party("Banque Exemple", "bank", rate_limit=120)
+    assert party.rate_limit == 120
+    found = store.relying_party_by_key(api_key)
+    assert found is not None and found.rate_limit == 120
+    default, _ = store.create_relying_party("Télé Com", "telco")
+    assert default.rate_limit is None
+    with pytest.raises(ValueError, match="rate limit"):
+        store.create_relying_party("Zéro", "other", rate_limit=0)

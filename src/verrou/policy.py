@@ -129,6 +129,19 @@ _STATE_PRECEDENCE: Final = {
 PlacedBy: TypeAlias = Literal["owner", "operator", "report"]
 PLACED_BY: Final[tuple[str, ...]] = get_args(PlacedBy)
 
+#: Why a freeze was placed: a code from this list, never free text (free text invites someone to
+#: type the very identifier the registry must not hold).
+FreezeReason: TypeAlias = Literal[
+    "owner_request",
+    "lost_document",
+    "stolen_document",
+    "identity_theft",
+    "fraud_suspected",
+    "canary",
+    "operator_decision",
+]
+FREEZE_REASONS: Final[tuple[str, ...]] = get_args(FreezeReason)
+
 
 def _require_aware(name: str, moment: datetime) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -145,13 +158,15 @@ class Freeze:
 
     fingerprint: bytes
     placed_by: PlacedBy
-    reason: str
+    reason: FreezeReason
     since: datetime
     canary: bool = False
 
     def __post_init__(self) -> None:
         if self.placed_by not in PLACED_BY:
             raise ValueError(f"placed_by must be one of {', '.join(PLACED_BY)}")
+        if self.reason not in FREEZE_REASONS:
+            raise ValueError(f"reason must be one of {', '.join(FREEZE_REASONS)}")
         _require_aware("since", self.since)
 
 
@@ -590,12 +605,14 @@ def decide(
 
 __all__ = [
     "DOCUMENT_KINDS",
+    "FREEZE_REASONS",
     "PLACED_BY",
     "Applicant",
     "ApplicantKeys",
     "AttributeState",
     "Decision",
     "Freeze",
+    "FreezeReason",
     "IdentityKey",
     "InvalidApplicant",
     "LeakedTogether",

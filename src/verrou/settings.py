@@ -10,15 +10,28 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from verrou.errors import ConfigError
 
 
-def _default_key_file() -> Path:
+def _config_file(name: str) -> Path:
     # Keys never live beside the data they protect: the default is the user's config folder,
     # not the working directory where the SQLite registry is created.
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "verrou" / "fingerprint.key"
+    return Path(base) / "verrou" / name
+
+
+def _default_key_file() -> Path:
+    return _config_file("fingerprint.key")
+
+
+def _default_signing_key_file() -> Path:
+    return _config_file("signing.key")
+
+
+def _default_contact_key_file() -> Path:
+    return _config_file("contact.key")
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,44 @@ SETTINGS_DOC: tuple[Setting, ...] = (
         "VERROU_REPORT_DIR",
         "Folder for ingest reports of rejected rows (default ./verrou-reports).",
     ),
+    Setting(
+        "VERROU_SIGNING_KEY_FILE",
+        "Ed25519 key that signs verdicts (PEM, mode 0600, created by `verrou keys init`). "
+        "Default ~/.config/verrou/signing.key.",
+    ),
+    Setting(
+        "VERROU_CONTACT_KEY_FILE",
+        "Key that seals citizens' alert contacts (AES-256-GCM, mode 0600, created by "
+        "`verrou keys init`). Default ~/.config/verrou/contact.key.",
+    ),
+    Setting(
+        "VERROU_RATE_LIMIT",
+        "Checks a relying party may make per minute, unless its own limit is set "
+        "(default 600; bursts up to a tenth of it).",
+    ),
+    Setting(
+        "VERROU_VERDICT_TTL",
+        "Seconds a signed verdict stays valid (its valid_until; default 900).",
+    ),
+    Setting(
+        "VERROU_AUTH_CACHE_SECONDS",
+        "Seconds the server keeps a relying party's key in memory after a lookup (default 5; "
+        "a revoked key stops working within this time; 0 = look up every request).",
+    ),
+    Setting(
+        "VERROU_SMTP_URL",
+        "SMTP server for email alerts, smtp://host:port (default none: email alerts wait "
+        "in the outbox).",
+    ),
+    Setting(
+        "VERROU_ALERT_SENDER",
+        "From address of email alerts (default alertes@verrou.invalid).",
+    ),
+    Setting(
+        "VERROU_WEBHOOK_SECRET",
+        "Secret that signs webhook alerts (HMAC-SHA256), hex or base64, at least 32 bytes "
+        "(default none: webhook alerts wait in the outbox).",
+    ),
 )
 
 
@@ -67,6 +118,14 @@ class Settings:
     batch_rows: int = 32768
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     report_dir: Path = Path("verrou-reports")
+    signing_key_file: Path = field(default_factory=_default_signing_key_file)
+    contact_key_file: Path = field(default_factory=_default_contact_key_file)
+    rate_limit: int = 600
+    verdict_ttl: int = 900
+    auth_cache_seconds: int = 5
+    smtp_url: str | None = None
+    alert_sender: str = "alertes@verrou.invalid"
+    webhook_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -85,6 +144,22 @@ class Settings:
             values["workers"] = _int_setting(env, "VERROU_WORKERS", 0, 64)
         if "VERROU_REPORT_DIR" in env:
             values["report_dir"] = Path(env["VERROU_REPORT_DIR"]).expanduser()
+        if "VERROU_SIGNING_KEY_FILE" in env:
+            values["signing_key_file"] = Path(env["VERROU_SIGNING_KEY_FILE"]).expanduser()
+        if "VERROU_CONTACT_KEY_FILE" in env:
+            values["contact_key_file"] = Path(env["VERROU_CONTACT_KEY_FILE"]).expanduser()
+        if "VERROU_RATE_LIMIT" in env:
+            values["rate_limit"] = _int_setting(env, "VERROU_RATE_LIMIT", 1, 10_000_000)
+        if "VERROU_VERDICT_TTL" in env:
+            values["verdict_ttl"] = _int_setting(env, "VERROU_VERDICT_TTL", 1, 86_400 * 30)
+        if "VERROU_AUTH_CACHE_SECONDS" in env:
+            values["auth_cache_seconds"] = _int_setting(env, "VERROU_AUTH_CACHE_SECONDS", 0, 3600)
+        if env.get("VERROU_SMTP_URL"):
+            values["smtp_url"] = env["VERROU_SMTP_URL"]
+        if env.get("VERROU_ALERT_SENDER"):
+            values["alert_sender"] = env["VERROU_ALERT_SENDER"]
+        if env.get("VERROU_WEBHOOK_SECRET"):
+            values["webhook_secret"] = env["VERROU_WEBHOOK_SECRET"]
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if v is not None and k in known})
         settings = cls(**values)  # type: ignore[arg-type]
@@ -102,6 +177,31 @@ class Settings:
             raise ConfigError("VERROU_BATCH_ROWS must be between 1,000 and 1,000,000")
         if self.workers < 0:
             raise ConfigError("VERROU_WORKERS must be 0 or more")
+        if self.rate_limit < 1:
+            raise ConfigError("VERROU_RATE_LIMIT must be at least 1 check a minute")
+        if self.verdict_ttl < 1:
+            raise ConfigError("VERROU_VERDICT_TTL must be at least 1 second")
+        if self.auth_cache_seconds < 0:
+            raise ConfigError("VERROU_AUTH_CACHE_SECONDS must be 0 or more")
+        if self.smtp_url is not None:
+            smtp_address(self.smtp_url)
+
+    @property
+    def smtp(self) -> tuple[str, int] | None:
+        """(host, port) of the SMTP server for email alerts, or None when not configured."""
+        return None if self.smtp_url is None else smtp_address(self.smtp_url)
+
+
+def smtp_address(url: str) -> tuple[str, int]:
+    """(host, port) from ``smtp://host[:port]``; ConfigError naming VERROU_SMTP_URL otherwise."""
+    parsed = urlsplit(url)
+    try:
+        port = parsed.port or 25
+    except ValueError:
+        raise ConfigError("VERROU_SMTP_URL has an invalid port") from None
+    if parsed.scheme != "smtp" or not parsed.hostname:
+        raise ConfigError("VERROU_SMTP_URL must look like smtp://host:port")
+    return parsed.hostname, port
 
 
 def _int_setting(env: Mapping[str, str], name: str, low: int, high: int) -> int:

@@ -257,6 +257,8 @@ class RelyingParty:
     key_prefix: str
     created_at: datetime
     revoked_at: datetime | None = None
+    #: Checks a minute this party may make; None: the server's default (VERROU_RATE_LIMIT).
+    rate_limit: int | None = None
 
     @property
     def active(self) -> bool:
@@ -297,6 +299,13 @@ def looks_like_api_key(api_key: str) -> bool:
     )
 
 
+def checked_rate_limit(rate_limit: int | None) -> int | None:
+    """A relying party's own limit: None (the server default) or a positive whole number."""
+    if rate_limit is not None and (isinstance(rate_limit, bool) or rate_limit < 1):
+        raise ValueError("a rate limit is at least 1 check a minute")
+    return rate_limit
+
+
 def checked_relying_party(name: str, sector: str) -> str:
     """The name, trimmed, once it is one printable line of at most RELYING_PARTY_MAX
     characters (it is shown in citizens' alerts) and the sector one of :data:`SECTORS`;
@@ -324,9 +333,43 @@ def relying_party_draft(
             "name": party.name,
             "sector": party.sector,
             "key_prefix": party.key_prefix,
+            "rate_limit": party.rate_limit,
         },
         at=at,
     )
+
+
+@dataclass(frozen=True)
+class SealedContact:
+    """A citizen's contact sealed to one key (:func:`verrou.contacts.seal`).
+
+    ``owner_ref`` is random and shared by the seals of one registration (one citizen's contact
+    sealed to each of their keys): a check touching several of those keys alerts them once.
+    """
+
+    owner_ref: str
+    sealed: bytes
+
+
+@dataclass(frozen=True)
+class CheckSnapshot:
+    """What the registry holds for the fingerprints of a group of checks, read in the
+    transaction that records them (so the verdicts and the audit log agree)."""
+
+    hits: list[ExposureHit]
+    freezes: list[Freeze]
+    thaws: list[Thaw]
+    contacts: dict[bytes, list[SealedContact]]
+    #: The breaches of ``hits``, by id.
+    breaches: dict[int, Breach]
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """What one check writes: its audit entry and the alerts for its owners' contacts."""
+
+    audit: AuditDraft
+    alerts: Sequence[tuple[Alert, bytes]] = ()
 
 
 #: How long :meth:`RegistryStore.due` claims the alerts it returns for the worker that took
@@ -343,6 +386,9 @@ class RegistryStore(Protocol):
     def migrate(self) -> list[int]: ...
     def schema_version(self) -> int: ...
     def close(self) -> None: ...
+    def ping(self) -> None:
+        """Raise :class:`~verrou.errors.StoreError` unless the store answers a query."""
+        ...
 
     def ensure_breach(self, info: BreachInfo) -> Breach: ...
     def get_breach(self, name: str) -> Breach | None: ...
@@ -358,6 +404,24 @@ class RegistryStore(Protocol):
     def rejects(self, run_id: int) -> Iterator[Reject]: ...
 
     def lookup(self, fingerprints: Sequence[bytes]) -> list[ExposureHit]: ...
+
+    def run_checks(
+        self,
+        fingerprints: Sequence[bytes],
+        *,
+        now: datetime,
+        conclude: Callable[[CheckSnapshot], Sequence[CheckRecord]],
+    ) -> list[AuditEntry]:
+        """Record a group of checks in one transaction.
+
+        Reads what the registry holds for ``fingerprints`` (exposures, freezes with their thaws
+        active at ``now``, sealed contacts, the breaches hit) under the audit chain's lock, hands
+        it to ``conclude`` (the verdict policy, which must not touch the store), then appends
+        the audit entries it returns, in order, with their alerts, and commits. Returns the
+        chained entries. Whatever fails, nothing is written, and the error propagates: a check
+        whose audit entry is not committed has no verdict.
+        """
+        ...
 
     # Freezes and thaws, each change in one transaction with its audit entry (whose subject must
     # be the fingerprint in hex). A key holds at most one freeze.
@@ -392,7 +456,13 @@ class RegistryStore(Protocol):
 
     # Relying parties.
     def create_relying_party(
-        self, name: str, sector: Sector, *, actor: str = "operator", at: datetime | None = None
+        self,
+        name: str,
+        sector: Sector,
+        *,
+        rate_limit: int | None = None,
+        actor: str = "operator",
+        at: datetime | None = None,
     ) -> tuple[RelyingParty, str]:
         """Register a relying party; return it and its API key, which is never shown again."""
         ...
@@ -428,11 +498,11 @@ class RegistryStore(Protocol):
     ) -> None: ...
     def mark_failed(self, alert_id: str, error: str, *, attempts: int) -> None: ...
 
-    def add_contact(self, subject_fingerprint: bytes, sealed: bytes) -> None:
+    def add_contact(self, subject_fingerprint: bytes, sealed: bytes, *, owner_ref: str) -> None:
         """Register a sealed contact (:func:`verrou.contacts.seal`) for a key."""
         ...
 
-    def contacts_for(self, fingerprints: Sequence[bytes]) -> dict[bytes, list[bytes]]:
+    def contacts_for(self, fingerprints: Sequence[bytes]) -> dict[bytes, list[SealedContact]]:
         """The sealed contacts of these keys, by fingerprint, oldest first."""
         ...
 
@@ -516,7 +586,7 @@ FREEZES_WITH_THAWS = (
     "LEFT JOIN thaws t ON t.fingerprint = f.fingerprint AND t.until > {now} "
     "WHERE f.fingerprint {keys} ORDER BY f.fingerprint, t.id"
 )
-RELYING_PARTY_COLUMNS = "id, name, sector, key_prefix, created_at, revoked_at"
+RELYING_PARTY_COLUMNS = "id, name, sector, key_prefix, created_at, revoked_at, rate_limit"
 OUTBOX_COLUMNS = (
     "alert_id, subject_fingerprint, kind, relying_party, alert_at, check_id, sealed_contact, "
     "attempts, next_attempt_at, status, last_error, delivered_at"
@@ -586,6 +656,7 @@ def relying_party_from_row(
         key_prefix=row[3],
         created_at=_required(when, row[4]),
         revoked_at=when(row[5]),
+        rate_limit=row[6],
     )
 
 
@@ -699,6 +770,8 @@ __all__ = [
     "Breach",
     "BreachInfo",
     "BreachSummary",
+    "CheckRecord",
+    "CheckSnapshot",
     "ExposureHit",
     "IngestRun",
     "NewRun",
@@ -706,6 +779,7 @@ __all__ = [
     "Reject",
     "RelyingParty",
     "RunStatus",
+    "SealedContact",
     "Sector",
     "api_key_hash",
     "chain_entry",

@@ -12,55 +12,29 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
-from verrou.alerts import Alert, OutboxItem
-from verrou.audit import AuditEntry, StoredEntry
-from verrou.errors import Conflict, NotFound, StoreError
-from verrou.fingerprints import block_prefix
-from verrou.policy import Freeze, Thaw
+from verrou.alerts import OutboxItem
+from verrou.errors import NotFound, StoreError
 from verrou.store.base import (
     ALERT_LEASE,
-    AUDIT_PAGE,
     BREACH_COLUMNS,
-    FREEZE_COLUMNS,
-    FREEZES_WITH_THAWS,
-    KEY_PREFIX_CHARS,
-    OUTBOX_COLUMNS,
-    RELYING_PARTY_COLUMNS,
     RUN_COLUMNS,
-    THAW_COLUMNS,
-    AuditDraft,
     BatchCommit,
     Breach,
     BreachInfo,
     BreachSummary,
-    ExposureHit,
     IngestRun,
     NewRun,
     Reject,
-    RelyingParty,
     RunStatus,
-    Sector,
-    api_key_hash,
     breach_from_row,
-    chain_entry,
-    checked_relying_party,
-    find_in_block,
-    freeze_audit_subject,
-    freeze_from_row,
-    freezes_and_thaws,
-    looks_like_api_key,
     merge_segments,
-    new_api_key,
-    new_relying_party_id,
     outbox_item_from_row,
-    record_id,
-    relying_party_draft,
-    relying_party_from_row,
     run_from_row,
     sum_counts,
     summarise_breaches,
 )
 from verrou.store.migrations import migrations_for
+from verrou.store.sql import SqlRegistry
 
 #: Serialises concurrent `migrate` calls from several processes.
 _MIGRATION_LOCK = 0x766572726F75  # "verrou"
@@ -79,14 +53,22 @@ def display_url(url: str) -> str:
     return f"postgresql://{user + '@' if user else ''}{host}:{port}/{info.get('dbname', '')}"
 
 
-class PostgresStore:
+class PostgresStore(SqlRegistry):
     """Registry in a PostgreSQL database."""
+
+    HEAD_LOCK = " FOR UPDATE"
 
     def __init__(self, url: str, *, connect_timeout: int = 5) -> None:
         self.url_for_display = display_url(url)
+        self._url = url
+        self._connect_timeout = connect_timeout
+        self._closed = False
+        self._db: psycopg.Connection[TupleRow] = self._connect()
+
+    def _connect(self) -> psycopg.Connection[TupleRow]:
         try:
-            self._db: psycopg.Connection[TupleRow] = psycopg.connect(
-                url, autocommit=True, connect_timeout=connect_timeout
+            return psycopg.connect(
+                self._url, autocommit=True, connect_timeout=self._connect_timeout
             )
         except psycopg.Error as exc:
             raise StoreError(
@@ -94,21 +76,41 @@ class PostgresStore:
                 f"{_first_line(exc)}"
             ) from exc
 
+    def _connection(self) -> psycopg.Connection[TupleRow]:
+        # A connection broken by a server restart or a network cut is replaced on next use: the
+        # request that met the failure got its StoreError (503), the next one reconnects.
+        if self._closed:
+            raise StoreError("the PostgreSQL registry connection was closed")
+        if self._db.closed or self._db.broken:
+            self._db = self._connect()
+        return self._db
+
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection[TupleRow]]:
+        db = self._connection()
         try:
-            with self._db.transaction():
-                yield self._db
+            with db.transaction():
+                yield db
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL registry write failed: {_first_line(exc)}") from exc
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        db = self._connection()
         try:
-            return self._db.execute(sql, params).fetchall()
+            return db.execute(self._sql(sql), params).fetchall()
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL registry read failed: {_first_line(exc)}") from exc
 
+    # Dialect hooks of the shared registry operations (verrou.store.sql).
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s")
+
+    def _one_of(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return "= ANY(?)", [list(values)]
+
     def close(self) -> None:
+        self._closed = True
         self._db.close()
 
     # --- schema -----------------------------------------------------------------------------
@@ -326,7 +328,8 @@ class PostgresStore:
         try:
             # A named (server-side) cursor streams a large report; it needs a transaction.
             name = f"rejects_{run_id}_{secrets.token_hex(4)}"
-            with self._db.transaction(), self._db.cursor(name=name) as cursor:
+            db = self._connection()
+            with db.transaction(), db.cursor(name=name) as cursor:
                 cursor.execute(
                     "SELECT row, column_name, kind, reason, masked FROM ingest_rejects "
                     "WHERE run_id = %s ORDER BY row, column_name",
@@ -337,245 +340,7 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL registry read failed: {_first_line(exc)}") from exc
 
-    # --- lookup -----------------------------------------------------------------------------
-
-    def lookup(self, fingerprints: Sequence[bytes]) -> list[ExposureHit]:
-        by_prefix: dict[int, list[bytes]] = {}
-        for fp in fingerprints:
-            by_prefix.setdefault(block_prefix(fp), []).append(fp)
-        if not by_prefix:
-            return []
-        rows = self._read(
-            "SELECT b.prefix, b.entries, r.id, r.uid, r.breach_id, br.name "
-            "FROM exposure_blocks b JOIN ingest_runs r ON r.id = b.run_id "
-            "JOIN breaches br ON br.id = r.breach_id "
-            "WHERE b.prefix = ANY(%s) AND r.status = 'complete'",
-            (list(by_prefix),),
-        )
-        hits: list[ExposureHit] = []
-        for prefix, blob, run_id, uid, breach_id, breach_name in rows:
-            for fp in by_prefix[prefix]:
-                for kind, record in find_in_block(bytes(blob), fp):
-                    hits.append(
-                        ExposureHit(
-                            fp,
-                            kind,
-                            breach_id,
-                            breach_name,
-                            run_id,
-                            record,
-                            record_id(bytes(uid), record),
-                        )
-                    )
-        return hits
-
-    # --- audit log --------------------------------------------------------------------------
-
-    @staticmethod
-    def _audit_head(db: psycopg.Connection[TupleRow]) -> tuple[int, bytes]:
-        # The row lock is held to the end of the transaction: concurrent appenders queue here,
-        # one at a time, so no two entries get the same seq or the same prev_hash. Every
-        # transition takes it *first*, before reading the state it changes: under READ
-        # COMMITTED the statements after the lock see everything committed before it, and one
-        # lock taken in one order cannot deadlock.
-        row = db.execute(
-            "SELECT seq, entry_hash FROM audit_head WHERE id = 1 FOR UPDATE"
-        ).fetchone()
-        if row is None:
-            raise StoreError("the audit log has no head row (schema not migrated?)")
-        return int(row[0]), bytes(row[1])
-
-    @staticmethod
-    def _chain(
-        db: psycopg.Connection[TupleRow], head: tuple[int, bytes], draft: AuditDraft
-    ) -> AuditEntry:
-        entry, stored = chain_entry(head[0], head[1], draft)
-        db.execute(
-            "INSERT INTO audit_log (seq, content, prev_hash, entry_hash) VALUES (%s, %s, %s, %s)",
-            (entry.seq, stored.content, stored.prev_hash, stored.entry_hash),
-        )
-        db.execute(
-            "UPDATE audit_head SET seq = %s, entry_hash = %s WHERE id = 1",
-            (entry.seq, stored.entry_hash),
-        )
-        return entry
-
-    def append_audit(self, draft: AuditDraft) -> AuditEntry:
-        with self._write() as db:
-            return self._chain(db, self._audit_head(db), draft)
-
-    def audit_entries(self) -> Iterator[StoredEntry]:
-        # Pages by seq rather than a server-side cursor: no transaction stays open while the
-        # caller verifies, and the connection stays usable in between.
-        after = 0
-        while True:
-            rows = self._read(
-                "SELECT seq, content, prev_hash, entry_hash FROM audit_log WHERE seq > %s "
-                "ORDER BY seq LIMIT %s",
-                (after, AUDIT_PAGE),
-            )
-            for seq, content, prev_hash, entry_hash in rows:
-                after = seq
-                yield StoredEntry(bytes(content), bytes(prev_hash), bytes(entry_hash))
-            if len(rows) < AUDIT_PAGE:
-                return
-
-    # --- freezes and thaws ------------------------------------------------------------------
-
-    def place_freeze(self, freeze: Freeze, *, audit: AuditDraft) -> Freeze:
-        freeze_audit_subject(freeze.fingerprint, audit)
-        with self._write() as db:
-            head = self._audit_head(db)
-            row = db.execute(
-                f"INSERT INTO freezes ({FREEZE_COLUMNS}) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint",
-                (freeze.fingerprint, freeze.placed_by, freeze.reason, freeze.since, freeze.canary),
-            ).fetchone()
-            if row is None:
-                existing = db.execute(
-                    f"SELECT {FREEZE_COLUMNS} FROM freezes WHERE fingerprint = %s",
-                    (freeze.fingerprint,),
-                ).fetchone()
-                assert existing is not None  # under the head lock, nobody lifted it since
-                return freeze_from_row(existing)
-            self._chain(db, head, audit)
-        return freeze
-
-    def lift_freeze(self, fingerprint: bytes, *, audit: AuditDraft) -> bool:
-        freeze_audit_subject(fingerprint, audit)
-        with self._write() as db:
-            head = self._audit_head(db)
-            # Its thaws go with it (ON DELETE CASCADE): a later freeze starts closed.
-            lifted = db.execute("DELETE FROM freezes WHERE fingerprint = %s", (fingerprint,))
-            if lifted.rowcount == 0:
-                return False
-            self._chain(db, head, audit)
-        return True
-
-    def add_thaw(self, thaw: Thaw, *, audit: AuditDraft) -> Thaw:
-        freeze_audit_subject(thaw.fingerprint, audit)
-        with self._write() as db:
-            head = self._audit_head(db)
-            frozen = db.execute(
-                "SELECT 1 FROM freezes WHERE fingerprint = %s", (thaw.fingerprint,)
-            ).fetchone()
-            if frozen is None:
-                raise Conflict("this key is not frozen: there is nothing to thaw")
-            if thaw.relying_party_id is not None and (
-                db.execute(
-                    "SELECT 1 FROM relying_parties WHERE id = %s", (thaw.relying_party_id,)
-                ).fetchone()
-                is None
-            ):
-                raise NotFound(f"no relying party {thaw.relying_party_id}")
-            db.execute(
-                f"INSERT INTO thaws ({THAW_COLUMNS}) VALUES (%s, %s, %s, %s)",
-                (thaw.fingerprint, thaw.relying_party_id, thaw.starts, thaw.until),
-            )
-            self._chain(db, head, audit)
-        return thaw
-
-    def freezes_for(
-        self, fingerprints: Sequence[bytes], *, now: datetime
-    ) -> tuple[list[Freeze], list[Thaw]]:
-        keys = list(dict.fromkeys(fingerprints))
-        if not keys:
-            return [], []
-        # One statement, one snapshot: freezes and thaws agree with each other.
-        rows = self._read(FREEZES_WITH_THAWS.format(keys="= ANY(%s)", now="%s"), (now, keys))
-        return freezes_and_thaws(rows)
-
-    # --- relying parties --------------------------------------------------------------------
-
-    def create_relying_party(
-        self, name: str, sector: Sector, *, actor: str = "operator", at: datetime | None = None
-    ) -> tuple[RelyingParty, str]:
-        api_key = new_api_key()
-        party = RelyingParty(
-            id=new_relying_party_id(),
-            name=checked_relying_party(name, sector),
-            sector=sector,
-            key_prefix=api_key[:KEY_PREFIX_CHARS],
-            created_at=at or _now(),
-        )
-        draft = relying_party_draft("relying_party.create", party, actor=actor, at=party.created_at)
-        with self._write() as db:
-            head = self._audit_head(db)
-            db.execute(
-                "INSERT INTO relying_parties (id, name, sector, key_hash, key_prefix, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                (
-                    party.id,
-                    party.name,
-                    party.sector,
-                    api_key_hash(api_key),
-                    party.key_prefix,
-                    party.created_at,
-                ),
-            )
-            self._chain(db, head, draft)
-        return party, api_key
-
-    def relying_party_by_key(self, api_key: str) -> RelyingParty | None:
-        if not looks_like_api_key(api_key):
-            return None
-        rows = self._read(
-            f"SELECT {RELYING_PARTY_COLUMNS} FROM relying_parties "
-            "WHERE key_hash = %s AND revoked_at IS NULL",
-            (api_key_hash(api_key),),
-        )
-        return relying_party_from_row(rows[0]) if rows else None
-
-    def list_relying_parties(self) -> list[RelyingParty]:
-        rows = self._read(
-            f"SELECT {RELYING_PARTY_COLUMNS} FROM relying_parties ORDER BY created_at, id"
-        )
-        return [relying_party_from_row(row) for row in rows]
-
-    def revoke_relying_party(
-        self, relying_party_id: str, *, actor: str = "operator", at: datetime | None = None
-    ) -> bool:
-        moment = at or _now()
-        with self._write() as db:
-            head = self._audit_head(db)
-            row = db.execute(
-                "UPDATE relying_parties SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL "
-                f"RETURNING {RELYING_PARTY_COLUMNS}",
-                (moment, relying_party_id),
-            ).fetchone()
-            if row is None:
-                return False
-            party = relying_party_from_row(row)
-            self._chain(
-                db, head, relying_party_draft("relying_party.revoke", party, actor=actor, at=moment)
-            )
-        return True
-
-    # --- alert outbox and contacts ----------------------------------------------------------
-
-    def enqueue_alert(self, alert: Alert, sealed_contact: bytes, *, now: datetime) -> OutboxItem:
-        item = OutboxItem(
-            alert=alert, sealed_contact=sealed_contact, attempts=0, next_attempt_at=now
-        )
-        with self._write() as db:
-            row = db.execute(
-                f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, 'pending', NULL, NULL) "
-                "ON CONFLICT (alert_id) DO NOTHING RETURNING alert_id",
-                (
-                    alert.id,
-                    alert.subject_fingerprint,
-                    alert.kind,
-                    alert.relying_party,
-                    alert.at,
-                    alert.check_id,
-                    sealed_contact,
-                    now,
-                ),
-            ).fetchone()
-        if row is None:
-            raise Conflict(f"alert {alert.id} is already in the outbox")
-        return item
+    # --- alert outbox -----------------------------------------------------------------------
 
     def due(self, now: datetime, limit: int) -> list[OutboxItem]:
         if limit <= 0:
@@ -601,63 +366,6 @@ class PostgresStore:
     def _write_returning(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._write() as db:
             return db.execute(sql, params).fetchall()
-
-    def _mark(self, alert_id: str, sql: str, params: Sequence[Any]) -> None:
-        with self._write() as db:
-            if db.execute(sql, (*params, alert_id)).rowcount == 1:
-                return
-            row = db.execute(
-                "SELECT status FROM alert_outbox WHERE alert_id = %s", (alert_id,)
-            ).fetchone()
-        if row is None:
-            raise NotFound(f"no alert {alert_id} in the outbox")
-        raise Conflict(f"alert {alert_id} is already {row[0]}")
-
-    def mark_delivered(self, alert_id: str, at: datetime, *, attempts: int) -> None:
-        self._mark(
-            alert_id,
-            "UPDATE alert_outbox SET status = 'delivered', attempts = %s, delivered_at = %s, "
-            "last_error = NULL WHERE alert_id = %s AND status = 'pending'",
-            (attempts, at),
-        )
-
-    def mark_retry(
-        self, alert_id: str, attempts: int, next_attempt_at: datetime, error: str
-    ) -> None:
-        self._mark(
-            alert_id,
-            "UPDATE alert_outbox SET attempts = %s, next_attempt_at = %s, last_error = %s "
-            "WHERE alert_id = %s AND status = 'pending'",
-            (attempts, next_attempt_at, error),
-        )
-
-    def mark_failed(self, alert_id: str, error: str, *, attempts: int) -> None:
-        self._mark(
-            alert_id,
-            "UPDATE alert_outbox SET status = 'failed', attempts = %s, last_error = %s "
-            "WHERE alert_id = %s AND status = 'pending'",
-            (attempts, error),
-        )
-
-    def add_contact(self, subject_fingerprint: bytes, sealed: bytes) -> None:
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO contacts (subject_fingerprint, sealed) VALUES (%s, %s)",
-                (subject_fingerprint, sealed),
-            )
-
-    def contacts_for(self, fingerprints: Sequence[bytes]) -> dict[bytes, list[bytes]]:
-        keys = list(dict.fromkeys(fingerprints))
-        if not keys:
-            return {}
-        found: dict[bytes, list[bytes]] = {}
-        for fingerprint, sealed in self._read(
-            "SELECT subject_fingerprint, sealed FROM contacts "
-            "WHERE subject_fingerprint = ANY(%s) ORDER BY id",
-            (keys,),
-        ):
-            found.setdefault(bytes(fingerprint), []).append(bytes(sealed))
-        return found
 
     def drop_everything(self) -> None:
         """Remove all verrou tables (tests only: PostgreSQL has no temp-file database)."""

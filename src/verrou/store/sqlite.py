@@ -15,55 +15,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from verrou.alerts import Alert, OutboxItem
-from verrou.audit import AuditEntry, StoredEntry, format_at
-from verrou.errors import Conflict, NotFound, StoreError
-from verrou.fingerprints import SEGMENT_BITS, block_prefix
-from verrou.policy import Freeze, Thaw
+from verrou.alerts import OutboxItem
+from verrou.audit import format_at
+from verrou.errors import NotFound, StoreError
+from verrou.fingerprints import SEGMENT_BITS
 from verrou.store.base import (
     ALERT_LEASE,
-    AUDIT_PAGE,
     BREACH_COLUMNS,
-    FREEZE_COLUMNS,
-    FREEZES_WITH_THAWS,
-    KEY_PREFIX_CHARS,
     OUTBOX_COLUMNS,
-    RELYING_PARTY_COLUMNS,
     RUN_COLUMNS,
-    THAW_COLUMNS,
-    AuditDraft,
     BatchCommit,
     Breach,
     BreachInfo,
     BreachSummary,
-    ExposureHit,
     IngestRun,
     NewRun,
     Reject,
-    RelyingParty,
     RunStatus,
-    Sector,
-    api_key_hash,
     breach_from_row,
-    chain_entry,
-    checked_relying_party,
-    find_in_block,
-    freeze_audit_subject,
-    freeze_from_row,
-    freezes_and_thaws,
-    looks_like_api_key,
     merge_segments,
-    new_api_key,
-    new_relying_party_id,
     outbox_item_from_row,
-    record_id,
-    relying_party_draft,
-    relying_party_from_row,
     run_from_row,
     sum_counts,
     summarise_breaches,
 )
 from verrou.store.migrations import migrations_for
+from verrou.store.sql import SqlRegistry
 
 
 def _now() -> datetime:
@@ -88,7 +65,7 @@ def _marks(count: int) -> str:
     return ",".join("?" * count)
 
 
-class SQLiteStore:
+class SQLiteStore(SqlRegistry):
     """Registry in one SQLite file."""
 
     def __init__(self, path: Path) -> None:
@@ -123,11 +100,25 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite registry write failed: {exc}") from exc
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
             return self._db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite registry read failed: {exc}") from exc
+
+    # Dialect hooks of the shared registry operations (verrou.store.sql).
+
+    def _at(self, moment: datetime) -> str:
+        return _at(moment)
+
+    def _when(self, value: Any) -> datetime | None:
+        return _dt(value)
+
+    def _flag(self, value: bool) -> int:
+        return int(value)
+
+    def _structured(self, value: Any) -> Any:
+        return json.loads(value)
 
     def close(self) -> None:
         for staging in self._stagings.values():
@@ -364,242 +355,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite registry read failed: {exc}") from exc
 
-    # --- lookup -----------------------------------------------------------------------------
-
-    def lookup(self, fingerprints: Sequence[bytes]) -> list[ExposureHit]:
-        by_prefix: dict[int, list[bytes]] = {}
-        for fp in fingerprints:
-            by_prefix.setdefault(block_prefix(fp), []).append(fp)
-        if not by_prefix:
-            return []
-        marks = ",".join("?" * len(by_prefix))
-        rows = self._read(
-            "SELECT b.prefix, b.entries, r.id, r.uid, r.breach_id, br.name "
-            "FROM exposure_blocks b JOIN ingest_runs r ON r.id = b.run_id "
-            "JOIN breaches br ON br.id = r.breach_id "
-            f"WHERE b.prefix IN ({marks}) AND r.status = 'complete'",
-            list(by_prefix),
-        )
-        hits: list[ExposureHit] = []
-        for prefix, blob, run_id, uid, breach_id, breach_name in rows:
-            for fp in by_prefix[prefix]:
-                for kind, record in find_in_block(blob, fp):
-                    hits.append(
-                        ExposureHit(
-                            fp, kind, breach_id, breach_name, run_id, record, record_id(uid, record)
-                        )
-                    )
-        return hits
-
-    # --- audit log --------------------------------------------------------------------------
-
-    @staticmethod
-    def _audit_head(db: sqlite3.Connection) -> tuple[int, bytes]:
-        # BEGIN IMMEDIATE already made this connection the only writer: the head cannot move
-        # under us until COMMIT.
-        row = db.execute("SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
-        if row is None:
-            raise StoreError("the audit log has no head row (schema not migrated?)")
-        return int(row[0]), bytes(row[1])
-
-    @staticmethod
-    def _chain(db: sqlite3.Connection, head: tuple[int, bytes], draft: AuditDraft) -> AuditEntry:
-        entry, stored = chain_entry(head[0], head[1], draft)
-        db.execute(
-            "INSERT INTO audit_log (seq, content, prev_hash, entry_hash) VALUES (?, ?, ?, ?)",
-            (entry.seq, stored.content, stored.prev_hash, stored.entry_hash),
-        )
-        db.execute(
-            "UPDATE audit_head SET seq = ?, entry_hash = ? WHERE id = 1",
-            (entry.seq, stored.entry_hash),
-        )
-        return entry
-
-    def append_audit(self, draft: AuditDraft) -> AuditEntry:
-        with self._write() as db:
-            return self._chain(db, self._audit_head(db), draft)
-
-    def audit_entries(self) -> Iterator[StoredEntry]:
-        # Pages by seq rather than one open cursor: no read transaction stays open between
-        # pages, and writes on this connection in between are safe.
-        after = 0
-        while True:
-            rows = self._read(
-                "SELECT seq, content, prev_hash, entry_hash FROM audit_log WHERE seq > ? "
-                "ORDER BY seq LIMIT ?",
-                (after, AUDIT_PAGE),
-            )
-            for seq, content, prev_hash, entry_hash in rows:
-                after = seq
-                yield StoredEntry(bytes(content), bytes(prev_hash), bytes(entry_hash))
-            if len(rows) < AUDIT_PAGE:
-                return
-
-    # --- freezes and thaws ------------------------------------------------------------------
-
-    def place_freeze(self, freeze: Freeze, *, audit: AuditDraft) -> Freeze:
-        freeze_audit_subject(freeze.fingerprint, audit)
-        with self._write() as db:
-            head = self._audit_head(db)
-            row = db.execute(
-                f"SELECT {FREEZE_COLUMNS} FROM freezes WHERE fingerprint = ?",
-                (freeze.fingerprint,),
-            ).fetchone()
-            if row is not None:
-                return freeze_from_row(row, _dt)
-            db.execute(
-                f"INSERT INTO freezes ({FREEZE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-                (
-                    freeze.fingerprint,
-                    freeze.placed_by,
-                    freeze.reason,
-                    _at(freeze.since),
-                    int(freeze.canary),
-                ),
-            )
-            self._chain(db, head, audit)
-        return freeze
-
-    def lift_freeze(self, fingerprint: bytes, *, audit: AuditDraft) -> bool:
-        freeze_audit_subject(fingerprint, audit)
-        with self._write() as db:
-            head = self._audit_head(db)
-            # Its thaws go with it (ON DELETE CASCADE): a later freeze starts closed.
-            lifted = db.execute("DELETE FROM freezes WHERE fingerprint = ?", (fingerprint,))
-            if lifted.rowcount == 0:
-                return False
-            self._chain(db, head, audit)
-        return True
-
-    def add_thaw(self, thaw: Thaw, *, audit: AuditDraft) -> Thaw:
-        freeze_audit_subject(thaw.fingerprint, audit)
-        with self._write() as db:
-            head = self._audit_head(db)
-            frozen = db.execute(
-                "SELECT 1 FROM freezes WHERE fingerprint = ?", (thaw.fingerprint,)
-            ).fetchone()
-            if frozen is None:
-                raise Conflict("this key is not frozen: there is nothing to thaw")
-            if thaw.relying_party_id is not None and (
-                db.execute(
-                    "SELECT 1 FROM relying_parties WHERE id = ?", (thaw.relying_party_id,)
-                ).fetchone()
-                is None
-            ):
-                raise NotFound(f"no relying party {thaw.relying_party_id}")
-            db.execute(
-                f"INSERT INTO thaws ({THAW_COLUMNS}) VALUES (?, ?, ?, ?)",
-                (thaw.fingerprint, thaw.relying_party_id, _at(thaw.starts), _at(thaw.until)),
-            )
-            self._chain(db, head, audit)
-        return thaw
-
-    def freezes_for(
-        self, fingerprints: Sequence[bytes], *, now: datetime
-    ) -> tuple[list[Freeze], list[Thaw]]:
-        keys = list(dict.fromkeys(fingerprints))
-        if not keys:
-            return [], []
-        # One statement, one snapshot: freezes and thaws agree with each other.
-        rows = self._read(
-            FREEZES_WITH_THAWS.format(keys=f"IN ({_marks(len(keys))})", now="?"),
-            [_at(now), *keys],
-        )
-        return freezes_and_thaws(rows, _dt)
-
-    # --- relying parties --------------------------------------------------------------------
-
-    def create_relying_party(
-        self, name: str, sector: Sector, *, actor: str = "operator", at: datetime | None = None
-    ) -> tuple[RelyingParty, str]:
-        api_key = new_api_key()
-        party = RelyingParty(
-            id=new_relying_party_id(),
-            name=checked_relying_party(name, sector),
-            sector=sector,
-            key_prefix=api_key[:KEY_PREFIX_CHARS],
-            created_at=at or _now(),
-        )
-        draft = relying_party_draft("relying_party.create", party, actor=actor, at=party.created_at)
-        with self._write() as db:
-            head = self._audit_head(db)
-            db.execute(
-                "INSERT INTO relying_parties (id, name, sector, key_hash, key_prefix, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    party.id,
-                    party.name,
-                    party.sector,
-                    api_key_hash(api_key),
-                    party.key_prefix,
-                    _at(party.created_at),
-                ),
-            )
-            self._chain(db, head, draft)
-        return party, api_key
-
-    def relying_party_by_key(self, api_key: str) -> RelyingParty | None:
-        if not looks_like_api_key(api_key):
-            return None
-        rows = self._read(
-            f"SELECT {RELYING_PARTY_COLUMNS} FROM relying_parties "
-            "WHERE key_hash = ? AND revoked_at IS NULL",
-            (api_key_hash(api_key),),
-        )
-        return relying_party_from_row(rows[0], _dt) if rows else None
-
-    def list_relying_parties(self) -> list[RelyingParty]:
-        rows = self._read(
-            f"SELECT {RELYING_PARTY_COLUMNS} FROM relying_parties ORDER BY created_at, id"
-        )
-        return [relying_party_from_row(row, _dt) for row in rows]
-
-    def revoke_relying_party(
-        self, relying_party_id: str, *, actor: str = "operator", at: datetime | None = None
-    ) -> bool:
-        moment = at or _now()
-        with self._write() as db:
-            head = self._audit_head(db)
-            revoked = db.execute(
-                "UPDATE relying_parties SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (_at(moment), relying_party_id),
-            )
-            if revoked.rowcount == 0:
-                return False
-            row = db.execute(
-                f"SELECT {RELYING_PARTY_COLUMNS} FROM relying_parties WHERE id = ?",
-                (relying_party_id,),
-            ).fetchone()
-            party = relying_party_from_row(row, _dt)
-            self._chain(
-                db, head, relying_party_draft("relying_party.revoke", party, actor=actor, at=moment)
-            )
-        return True
-
-    # --- alert outbox and contacts ----------------------------------------------------------
-
-    def enqueue_alert(self, alert: Alert, sealed_contact: bytes, *, now: datetime) -> OutboxItem:
-        item = OutboxItem(
-            alert=alert, sealed_contact=sealed_contact, attempts=0, next_attempt_at=now
-        )
-        with self._write() as db:
-            if db.execute("SELECT 1 FROM alert_outbox WHERE alert_id = ?", (alert.id,)).fetchone():
-                raise Conflict(f"alert {alert.id} is already in the outbox")
-            db.execute(
-                f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL)",
-                (
-                    alert.id,
-                    alert.subject_fingerprint,
-                    alert.kind,
-                    alert.relying_party,
-                    _at(alert.at),
-                    alert.check_id,
-                    sealed_contact,
-                    _at(now),
-                ),
-            )
-        return item
+    # --- alert outbox -----------------------------------------------------------------------
 
     def due(self, now: datetime, limit: int) -> list[OutboxItem]:
         if limit <= 0:
@@ -620,63 +376,6 @@ class SQLiteStore:
                     [_at(now + ALERT_LEASE), *(row[0] for row in rows)],
                 )
         return [outbox_item_from_row(row[1:], _dt) for row in rows]
-
-    def _mark(self, alert_id: str, sql: str, params: Sequence[Any]) -> None:
-        with self._write() as db:
-            if db.execute(sql, (*params, alert_id)).rowcount == 1:
-                return
-            row = db.execute(
-                "SELECT status FROM alert_outbox WHERE alert_id = ?", (alert_id,)
-            ).fetchone()
-        if row is None:
-            raise NotFound(f"no alert {alert_id} in the outbox")
-        raise Conflict(f"alert {alert_id} is already {row[0]}")
-
-    def mark_delivered(self, alert_id: str, at: datetime, *, attempts: int) -> None:
-        self._mark(
-            alert_id,
-            "UPDATE alert_outbox SET status = 'delivered', attempts = ?, delivered_at = ?, "
-            "last_error = NULL WHERE alert_id = ? AND status = 'pending'",
-            (attempts, _at(at)),
-        )
-
-    def mark_retry(
-        self, alert_id: str, attempts: int, next_attempt_at: datetime, error: str
-    ) -> None:
-        self._mark(
-            alert_id,
-            "UPDATE alert_outbox SET attempts = ?, next_attempt_at = ?, last_error = ? "
-            "WHERE alert_id = ? AND status = 'pending'",
-            (attempts, _at(next_attempt_at), error),
-        )
-
-    def mark_failed(self, alert_id: str, error: str, *, attempts: int) -> None:
-        self._mark(
-            alert_id,
-            "UPDATE alert_outbox SET status = 'failed', attempts = ?, last_error = ? "
-            "WHERE alert_id = ? AND status = 'pending'",
-            (attempts, error),
-        )
-
-    def add_contact(self, subject_fingerprint: bytes, sealed: bytes) -> None:
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO contacts (subject_fingerprint, sealed) VALUES (?, ?)",
-                (subject_fingerprint, sealed),
-            )
-
-    def contacts_for(self, fingerprints: Sequence[bytes]) -> dict[bytes, list[bytes]]:
-        keys = list(dict.fromkeys(fingerprints))
-        if not keys:
-            return {}
-        found: dict[bytes, list[bytes]] = {}
-        for fingerprint, sealed in self._read(
-            "SELECT subject_fingerprint, sealed FROM contacts "
-            f"WHERE subject_fingerprint IN ({_marks(len(keys))}) ORDER BY id",
-            keys,
-        ):
-            found.setdefault(bytes(fingerprint), []).append(bytes(sealed))
-        return found
 
 
 class _Staging:

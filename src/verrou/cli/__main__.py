@@ -1,0 +1,5 @@
+"""``python -m verrou.cli``: the same entry point as the ``verrou`` command."""
+
+from verrou.cli import main
+
+main()

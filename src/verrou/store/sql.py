@@ -1,0 +1,509 @@
+"""The registry operations both SQL backends share, written once.
+
+:class:`SqlRegistry` holds the freezes and thaws, the audit chain, relying parties, the alert
+outbox, sealed contacts, the lookup of leaked fingerprints and the recording of checks. A backend
+(:mod:`verrou.store.sqlite`, :mod:`verrou.store.postgres`) supplies the dialect: its connection
+and transactions, how it spells placeholders, timestamps, flags and "one of these values", and
+how it locks the audit chain's head. SQL here is written with ``?`` placeholders.
+
+Every state change takes the chain head first (SQLite: the one writer of ``BEGIN IMMEDIATE``;
+PostgreSQL: ``FOR UPDATE`` on the head row) and reads the state it changes after that, so
+concurrent transitions and checks take turns, none is lost, and the audit log's order is the
+order in which they happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from verrou.alerts import Alert, OutboxItem
+from verrou.audit import AuditEntry, StoredEntry
+from verrou.errors import Conflict, NotFound, StoreError
+from verrou.fingerprints import block_prefix
+from verrou.policy import Freeze, Thaw
+from verrou.store.base import (
+    AUDIT_PAGE,
+    BREACH_COLUMNS,
+    FREEZE_COLUMNS,
+    FREEZES_WITH_THAWS,
+    KEY_PREFIX_CHARS,
+    OUTBOX_COLUMNS,
+    RELYING_PARTY_COLUMNS,
+    THAW_COLUMNS,
+    AuditDraft,
+    Breach,
+    CheckRecord,
+    CheckSnapshot,
+    ExposureHit,
+    RelyingParty,
+    SealedContact,
+    Sector,
+    api_key_hash,
+    breach_from_row,
+    chain_entry,
+    checked_rate_limit,
+    checked_relying_party,
+    find_in_block,
+    freeze_audit_subject,
+    freeze_from_row,
+    freezes_and_thaws,
+    looks_like_api_key,
+    new_api_key,
+    new_relying_party_id,
+    record_id,
+    relying_party_draft,
+    relying_party_from_row,
+)
+
+#: A query function: SQL with ``?`` placeholders and its parameters → rows.
+Fetch = Callable[[str, Sequence[Any]], list[Any]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlRegistry:
+    """Registry operations over a DB-API connection; the dialect hooks are the backend's."""
+
+    #: Appended to the read of the audit head to lock it for the transaction.
+    HEAD_LOCK: ClassVar[str] = ""
+
+    # --- dialect hooks (the backend overrides these) ------------------------------------------
+
+    def _write(self) -> AbstractContextManager[Any]:
+        """A transaction on the backend's connection, rolled back on error."""
+        raise NotImplementedError
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of one statement (``?`` placeholders), outside any write transaction."""
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        """The statement in the dialect's placeholder style."""
+        return sql
+
+    def _at(self, moment: datetime) -> Any:
+        """A timestamp as the dialect stores it."""
+        return moment
+
+    def _when(self, value: Any) -> datetime | None:
+        """A stored timestamp (or NULL) as a datetime."""
+        return value  # type: ignore[no-any-return]
+
+    def _flag(self, value: bool) -> Any:
+        return value
+
+    def _one_of(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``IN (...)``-like fragment matching any of ``values``, and its parameters."""
+        return f"IN ({','.join('?' * len(values))})", list(values)
+
+    def _exec(self, db: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        return db.execute(self._sql(sql), params)
+
+    def _fetch_in(self, db: Any) -> Fetch:
+        return lambda sql, params: self._exec(db, sql, params).fetchall()
+
+    # --- health -------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        rows = self._read("SELECT seq FROM audit_head WHERE id = 1")
+        if not rows:
+            raise StoreError("the registry answers but is not migrated (no audit head)")
+
+    # --- lookup -------------------------------------------------------------------------------
+
+    def lookup(self, fingerprints: Sequence[bytes]) -> list[ExposureHit]:
+        return self._lookup(self._read, fingerprints)
+
+    def _lookup(self, fetch: Fetch, fingerprints: Sequence[bytes]) -> list[ExposureHit]:
+        by_prefix: dict[int, list[bytes]] = {}
+        for fp in fingerprints:
+            by_prefix.setdefault(block_prefix(fp), []).append(fp)
+        if not by_prefix:
+            return []
+        prefixes, params = self._one_of(list(by_prefix))
+        rows = fetch(
+            "SELECT b.prefix, b.entries, r.id, r.uid, r.breach_id, br.name "
+            "FROM exposure_blocks b JOIN ingest_runs r ON r.id = b.run_id "
+            "JOIN breaches br ON br.id = r.breach_id "
+            f"WHERE b.prefix {prefixes} AND r.status = 'complete'",
+            params,
+        )
+        hits: list[ExposureHit] = []
+        for prefix, blob, run_id, uid, breach_id, breach_name in rows:
+            for fp in dict.fromkeys(by_prefix[prefix]):
+                for kind, record in find_in_block(bytes(blob), fp):
+                    rid = record_id(bytes(uid), record)
+                    hits.append(ExposureHit(fp, kind, breach_id, breach_name, run_id, record, rid))
+        return hits
+
+    # --- checks -------------------------------------------------------------------------------
+
+    def run_checks(
+        self,
+        fingerprints: Sequence[bytes],
+        *,
+        now: datetime,
+        conclude: Callable[[CheckSnapshot], Sequence[CheckRecord]],
+    ) -> list[AuditEntry]:
+        keys = list(dict.fromkeys(fingerprints))
+        with self._write() as db:
+            head = self._audit_head(db)
+            fetch = self._fetch_in(db)
+            hits = self._lookup(fetch, keys)
+            freezes, thaws = self._freezes_for(fetch, keys, now)
+            contacts = self._contacts_for(fetch, keys)
+            breaches: dict[int, Breach] = {}
+            if hits:
+                ids, params = self._one_of(sorted({hit.breach_id for hit in hits}))
+                for row in fetch(f"SELECT {BREACH_COLUMNS} FROM breaches WHERE id {ids}", params):
+                    breach = self._breach(row)
+                    breaches[breach.id] = breach
+            records = conclude(CheckSnapshot(hits, freezes, thaws, contacts, breaches))
+            entries = self._chain_many(db, head, [record.audit for record in records])
+            alerts = [
+                (
+                    alert.id,
+                    alert.subject_fingerprint,
+                    alert.kind,
+                    alert.relying_party,
+                    self._at(alert.at),
+                    alert.check_id,
+                    sealed,
+                    self._at(now),
+                )
+                for record in records
+                for alert, sealed in record.alerts
+            ]
+            if alerts:
+                db.cursor().executemany(
+                    self._sql(
+                        f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL)"
+                    ),
+                    alerts,
+                )
+        return entries
+
+    def _breach(self, row: Sequence[Any]) -> Breach:
+        return breach_from_row(row, self._when, self._structured)
+
+    def _structured(self, value: Any) -> Any:
+        return value
+
+    # --- audit log ----------------------------------------------------------------------------
+
+    def _audit_head(self, db: Any) -> tuple[int, bytes]:
+        # Taken first by every transition: see the module docstring.
+        row = self._exec(
+            db, "SELECT seq, entry_hash FROM audit_head WHERE id = 1" + self.HEAD_LOCK
+        ).fetchone()
+        if row is None:
+            raise StoreError("the audit log has no head row (schema not migrated?)")
+        return int(row[0]), bytes(row[1])
+
+    def _chain_many(
+        self, db: Any, head: tuple[int, bytes], drafts: Sequence[AuditDraft]
+    ) -> list[AuditEntry]:
+        entries: list[AuditEntry] = []
+        rows: list[tuple[int, bytes, bytes, bytes]] = []
+        seq, prev = head
+        for draft in drafts:
+            entry, stored = chain_entry(seq, prev, draft)
+            entries.append(entry)
+            rows.append((entry.seq, stored.content, stored.prev_hash, stored.entry_hash))
+            seq, prev = entry.seq, stored.entry_hash
+        if rows:
+            db.cursor().executemany(
+                self._sql(
+                    "INSERT INTO audit_log (seq, content, prev_hash, entry_hash) "
+                    "VALUES (?, ?, ?, ?)"
+                ),
+                rows,
+            )
+            self._exec(
+                db, "UPDATE audit_head SET seq = ?, entry_hash = ? WHERE id = 1", (seq, prev)
+            )
+        return entries
+
+    def _chain(self, db: Any, head: tuple[int, bytes], draft: AuditDraft) -> AuditEntry:
+        return self._chain_many(db, head, [draft])[0]
+
+    def append_audit(self, draft: AuditDraft) -> AuditEntry:
+        with self._write() as db:
+            return self._chain(db, self._audit_head(db), draft)
+
+    def audit_entries(self) -> Iterator[StoredEntry]:
+        # Pages by seq rather than one open cursor: no transaction stays open while the caller
+        # verifies, and the connection stays usable in between.
+        after = 0
+        while True:
+            rows = self._read(
+                "SELECT seq, content, prev_hash, entry_hash FROM audit_log WHERE seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (after, AUDIT_PAGE),
+            )
+            for seq, content, prev_hash, entry_hash in rows:
+                after = seq
+                yield StoredEntry(bytes(content), bytes(prev_hash), bytes(entry_hash))
+            if len(rows) < AUDIT_PAGE:
+                return
+
+    # --- freezes and thaws --------------------------------------------------------------------
+
+    def place_freeze(self, freeze: Freeze, *, audit: AuditDraft) -> Freeze:
+        freeze_audit_subject(freeze.fingerprint, audit)
+        with self._write() as db:
+            head = self._audit_head(db)
+            row = self._exec(
+                db,
+                f"SELECT {FREEZE_COLUMNS} FROM freezes WHERE fingerprint = ?",
+                (freeze.fingerprint,),
+            ).fetchone()
+            if row is not None:  # under the head lock: nobody lifts it before we return
+                return freeze_from_row(row, self._when)
+            self._exec(
+                db,
+                f"INSERT INTO freezes ({FREEZE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                (
+                    freeze.fingerprint,
+                    freeze.placed_by,
+                    freeze.reason,
+                    self._at(freeze.since),
+                    self._flag(freeze.canary),
+                ),
+            )
+            self._chain(db, head, audit)
+        return freeze
+
+    def lift_freeze(self, fingerprint: bytes, *, audit: AuditDraft) -> bool:
+        freeze_audit_subject(fingerprint, audit)
+        with self._write() as db:
+            head = self._audit_head(db)
+            # Its thaws go with it (ON DELETE CASCADE): a later freeze starts closed.
+            lifted = self._exec(db, "DELETE FROM freezes WHERE fingerprint = ?", (fingerprint,))
+            if lifted.rowcount == 0:
+                return False
+            self._chain(db, head, audit)
+        return True
+
+    def add_thaw(self, thaw: Thaw, *, audit: AuditDraft) -> Thaw:
+        freeze_audit_subject(thaw.fingerprint, audit)
+        with self._write() as db:
+            head = self._audit_head(db)
+            frozen = self._exec(
+                db, "SELECT 1 FROM freezes WHERE fingerprint = ?", (thaw.fingerprint,)
+            ).fetchone()
+            if frozen is None:
+                raise Conflict("this key is not frozen: there is nothing to thaw")
+            if thaw.relying_party_id is not None and (
+                self._exec(
+                    db, "SELECT 1 FROM relying_parties WHERE id = ?", (thaw.relying_party_id,)
+                ).fetchone()
+                is None
+            ):
+                raise NotFound(f"no relying party {thaw.relying_party_id}")
+            self._exec(
+                db,
+                f"INSERT INTO thaws ({THAW_COLUMNS}) VALUES (?, ?, ?, ?)",
+                (
+                    thaw.fingerprint,
+                    thaw.relying_party_id,
+                    self._at(thaw.starts),
+                    self._at(thaw.until),
+                ),
+            )
+            self._chain(db, head, audit)
+        return thaw
+
+    def freezes_for(
+        self, fingerprints: Sequence[bytes], *, now: datetime
+    ) -> tuple[list[Freeze], list[Thaw]]:
+        return self._freezes_for(self._read, list(dict.fromkeys(fingerprints)), now)
+
+    def _freezes_for(
+        self, fetch: Fetch, keys: list[bytes], now: datetime
+    ) -> tuple[list[Freeze], list[Thaw]]:
+        if not keys:
+            return [], []
+        # One statement, one snapshot: freezes and thaws agree with each other.
+        match, params = self._one_of(keys)
+        rows = fetch(FREEZES_WITH_THAWS.format(keys=match, now="?"), [self._at(now), *params])
+        return freezes_and_thaws(rows, self._when)
+
+    # --- relying parties ----------------------------------------------------------------------
+
+    def create_relying_party(
+        self,
+        name: str,
+        sector: Sector,
+        *,
+        rate_limit: int | None = None,
+        actor: str = "operator",
+        at: datetime | None = None,
+    ) -> tuple[RelyingParty, str]:
+        api_key = new_api_key()
+        party = RelyingParty(
+            id=new_relying_party_id(),
+            name=checked_relying_party(name, sector),
+            sector=sector,
+            key_prefix=api_key[:KEY_PREFIX_CHARS],
+            created_at=at or _now(),
+            rate_limit=checked_rate_limit(rate_limit),
+        )
+        draft = relying_party_draft("relying_party.create", party, actor=actor, at=party.created_at)
+        with self._write() as db:
+            head = self._audit_head(db)
+            self._exec(
+                db,
+                "INSERT INTO relying_parties "
+                "(id, name, sector, key_hash, key_prefix, created_at, rate_limit) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    party.id,
+                    party.name,
+                    party.sector,
+                    api_key_hash(api_key),
+                    party.key_prefix,
+                    self._at(party.created_at),
+                    party.rate_limit,
+                ),
+            )
+            self._chain(db, head, draft)
+        return party, api_key
+
+    def relying_party_by_key(self, api_key: str) -> RelyingParty | None:
+        if not looks_like_api_key(api_key):
+            return None
+        rows = self._read(
+            f"SELECT {RELYING_PARTY_COLUMNS} FROM relying_parties "
+            "WHERE key_hash = ? AND revoked_at IS NULL",
+            (api_key_hash(api_key),),
+        )
+        return relying_party_from_row(rows[0], self._when) if rows else None
+
+    def list_relying_parties(self) -> list[RelyingParty]:
+        rows = self._read(
+            f"SELECT {RELYING_PARTY_COLUMNS} FROM relying_parties ORDER BY created_at, id"
+        )
+        return [relying_party_from_row(row, self._when) for row in rows]
+
+    def revoke_relying_party(
+        self, relying_party_id: str, *, actor: str = "operator", at: datetime | None = None
+    ) -> bool:
+        moment = at or _now()
+        with self._write() as db:
+            head = self._audit_head(db)
+            revoked = self._exec(
+                db,
+                "UPDATE relying_parties SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (self._at(moment), relying_party_id),
+            )
+            if revoked.rowcount == 0:
+                return False
+            row = self._exec(
+                db,
+                f"SELECT {RELYING_PARTY_COLUMNS} FROM relying_parties WHERE id = ?",
+                (relying_party_id,),
+            ).fetchone()
+            party = relying_party_from_row(row, self._when)
+            self._chain(
+                db, head, relying_party_draft("relying_party.revoke", party, actor=actor, at=moment)
+            )
+        return True
+
+    # --- alert outbox and contacts ------------------------------------------------------------
+
+    def enqueue_alert(self, alert: Alert, sealed_contact: bytes, *, now: datetime) -> OutboxItem:
+        item = OutboxItem(
+            alert=alert, sealed_contact=sealed_contact, attempts=0, next_attempt_at=now
+        )
+        with self._write() as db:
+            added = self._exec(
+                db,
+                f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL) "
+                "ON CONFLICT (alert_id) DO NOTHING",
+                (
+                    alert.id,
+                    alert.subject_fingerprint,
+                    alert.kind,
+                    alert.relying_party,
+                    self._at(alert.at),
+                    alert.check_id,
+                    sealed_contact,
+                    self._at(now),
+                ),
+            )
+            if added.rowcount == 0:
+                raise Conflict(f"alert {alert.id} is already in the outbox")
+        return item
+
+    def _mark(self, alert_id: str, sql: str, params: Sequence[Any]) -> None:
+        with self._write() as db:
+            if self._exec(db, sql, (*params, alert_id)).rowcount == 1:
+                return
+            row = self._exec(
+                db, "SELECT status FROM alert_outbox WHERE alert_id = ?", (alert_id,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"no alert {alert_id} in the outbox")
+        raise Conflict(f"alert {alert_id} is already {row[0]}")
+
+    def mark_delivered(self, alert_id: str, at: datetime, *, attempts: int) -> None:
+        self._mark(
+            alert_id,
+            "UPDATE alert_outbox SET status = 'delivered', attempts = ?, delivered_at = ?, "
+            "last_error = NULL WHERE alert_id = ? AND status = 'pending'",
+            (attempts, self._at(at)),
+        )
+
+    def mark_retry(
+        self, alert_id: str, attempts: int, next_attempt_at: datetime, error: str
+    ) -> None:
+        self._mark(
+            alert_id,
+            "UPDATE alert_outbox SET attempts = ?, next_attempt_at = ?, last_error = ? "
+            "WHERE alert_id = ? AND status = 'pending'",
+            (attempts, self._at(next_attempt_at), error),
+        )
+
+    def mark_failed(self, alert_id: str, error: str, *, attempts: int) -> None:
+        self._mark(
+            alert_id,
+            "UPDATE alert_outbox SET status = 'failed', attempts = ?, last_error = ? "
+            "WHERE alert_id = ? AND status = 'pending'",
+            (attempts, error),
+        )
+
+    def add_contact(self, subject_fingerprint: bytes, sealed: bytes, *, owner_ref: str) -> None:
+        if not owner_ref:
+            raise ValueError("a contact needs its owner_ref")
+        with self._write() as db:
+            self._exec(
+                db,
+                "INSERT INTO contacts (subject_fingerprint, sealed, owner_ref) VALUES (?, ?, ?)",
+                (subject_fingerprint, sealed, owner_ref),
+            )
+
+    def contacts_for(self, fingerprints: Sequence[bytes]) -> dict[bytes, list[SealedContact]]:
+        return self._contacts_for(self._read, list(dict.fromkeys(fingerprints)))
+
+    def _contacts_for(self, fetch: Fetch, keys: list[bytes]) -> dict[bytes, list[SealedContact]]:
+        if not keys:
+            return {}
+        match, params = self._one_of(keys)
+        found: dict[bytes, list[SealedContact]] = {}
+        for contact_id, fingerprint, sealed, owner_ref in fetch(
+            "SELECT id, subject_fingerprint, sealed, owner_ref FROM contacts "
+            f"WHERE subject_fingerprint {match} ORDER BY id",
+            params,
+        ):
+            found.setdefault(bytes(fingerprint), []).append(
+                SealedContact(owner_ref or f"contact-{contact_id}", bytes(sealed))
+            )
+        return found
