@@ -98,3 +98,52 @@ def fingerprint_key() -> FingerprintKey:
 @pytest.fixture
 def fingerprinter(fingerprint_key: FingerprintKey) -> Fingerprinter:
     return Fingerprinter(fingerprint_key)
+
+
+#: A small leak for check tests: (family, given names, birth date, email, phone).
+LEAKED_PEOPLE = (
+    ("Dupont", "Jean Pierre", "1980-05-17", "jean.dupont@example.fr", "06 12 34 56 78"),
+    ("de La Fontaine", "Élodie", "1975-11-02", "elodie.lf@example.org", "07 98 76 54 32"),
+    ("Nguyễn", "Thị Mai", "1992-03-30", "mai.nguyen@example.com", "06 55 44 33 22"),
+)
+
+
+def write_leak(path: Path) -> Path:
+    """A cp1252-free, semicolon-separated dump of :data:`LEAKED_PEOPLE`."""
+    lines = ["nom;prenoms;date_naissance;email;telephone"]
+    lines += [";".join(person) for person in LEAKED_PEOPLE]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def ingest_leak(store: RegistryStore, fingerprinter: Fingerprinter, folder: Path) -> None:
+    """Ingest :data:`LEAKED_PEOPLE` as breach ``ants-2026`` with its timeline."""
+    from datetime import UTC, datetime
+
+    from verrou.ingest.pipeline import IngestOptions, ingest_dump
+    from verrou.store.base import BreachInfo
+
+    store.ensure_breach(
+        BreachInfo(
+            name="ants-2026",
+            title="France Titres (ANTS)",
+            data_classes=("names", "birth_dates", "emails", "phones"),
+            intrusion_started_at=datetime(2026, 3, 2, tzinfo=UTC),
+            detected_at=datetime(2026, 4, 8, tzinfo=UTC),
+        )
+    )
+    ingest_dump(
+        store,
+        fingerprinter,
+        write_leak(folder / "leak.csv"),
+        IngestOptions(breach="ants-2026", workers=0, report_dir=folder / "reports"),
+    )
+
+
+@pytest.fixture
+def leaked_store(
+    store: RegistryStore, fingerprinter: Fingerprinter, tmp_path: Path
+) -> RegistryStore:
+    """The ``store`` fixture (both backends) holding :data:`LEAKED_PEOPLE`."""
+    ingest_leak(store, fingerprinter, tmp_path)
+    return store

@@ -1,0 +1,333 @@
+"""Checks: a relying party's question about applicants, answered, recorded and signed.
+
+:class:`CheckService` runs a group of checks as one unit: it reads what the registry holds for
+the applicants' fingerprints, decides each verdict with :func:`verrou.policy.decide`, and writes
+each check's audit entry and its owners' alerts, all in one store transaction
+(:meth:`verrou.store.base.RegistryStore.run_checks`). Only then are the verdicts signed and
+returned: a verdict whose audit entry did not commit is never given (fail closed; a store
+failure propagates as :class:`verrou.errors.StoreError`, 503).
+
+Grouping is what makes the API fast: the server hands every check waiting at one moment to one
+call (group commit), so a transaction's cost is shared by the checks in it.
+
+The signed verdict is a compact JWS (Ed25519, :mod:`verrou.signing`) whose payload is the
+answer itself, with the JWT claims ``iss``, ``aud`` (the relying party), ``iat`` and ``exp``,
+so that any JOSE library verifies it offline against the published JWKS and a bank can keep it
+as proof. Nothing in it, in the audit entry or in an alert is a plaintext identifier: reasons
+name attributes and kinds, the audit entry holds fingerprints.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from verrou.alerts import Alert, AlertKind
+from verrou.audit import format_at
+from verrou.policy import Decision, IdentityKey, Reason, decide
+from verrou.signing import SigningKey, sign_compact
+from verrou.store.base import (
+    AuditDraft,
+    Breach,
+    CheckRecord,
+    CheckSnapshot,
+    RegistryStore,
+    RelyingParty,
+)
+
+#: ``iss`` of every verdict.
+ISSUER: Final = "verrou"
+#: The most applicants one batch request may hold.
+MAX_BATCH: Final = 100
+
+
+def new_check_id() -> str:
+    """A random check id (``chk_`` and 24 hex digits): says nothing about the applicant."""
+    return f"chk_{secrets.token_hex(12)}"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """One applicant to check: their identity keys (:func:`verrou.policy.applicant_keys`) and
+    who asks."""
+
+    keys: tuple[IdentityKey, ...]
+    party: RelyingParty
+    check_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.check_id:
+            object.__setattr__(self, "check_id", new_check_id())
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A recorded check: the decision, the audit entry that holds it, and the signed answer.
+
+    ``payload`` is exactly what ``token`` signs; the API answers with it plus ``jws``.
+    """
+
+    check_id: str
+    party: RelyingParty
+    decision: Decision
+    checked_at: datetime
+    valid_until: datetime
+    breaches: tuple[Breach, ...]
+    audit_seq: int
+    payload: dict[str, Any]
+    token: str
+
+
+def _when(moment: datetime | None) -> str | None:
+    return None if moment is None else format_at(moment)
+
+
+def _breach_since(breach: Breach | None) -> datetime | None:
+    """Since when a leaked key is known to be exposed: the breach's detection, else its
+    disclosure, else the ingest of its dump."""
+    if breach is None:
+        return None
+    return breach.detected_at or breach.disclosed_at or breach.ingested_at
+
+
+def _reason_claims(reason: Reason, breaches: dict[str, Breach]) -> dict[str, Any]:
+    since = reason.since
+    if reason.code == "exposed" and reason.breach is not None:
+        since = _breach_since(breaches.get(reason.breach))
+    return {
+        "code": reason.code,
+        "attribute": reason.attribute,
+        "kind": reason.kind,
+        "breach": reason.breach,
+        "placed_by": reason.freeze_placed_by,
+        "since": _when(since),
+        "until": _when(reason.until),
+    }
+
+
+def _breach_claims(breach: Breach) -> dict[str, Any]:
+    return {
+        "name": breach.name,
+        "title": breach.title,
+        "data_classes": list(breach.data_classes),
+        "detected_at": _when(breach.detected_at),
+        "disclosed_at": _when(breach.disclosed_at),
+    }
+
+
+def verdict_claims(
+    *,
+    check_id: str,
+    party: RelyingParty,
+    decision: Decision,
+    breaches: Sequence[Breach],
+    checked_at: datetime,
+    valid_until: datetime,
+) -> dict[str, Any]:
+    """The signed answer to one check (JSON-ready, no plaintext identifier)."""
+    by_name = {breach.name: breach for breach in breaches}
+    return {
+        "iss": ISSUER,
+        "aud": party.id,
+        "iat": int(checked_at.timestamp()),
+        "exp": int(valid_until.timestamp()),
+        "check_id": check_id,
+        "verdict": decision.verdict.value,
+        "reasons": [_reason_claims(reason, by_name) for reason in decision.reasons],
+        "breaches": [_breach_claims(breach) for breach in breaches],
+        "leaked_together": [
+            {"breach": group.breach, "attributes": list(group.attributes)}
+            for group in decision.linked_attributes
+        ],
+        "attributes": [
+            {"attribute": state.attribute, "state": state.state.value} for state in decision.states
+        ],
+        "checked_at": format_at(checked_at),
+        "valid_until": format_at(valid_until),
+    }
+
+
+def _alert_kind(
+    fingerprint: bytes, snapshot: CheckSnapshot, party: RelyingParty, now: datetime
+) -> AlertKind | None:
+    """What the owner of one key is told about a check on it, or None (nothing to tell: the
+    key is unknown, or its owner thawed it for this relying party)."""
+    freezes = [f for f in snapshot.freezes if f.fingerprint == fingerprint]
+    if any(f.canary for f in freezes):
+        return "canary_tripped"
+    if freezes:
+        thawed = any(
+            t.fingerprint == fingerprint and t.active_for(party.id, now) for t in snapshot.thaws
+        )
+        return None if thawed else "attempt_on_frozen"
+    if any(hit.fingerprint == fingerprint for hit in snapshot.hits):
+        return "attempt_on_exposed"
+    return None
+
+
+_ALERT_RANK: Final[dict[AlertKind, int]] = {
+    "canary_tripped": 3,
+    "attempt_on_frozen": 2,
+    "attempt_on_exposed": 1,
+}
+
+
+def owner_alerts(
+    request: CheckRequest, snapshot: CheckSnapshot, now: datetime
+) -> list[tuple[Alert, bytes]]:
+    """The alerts one check puts in the outbox: one per registered owner whose keys it touched
+    (the strongest kind among them), with the contact sealed to the key that raised it."""
+    chosen: dict[str, tuple[int, Alert, bytes]] = {}
+    for key in request.keys:
+        contacts = snapshot.contacts.get(key.fingerprint)
+        if not contacts:
+            continue
+        kind = _alert_kind(key.fingerprint, snapshot, request.party, now)
+        if kind is None:
+            continue
+        for contact in contacts:
+            rank = _ALERT_RANK[kind]
+            if contact.owner_ref in chosen and chosen[contact.owner_ref][0] >= rank:
+                continue
+            alert = Alert(
+                subject_fingerprint=key.fingerprint,
+                kind=kind,
+                relying_party=request.party.name,
+                at=now,
+                check_id=request.check_id,
+            )
+            chosen[contact.owner_ref] = (rank, alert, contact.sealed)
+    return [(alert, sealed) for _, alert, sealed in chosen.values()]
+
+
+def check_audit(request: CheckRequest, decision: Decision, now: datetime) -> AuditDraft:
+    """The audit entry of one check: ids, codes and fingerprints, never plaintext."""
+    return AuditDraft(
+        action="check",
+        actor=request.party.id,
+        subject=None,
+        details={
+            "check_id": request.check_id,
+            "verdict": decision.verdict.value,
+            "reasons": sorted({reason.code for reason in decision.reasons}),
+            "breaches": list(decision.breaches),
+            "fingerprints": [fp.hex() for fp in decision.subject_fingerprints],
+        },
+        at=now,
+    )
+
+
+class CheckService:
+    """Decides, records and signs checks against one store."""
+
+    def __init__(
+        self,
+        store: RegistryStore,
+        signing_key: SigningKey,
+        *,
+        verdict_ttl: timedelta = timedelta(minutes=15),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        if verdict_ttl <= timedelta(0):
+            raise ValueError("verdict_ttl must be positive")
+        self.store = store
+        self.signing_key = signing_key
+        self.verdict_ttl = verdict_ttl
+        self.clock = clock
+
+    def check(self, request: CheckRequest) -> CheckOutcome:
+        """Run one check (see :meth:`run`)."""
+        return self.run([request])[0]
+
+    def run(self, requests: Sequence[CheckRequest]) -> list[CheckOutcome]:
+        """Decide and record ``requests`` in one transaction, then sign each verdict.
+
+        Returns one outcome per request, in order. Raises the store's error when the
+        transaction fails; then nothing was recorded and no verdict exists.
+        """
+        if not requests:
+            return []
+        now = self.clock()
+        decisions: list[Decision] = []
+        involved: list[tuple[Breach, ...]] = []
+
+        def conclude(snapshot: CheckSnapshot) -> list[CheckRecord]:
+            decisions.clear()
+            involved.clear()
+            records = []
+            for request in requests:
+                decision = decide(
+                    request.keys,
+                    snapshot.hits,
+                    snapshot.freezes,
+                    snapshot.thaws,
+                    relying_party_id=request.party.id,
+                    now=now,
+                )
+                decisions.append(decision)
+                names = set(decision.breaches)
+                involved.append(
+                    tuple(
+                        sorted(
+                            (b for b in snapshot.breaches.values() if b.name in names),
+                            key=lambda b: b.name,
+                        )
+                    )
+                )
+                records.append(
+                    CheckRecord(
+                        audit=check_audit(request, decision, now),
+                        alerts=owner_alerts(request, snapshot, now),
+                    )
+                )
+            return records
+
+        fingerprints = [key.fingerprint for request in requests for key in request.keys]
+        entries = self.store.run_checks(fingerprints, now=now, conclude=conclude)
+        valid_until = now + self.verdict_ttl
+        outcomes = []
+        for request, decision, breaches, entry in zip(
+            requests, decisions, involved, entries, strict=True
+        ):
+            payload = verdict_claims(
+                check_id=request.check_id,
+                party=request.party,
+                decision=decision,
+                breaches=breaches,
+                checked_at=now,
+                valid_until=valid_until,
+            )
+            outcomes.append(
+                CheckOutcome(
+                    check_id=request.check_id,
+                    party=request.party,
+                    decision=decision,
+                    checked_at=now,
+                    valid_until=valid_until,
+                    breaches=breaches,
+                    audit_seq=entry.seq,
+                    payload=payload,
+                    token=sign_compact(payload, self.signing_key),
+                )
+            )
+        return outcomes
+
+
+__all__ = [
+    "ISSUER",
+    "MAX_BATCH",
+    "CheckOutcome",
+    "CheckRequest",
+    "CheckService",
+    "check_audit",
+    "new_check_id",
+    "owner_alerts",
+    "verdict_claims",
+]
