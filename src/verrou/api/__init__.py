@@ -1,0 +1,162 @@
+"""The check API: ``create_app(settings)`` builds the FastAPI application.
+
+Routes live in :mod:`verrou.api.routes`; request and response schemas in
+:mod:`verrou.api.schemas`; the group-commit runner, rate limits and metrics in
+:mod:`verrou.api.runtime`. Every error, ours or the framework's, is answered with one JSON
+shape (:class:`verrou.api.schemas.ErrorOut`) that never quotes a submitted value.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from verrou.api.routes import router
+from verrou.api.runtime import CheckRunner, KeyCache, Metrics, RateLimiter
+from verrou.checks import CheckService
+from verrou.errors import VerrouError
+from verrou.fingerprints import Fingerprinter
+from verrou.keys import FingerprintKey, load_key_file, parse_key_value
+from verrou.policy import InvalidApplicant
+from verrou.settings import Settings
+from verrou.signing import SigningKey, load_signing_key_file, public_jwks
+from verrou.store import open_store
+
+API_TITLE = "verrou check API"
+
+
+def load_fingerprint_key(settings: Settings) -> FingerprintKey:
+    """VERROU_KEY if set, else the key file; refuses to run without one."""
+    if settings.key_value:
+        return parse_key_value(settings.key_value)
+    return load_key_file(settings.key_file)
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    fields: dict[str, str] | None = None,
+    *,
+    retry_after: int | None = None,
+) -> Response:
+    """The one error shape of the API."""
+    body: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if fields is not None:
+        body["fields"] = fields
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return Response(
+        json.dumps({"error": body}),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in location if part != "body"]
+    return ".".join(parts) or "body"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    fingerprint_key: FingerprintKey | None = None,
+    signing_key: SigningKey | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """The API for ``settings``; keys default to the ones the settings name (loaded now, so a
+    missing key stops the server before it listens)."""
+    fingerprinter = Fingerprinter(fingerprint_key or load_fingerprint_key(settings))
+    signer = signing_key or load_signing_key_file(settings.signing_key_file)
+    ttl = timedelta(seconds=settings.verdict_ttl)
+    metrics = Metrics()
+
+    def open_service() -> CheckService:
+        return CheckService(
+            open_store(settings.database_url, migrate=False), signer, verdict_ttl=ttl
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(settings.database_url)
+        runner = CheckRunner(open_service, on_group=metrics.groups.observe)
+        try:
+            runner.start()
+        except BaseException:
+            store.close()
+            raise
+        app.state.store = store
+        app.state.runner = runner
+        app.state.keys = KeyCache(store, settings.auth_cache_seconds, clock)
+        try:
+            yield
+        finally:
+            runner.stop()
+            store.close()
+
+    app = FastAPI(
+        title=API_TITLE,
+        version="1",
+        description=(
+            "Ask whether an applicant's identity data can be trusted on its own right now. "
+            "Answers are signed verdicts: `clear`, `step_up` (this identity leaked: verify it "
+            "by a stronger means) or `deny` (its owner froze it). Authenticate with "
+            "`Authorization: Bearer <API key>` (from `verrou rp create`)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.fingerprinter = fingerprinter
+    app.state.jwks = public_jwks([signer])
+    app.state.metrics = metrics
+    app.state.limiter = RateLimiter(settings.rate_limit, clock)
+    app.include_router(router)
+
+    @app.exception_handler(InvalidApplicant)
+    async def invalid_applicant(request: Request, exc: InvalidApplicant) -> Response:
+        metrics.errors.labels(exc.code).inc()
+        return error_response(exc.status, exc.code, exc.message, exc.fields)
+
+    @app.exception_handler(VerrouError)
+    async def verrou_error(request: Request, exc: VerrouError) -> Response:
+        metrics.errors.labels(exc.code).inc()
+        retry_after = getattr(exc, "retry_after", None)
+        return error_response(exc.status, exc.code, exc.message, retry_after=retry_after)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # Pydantic's own answer quotes the input: name the field and the rule only.
+        fields = {_field_name(tuple(e.get("loc", ()))): str(e.get("msg")) for e in exc.errors()}
+        metrics.errors.labels("invalid_request").inc()
+        return error_response(
+            422, "invalid_request", f"the request body is invalid: {len(fields)} field(s)", fields
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        metrics.errors.labels("internal_error").inc()
+        return error_response(500, "internal_error", "internal error; it was logged")
+
+    return app
+
+
+__all__ = ["API_TITLE", "create_app", "error_response", "load_fingerprint_key"]

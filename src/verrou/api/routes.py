@@ -1,0 +1,201 @@
+"""HTTP routes: parse the request, call the domain, shape the answer. Nothing else."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from verrou.api.schemas import (
+    ApplicantIn,
+    BatchIn,
+    BatchOut,
+    CheckOut,
+    ErrorOut,
+    JwksOut,
+    StatusOut,
+)
+from verrou.checks import CheckOutcome, CheckRequest
+from verrou.errors import VerrouError
+from verrou.policy import Applicant, InvalidApplicant, PostalAddress, applicant_keys
+from verrou.store.base import RelyingParty
+
+router = APIRouter()
+_bearer = HTTPBearer(auto_error=False, description="API key from `verrou rp create`.")
+
+
+class Unauthorized(VerrouError):
+    status = 401
+    code = "unauthorized"
+
+
+class RateLimited(VerrouError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        401: "Missing, unknown or revoked API key.",
+        422: "Invalid applicant: each bad field and why, never its value.",
+        429: "Rate limit reached; retry after the Retry-After header's seconds.",
+        503: "The registry is unreachable: no verdict (checks fail closed).",
+    }
+    return {s: {"model": ErrorOut, "description": descriptions[s]} for s in statuses}
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status_code=status, media_type="application/json")
+
+
+def relying_party(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> RelyingParty:
+    """The relying party whose API key authenticates the request; 401 otherwise."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+    party = request.app.state.keys.party(credentials.credentials)
+    if party is None:
+        raise Unauthorized("unknown or revoked API key")
+    return party  # type: ignore[no-any-return]
+
+
+Party = Annotated[RelyingParty, Depends(relying_party)]
+
+
+def _applicant(body: ApplicantIn) -> Applicant:
+    address = body.postal_address
+    return Applicant(
+        family_name=body.family_name,
+        usage_name=body.usage_name,
+        given_names=body.given_names,
+        birth_date=body.birth_date,
+        birth_place=body.birth_place,
+        document_type=body.document.type if body.document else None,
+        document_number=body.document.number if body.document else None,
+        nir=body.nir,
+        email=body.email,
+        phone=body.phone,
+        iban=body.iban,
+        postal_address=(
+            PostalAddress(address.line, address.postcode, address.city) if address else None
+        ),
+    )
+
+
+def _answer(outcome: CheckOutcome) -> dict[str, Any]:
+    return {**outcome.payload, "jws": outcome.token}
+
+
+async def _run(request: Request, party: RelyingParty, bodies: list[ApplicantIn]) -> list[Any]:
+    state = request.app.state
+    wait = state.limiter.take(party, len(bodies))
+    if wait is not None:
+        if math.isinf(wait):
+            raise RateLimited(
+                f"{len(bodies)} checks at once exceed this key's allowance; send fewer", 60
+            )
+        raise RateLimited("rate limit reached for this API key", max(1, math.ceil(wait)))
+    requests: list[CheckRequest] = []
+    problems: dict[str, str] = {}
+    for index, body in enumerate(bodies):
+        try:
+            keys = applicant_keys(_applicant(body), state.fingerprinter)
+        except InvalidApplicant as exc:
+            prefix = f"applicants.{index}." if len(bodies) > 1 else ""
+            problems.update({prefix + name: reason for name, reason in exc.fields.items()})
+            continue
+        requests.append(CheckRequest(tuple(keys), party))
+    if problems:
+        raise InvalidApplicant(problems)
+    outcomes: list[CheckOutcome] = await state.runner.run(requests)
+    for outcome in outcomes:
+        state.metrics.checks.labels(outcome.decision.verdict.value, party.sector).inc()
+    return [_answer(outcome) for outcome in outcomes]
+
+
+@router.post(
+    "/v1/checks",
+    response_model=CheckOut,
+    responses=_errors(401, 422, 429, 503),
+    summary="Check one applicant",
+    tags=["checks"],
+)
+async def check(body: ApplicantIn, request: Request, party: Party) -> Response:
+    """A signed verdict on one applicant. The owner of a frozen or leaked identity is alerted
+    that you checked it."""
+    started = time.perf_counter()
+    try:
+        answers = await _run(request, party, [body])
+    finally:
+        request.app.state.metrics.latency.labels("single").observe(time.perf_counter() - started)
+    return _json(answers[0])
+
+
+@router.post(
+    "/v1/checks/batch",
+    response_model=BatchOut,
+    responses=_errors(401, 422, 429, 503),
+    summary="Check up to 100 applicants",
+    tags=["checks"],
+)
+async def check_batch(body: BatchIn, request: Request, party: Party) -> Response:
+    """One signed verdict per applicant, in order. Counts as one check per applicant for the
+    rate limit; one invalid applicant rejects the batch (422 names it by index)."""
+    started = time.perf_counter()
+    try:
+        answers = await _run(request, party, body.applicants)
+    finally:
+        request.app.state.metrics.latency.labels("batch").observe(time.perf_counter() - started)
+    return _json({"results": answers})
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    response_model=JwksOut,
+    summary="Public keys that verify verdicts",
+    tags=["keys"],
+)
+async def jwks(request: Request) -> Response:
+    return _json(request.app.state.jwks)
+
+
+@router.get("/healthz", response_model=StatusOut, summary="The process is up", tags=["health"])
+async def healthz() -> Response:
+    return _json({"status": "ok"})
+
+
+@router.get(
+    "/readyz",
+    response_model=StatusOut,
+    responses=_errors(503),
+    summary="The registry store answers",
+    tags=["health"],
+)
+async def readyz(request: Request) -> Response:
+    request.app.state.store.ping()
+    return _json({"status": "ready"})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    tags=["health"],
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Metrics."}},
+)
+async def metrics(request: Request) -> Response:
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

@@ -1,0 +1,39 @@
+"""``verrou serve``: the check API under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from verrou.cli import Context, err, main
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--access-log", is_flag=True, help="Log every request (method, path, status).")
+@click.pass_obj
+def serve(obj: Context, host: str, port: int, access_log: bool) -> None:
+    """Serve the check API (POST /v1/checks, /docs, /.well-known/jwks.json, /metrics).
+
+    One process: checks arriving together share one store transaction (group commit). Needs
+    the fingerprint key and the signing key (`verrou keys init`). Stop with Ctrl-C.
+    """
+    import uvicorn
+
+    from verrou.api import create_app
+
+    settings = obj.settings()
+    app = create_app(settings)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    err.print(f"verrou API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        server_header=False,
+        proxy_headers=False,
+    )
