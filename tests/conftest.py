@@ -147,3 +147,10 @@ def leaked_store(
     """The ``store`` fixture (both backends) holding :data:`LEAKED_PEOPLE`."""
     ingest_leak(store, fingerprinter, tmp_path)
     return store
+
+
+@pytest.fixture(autouse=True)
+def _private_config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Default key paths (~/.config/verrou/...) point into the test's own folder, so no test
+    ever writes keys into the real home folder."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config-home"))

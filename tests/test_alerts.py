@@ -26,6 +26,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from verrou.alerts import (
+    DEFAULT_MAX_ATTEMPTS,
     SIGNATURE_HEADER,
     Alert,
     AlertKind,
@@ -390,11 +391,14 @@ def test_tampered_contact_fails_alone_and_others_are_delivered(
     assert len(sink.messages) == 1 and len(receiver.requests) == 1
 
 
-def test_missing_transport_is_a_recorded_retry(key: ContactKey) -> None:
+def test_missing_transport_waits_without_spending_attempts(key: ContactKey) -> None:
     outbox = MemoryOutbox()
     alert = enqueue(outbox, key, Contact("email", ADDRESS))
-    deliver_due(outbox, key, {}, now=T0)
-    assert outbox.get(alert.id).last_error == "no email transport configured"
+    for hour in range(DEFAULT_MAX_ATTEMPTS + 2):
+        deliver_due(outbox, key, {}, now=T0 + timedelta(hours=hour, seconds=1))
+    item = outbox.get(alert.id)
+    assert item.status == "pending" and item.attempts == 0
+    assert item.last_error == "no email transport configured"
 
 
 class LeakyTransport:

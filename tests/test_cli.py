@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from verrou.cli import main
+from verrou.store.migrations import migrations_for
 
 
 @pytest.fixture
@@ -144,15 +153,80 @@ def test_unreadable_dump_is_one_line_and_verbose_shows_the_traceback(
 def test_demo_runs_and_reruns(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     env = {"VERROU_WORKERS": "0"}
-    first = run(env, "demo", "--rows", "2000", "--dir", str(folder))
+    first = run(env, "demo", "--rows", "2000", "--dir", str(folder), "--no-serve")
     assert first.exit_code == 0, first.output
     assert "rows read" in first.output and "2,000" in first.output
     assert (folder / "registry.sqlite3").exists()
     assert (folder / "keys" / "fingerprint.key").exists()
-    again = run(env, "demo", "--rows", "2000", "--dir", str(folder))
+    again = run(env, "demo", "--rows", "2000", "--dir", str(folder), "--no-serve")
     assert "already ingested" in again.output
 
 
 def test_migrate_is_idempotent(env: dict[str, str]) -> None:
     assert "schema" in run(env, "migrate").output
-    assert "up to date at 2" in run(env, "migrate").output
+    latest = max(m.version for m in migrations_for("sqlite"))
+    assert f"up to date at {latest}" in run(env, "migrate").output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_demo_serves_and_its_three_curls_give_step_up_deny_clear(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "VERROU_WORKERS": "0", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "verrou.cli",
+            "demo",
+            "--rows",
+            "2000",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--port",
+            str(port),
+            "--serve-for",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert demo.stdout is not None
+        curls: list[str] = []
+        for line in demo.stdout:
+            if line.startswith("curl "):
+                curls.append(line.strip())
+            if "Stop with Ctrl-C" in line:
+                break
+        assert len(curls) == 3, curls
+        _wait_for(f"http://127.0.0.1:{port}/healthz")
+        verdicts = []
+        for command in curls:
+            done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
+            verdicts.append(json.loads(done.stdout)["verdict"])
+        assert verdicts == ["step_up", "deny", "clear"]
+    finally:
+        demo.terminate()
+        demo.wait(30)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)

@@ -57,6 +57,8 @@ RELYING_PARTY_MAX: Final = 120
 DEFAULT_MAX_ATTEMPTS: Final = 8
 BACKOFF_BASE: Final = timedelta(seconds=30)
 BACKOFF_CAP: Final = timedelta(hours=6)
+#: How long an alert whose channel has no transport waits before a worker looks at it again.
+UNCONFIGURED_WAIT: Final = timedelta(hours=1)
 #: Longest error text kept in the outbox.
 ERROR_MAX: Final = 200
 
@@ -643,9 +645,18 @@ def deliver_due(
             logger.warning("alert %s failed: sealed contact cannot be opened", alert_id)
             continue
         transport = transports.get(contact.channel)
+        if transport is None:
+            # Not this alert's fault: it waits, without spending an attempt, until a worker
+            # with a transport for its channel runs.
+            outbox.mark_retry(
+                alert_id,
+                item.attempts,
+                now + UNCONFIGURED_WAIT,
+                f"no {contact.channel} transport configured",
+            )
+            report.retried.append(alert_id)
+            continue
         try:
-            if transport is None:
-                raise DeliveryError(f"no {contact.channel} transport configured")
             transport.send(item.alert, contact, now=now)
         except DeliveryError as exc:
             error = _bounded(exc.message)

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from verrou.errors import ConfigError, VerrouError
+from verrou.errors import ConfigError, KeyMaterialError, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey, create_key_file, load_key_file, parse_key_value
 from verrou.settings import Settings
@@ -96,33 +96,78 @@ def main(ctx: click.Context, verbose: bool, database_url: str | None) -> None:
 
 @main.group()
 def keys() -> None:
-    """Fingerprint key management."""
+    """Key management: the fingerprint key, the signing key and the contact key.
+
+    All three live outside the database (VERROU_KEY_FILE, VERROU_SIGNING_KEY_FILE,
+    VERROU_CONTACT_KEY_FILE), readable by their owner only.
+    """
 
 
 @keys.command("init")
 @click.option(
     "--key-file",
     type=click.Path(path_type=Path),
-    help="Where to write the key (default VERROU_KEY_FILE or ~/.config/verrou/fingerprint.key).",
+    help="Where to write the fingerprint key (default VERROU_KEY_FILE or "
+    "~/.config/verrou/fingerprint.key).",
 )
 @click.pass_obj
 def keys_init(obj: Context, key_file: Path | None) -> None:
-    """Create the fingerprint key file (mode 0600). Refuses to overwrite an existing one.
+    """Create each missing key file (mode 0600); never overwrites one.
 
-    Keep it apart from the database and back it up: fingerprints made with a lost key can never
-    be matched again.
+    The fingerprint key (keyed hashing of identifiers), the signing key (Ed25519, signs verdicts
+    and audit checkpoints) and the contact key (seals citizens' alert contacts). Keep them apart
+    from the database and back them up: with a lost key, fingerprints can never be matched
+    again, verdicts no longer verify and contacts cannot be opened. Fails when every key
+    already exists.
     """
+    from verrou.contacts import create_contact_key_file
+    from verrou.signing import create_signing_key_file
+
     settings = obj.settings(key_file=key_file)
-    key = create_key_file(settings.key_file)
-    out.print(f"created {settings.key_file} (key id {key.key_id}, mode 0600)")
+    wanted: list[tuple[str, Path, Callable[[Path], str]]] = [
+        ("fingerprint key", settings.key_file, lambda p: create_key_file(p).key_id),
+        ("signing key", settings.signing_key_file, lambda p: create_signing_key_file(p).kid),
+        ("contact key", settings.contact_key_file, lambda p: create_contact_key_file(p).kid),
+    ]
+    if settings.key_value and key_file is None:
+        wanted.pop(0)  # VERROU_KEY gives the fingerprint key: no file to make
+    missing = [path for _, path, _ in wanted if not path.exists()]
+    if not missing:
+        raise KeyMaterialError(
+            "every key file already exists (" + ", ".join(str(p) for _, p, _ in wanted) + "); "
+            "refusing to overwrite a key"
+        )
+    if len(wanted) < 3:
+        out.print("fingerprint key: given by VERROU_KEY")
+    for what, path, create in wanted:
+        if path in missing:
+            key_id = create(path)
+            out.print(f"{what}: created {path} (id {key_id}, mode 0600)")
+        else:
+            out.print(f"{what}: exists {path}")
 
 
 @keys.command("show")
 @click.pass_obj
 def keys_show(obj: Context) -> None:
-    """Print the id of the key in use (never the key)."""
-    key = load_key(obj.settings())
-    out.print(key.key_id)
+    """Print the ids of the keys in use (never a key): fingerprint key id, signing key kid
+    (RFC 7638 thumbprint, as in the JWKS) and contact key id."""
+    from verrou.contacts import load_contact_key_file
+    from verrou.signing import load_signing_key_file
+
+    settings = obj.settings()
+    key = load_key(settings)
+    where = "VERROU_KEY" if settings.key_value else str(settings.key_file)
+    out.print(f"{key.key_id}  fingerprint key ({where})")
+    others: list[tuple[str, Path, Callable[[Path], str]]] = [
+        ("signing key", settings.signing_key_file, lambda p: load_signing_key_file(p).kid),
+        ("contact key", settings.contact_key_file, lambda p: load_contact_key_file(p).kid),
+    ]
+    for what, path, load in others:
+        if path.exists():
+            out.print(f"{load(path)}  {what} ({path})")
+        else:
+            out.print(f"-  {what}: none at {path} (`verrou keys init` creates it)")
 
 
 # --- migrate ----------------------------------------------------------------------------------
@@ -549,88 +594,11 @@ def _day(value: datetime | date | None) -> str:
 # --- demo -------------------------------------------------------------------------------------
 
 
-@main.command()
-@click.option("--rows", type=click.IntRange(100, 10_000_000), default=100_000, show_default=True)
-@click.option(
-    "--dir",
-    "folder",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("verrou-demo"),
-    show_default=True,
-    help="The demo's own folder.",
-)
-@click.option("--workers", type=click.IntRange(0, 64), help="Ingest worker processes.")
-@click.pass_obj
-def demo(obj: Context, rows: int, folder: Path, workers: int | None) -> None:
-    """Generate an ANTS-shaped synthetic leak and ingest it into an embedded SQLite registry.
-
-    Everything lives in the demo folder: its own key (keys/), the dump (dumps/), the registry
-    (registry.sqlite3) and the reports. Nothing else to install or start. Running it again reuses
-    what is there.
-    """
-    from verrou.ingest.pipeline import IngestOptions
-    from verrou.store.base import BreachInfo
-    from verrou.synth import SynthSpec, write_dump
-
-    folder = folder.resolve()
-    key_file = folder / "keys" / "fingerprint.key"
-    database_url = obj.database_url or f"sqlite:///{folder / 'registry.sqlite3'}"
-    settings = Settings.from_env(
-        {},
-        database_url=database_url,
-        key_file=key_file,
-        report_dir=folder / "reports",
-        workers=workers,
-    )
-    key = load_key_file(key_file) if key_file.exists() else create_key_file(key_file)
-    dump = folder / "dumps" / f"ants-2026-{rows}.csv"
-    if not dump.exists():
-        dump.parent.mkdir(parents=True, exist_ok=True)
-        spec = SynthSpec(rows=rows, fmt="csv", with_documents=True)
-        partial = dump.with_name(dump.name + ".part")
-        with _progress("generating synthetic leak", rows) as advance:
-            write_dump(spec, partial, on_progress=advance)
-        partial.with_name(partial.name + ".truth.json").replace(
-            dump.with_name(dump.name + ".truth.json")
-        )
-        partial.replace(dump)
-    with registry(settings) as store:
-        store.ensure_breach(
-            BreachInfo(
-                name="ants-2026",
-                title="France Titres (ANTS) accounts, synthetic replica",
-                source="ANTS",
-                description="Synthetic dump shaped like the April 2026 France Titres breach.",
-                data_classes=(
-                    "civility",
-                    "family_name",
-                    "given_names",
-                    "birth_date",
-                    "email",
-                    "login",
-                    "account_id",
-                    "postal_address",
-                    "phone",
-                ),
-                intrusion_started_at=datetime(2026, 3, 2, tzinfo=UTC),
-                detected_at=datetime(2026, 4, 8, tzinfo=UTC),
-                contained_at=datetime(2026, 4, 10, tzinfo=UTC),
-                disclosed_at=datetime(2026, 4, 15, tzinfo=UTC),
-            )
-        )
-        options = IngestOptions(
-            breach="ants-2026",
-            service="ants",
-            batch_rows=settings.batch_rows,
-            workers=settings.workers,
-            report_dir=settings.report_dir,
-        )
-        report = _ingest_with_progress(store, key, dump, options, rows)
-    print_ingest_report(report, settings.database_url)
-    out.print()
-    out.print(f"registry: {folder / 'registry.sqlite3'}  (key id {key.key_id}, key in {key_file})")
-    out.print(f"try: VERROU_DATABASE_URL=sqlite:///{folder / 'registry.sqlite3'} verrou breaches")
-
-
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+# The operator commands of the registry register themselves on `main`. (Not a module named
+# `registry`: importing it would rebind this package's `registry` store opener to the module.)
+from verrou.cli import demo as _demo  # noqa: E402,F401
+from verrou.cli import registry_commands as _registry_commands  # noqa: E402,F401
+from verrou.cli import serve as _serve  # noqa: E402,F401

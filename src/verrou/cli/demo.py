@@ -1,0 +1,265 @@
+"""``verrou demo``: a synthetic ANTS leak ingested into SQLite, then the check API serving it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from verrou.cli import (
+    Context,
+    _ingest_with_progress,
+    _progress,
+    err,
+    main,
+    out,
+    print_ingest_report,
+    registry,
+)
+from verrou.errors import InvalidIdentifier, VerrouError
+from verrou.fingerprints import Fingerprinter
+from verrou.keys import create_key_file, load_key_file
+from verrou.policy import Applicant, Freeze, InvalidApplicant, applicant_keys
+from verrou.settings import Settings
+from verrou.signing import create_signing_key_file
+from verrou.store import RegistryStore
+from verrou.store.base import AuditDraft, BreachInfo
+
+DEMO_BREACH = BreachInfo(
+    name="ants-2026",
+    title="France Titres (ANTS) accounts, synthetic replica",
+    source="ANTS",
+    description="Synthetic dump shaped like the April 2026 France Titres breach.",
+    data_classes=(
+        "civility",
+        "family_name",
+        "given_names",
+        "birth_date",
+        "email",
+        "login",
+        "account_id",
+        "postal_address",
+        "phone",
+    ),
+    intrusion_started_at=datetime(2026, 3, 2, tzinfo=UTC),
+    detected_at=datetime(2026, 4, 8, tzinfo=UTC),
+    contained_at=datetime(2026, 4, 10, tzinfo=UTC),
+    disclosed_at=datetime(2026, 4, 15, tzinfo=UTC),
+)
+
+#: Someone who is not in the synthetic leak (its names and domains never produce this).
+UNKNOWN_APPLICANT = {
+    "family_name": "Verrouillé",
+    "given_names": "Camille",
+    "birth_date": "1990-01-01",
+    "email": "camille.verrouille@example.org",
+}
+
+
+@dataclass(frozen=True)
+class DemoApplicants:
+    leaked: dict[str, str]
+    frozen: dict[str, str]
+    unknown: dict[str, str]
+
+
+def _applicant(fields: dict[str, str]) -> Applicant:
+    return Applicant(
+        family_name=fields.get("family_name"),
+        given_names=fields.get("given_names"),
+        birth_date=fields.get("birth_date"),
+        email=fields.get("email"),
+    )
+
+
+def _leaked_people(dump: Path, fingerprinter: Fingerprinter, count: int) -> list[dict[str, str]]:
+    """The first ``count`` rows of the synthetic dump with a valid name, birth date and email."""
+    found: list[dict[str, str]] = []
+    with dump.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter=";"):
+            applicant = {
+                "family_name": row.get("nom_naissance") or row.get("nom") or "",
+                "given_names": row.get("prenoms") or "",
+                "birth_date": row.get("date_naissance") or "",
+                "email": row.get("email") or "",
+            }
+            if not all(applicant.values()):
+                continue
+            try:
+                applicant_keys(_applicant(applicant), fingerprinter)
+            except (InvalidApplicant, InvalidIdentifier):
+                continue
+            found.append(applicant)
+            if len(found) == count:
+                return found
+    raise VerrouError("the synthetic dump holds too few complete rows for the demo")
+
+
+def prepare_applicants(
+    store: RegistryStore, dump: Path, fingerprinter: Fingerprinter
+) -> DemoApplicants:
+    """Pick a leaked applicant, freeze a second one as its owner would, and make up a third."""
+    leaked, frozen = _leaked_people(dump, fingerprinter, 2)
+    now = datetime.now(UTC)
+    for key in applicant_keys(_applicant(frozen), fingerprinter):
+        store.place_freeze(
+            Freeze(key.fingerprint, "owner", "owner_request", now),
+            audit=AuditDraft(
+                "freeze.place",
+                "demo",
+                key.fingerprint.hex(),
+                {"attribute": key.attribute, "kind": key.kind.value, "reason": "owner_request"},
+                now,
+            ),
+        )
+    return DemoApplicants(leaked, frozen, UNKNOWN_APPLICANT)
+
+
+def curl_command(base_url: str, api_key: str, body: dict[str, Any]) -> str:
+    """A ready-to-paste curl for one check."""
+    return " ".join(
+        [
+            "curl -s",
+            shlex.quote(f"{base_url}/v1/checks"),
+            "-H",
+            shlex.quote(f"Authorization: Bearer {api_key}"),
+            "-H",
+            shlex.quote("Content-Type: application/json"),
+            "-d",
+            shlex.quote(json.dumps(body, ensure_ascii=False)),
+        ]
+    )
+
+
+@main.command()
+@click.option("--rows", type=click.IntRange(100, 10_000_000), default=100_000, show_default=True)
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("verrou-demo"),
+    show_default=True,
+    help="The demo's own folder.",
+)
+@click.option("--workers", type=click.IntRange(0, 64), help="Ingest worker processes.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Serve the check API after the ingest (until Ctrl-C).",
+)
+@click.option("--serve-for", type=float, hidden=True, help="Stop serving after SECONDS (tests).")
+@click.pass_obj
+def demo(
+    obj: Context,
+    rows: int,
+    folder: Path,
+    workers: int | None,
+    port: int,
+    serve: bool,
+    serve_for: float | None,
+) -> None:
+    """Ingest an ANTS-shaped synthetic leak into SQLite, then serve the check API on it.
+
+    Everything lives in the demo folder: its own keys (keys/), the dump (dumps/), the registry
+    (registry.sqlite3) and the reports; nothing else to install or start. It then creates a
+    demo relying party, freezes one leaked identity as its owner would, starts the API on
+    127.0.0.1 and prints three curl commands: a leaked applicant (step_up), the frozen one
+    (deny) and an unknown one (clear). Running it again reuses what is there.
+    """
+    from verrou.ingest.pipeline import IngestOptions
+    from verrou.synth import SynthSpec, write_dump
+
+    folder = folder.resolve()
+    keys = folder / "keys"
+    database_url = obj.database_url or f"sqlite:///{folder / 'registry.sqlite3'}"
+    settings = Settings.from_env(
+        {},
+        database_url=database_url,
+        key_file=keys / "fingerprint.key",
+        signing_key_file=keys / "signing.key",
+        contact_key_file=keys / "contact.key",
+        report_dir=folder / "reports",
+        workers=workers,
+    )
+    key = (
+        load_key_file(settings.key_file)
+        if settings.key_file.exists()
+        else create_key_file(settings.key_file)
+    )
+    if not settings.signing_key_file.exists():
+        create_signing_key_file(settings.signing_key_file)
+    dump = folder / "dumps" / f"ants-2026-{rows}.csv"
+    if not dump.exists():
+        dump.parent.mkdir(parents=True, exist_ok=True)
+        spec = SynthSpec(rows=rows, fmt="csv", with_documents=True)
+        partial = dump.with_name(dump.name + ".part")
+        with _progress("generating synthetic leak", rows) as advance:
+            write_dump(spec, partial, on_progress=advance)
+        partial.with_name(partial.name + ".truth.json").replace(
+            dump.with_name(dump.name + ".truth.json")
+        )
+        partial.replace(dump)
+    with registry(settings) as store:
+        store.ensure_breach(DEMO_BREACH)
+        options = IngestOptions(
+            breach="ants-2026",
+            service="ants",
+            batch_rows=settings.batch_rows,
+            workers=settings.workers,
+            report_dir=settings.report_dir,
+        )
+        report = _ingest_with_progress(store, key, dump, options, rows)
+        applicants = prepare_applicants(store, dump, Fingerprinter(key))
+        _, api_key = store.create_relying_party("Banque Démo", "bank", actor="demo")
+    print_ingest_report(report, settings.database_url)
+    out.print()
+    out.print(f"registry: {folder / 'registry.sqlite3'}  (keys in {keys})")
+    if not serve:
+        out.print(f"try: VERROU_DATABASE_URL={settings.database_url} verrou breaches")
+        return
+    base_url = f"http://127.0.0.1:{port}"
+    out.print("\nThe check API is starting. In another terminal, ask it about three applicants:\n")
+    for title, body in (
+        ("a leaked applicant -> step_up", applicants.leaked),
+        ("a leaked applicant whose owner froze the identity -> deny", applicants.frozen),
+        ("someone unknown -> clear", applicants.unknown),
+    ):
+        out.print(f"# {title}", markup=False)
+        out.print(curl_command(base_url, api_key, body), markup=False, soft_wrap=True)
+        out.print()
+    out.print(f"Docs: {base_url}/docs   Keys: {base_url}/.well-known/jwks.json", markup=False)
+    out.print("Stop with Ctrl-C.\n")
+    _serve(settings, port, serve_for)
+
+
+def _serve(settings: Settings, port: int, serve_for: float | None) -> None:
+    import uvicorn
+
+    from verrou.api import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    if serve_for is not None:
+        timer = threading.Timer(serve_for, lambda: setattr(server, "should_exit", True))
+        timer.daemon = True
+        timer.start()
+    server.run()
+    if not server.started:
+        err.print(f"[bold red]error:[/] the API could not listen on 127.0.0.1:{port}")
+        raise SystemExit(1)
