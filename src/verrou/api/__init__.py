@@ -9,6 +9,8 @@ shape (:class:`verrou.api.schemas.ErrorOut`) that never quotes a submitted value
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from verrou.api.routes import router
 from verrou.api.runtime import CheckRunner, KeyCache, Metrics, RateLimiter
 from verrou.checks import CheckService
-from verrou.errors import VerrouError
+from verrou.errors import StoreError, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey, load_key_file, parse_key_value
 from verrou.policy import InvalidApplicant
@@ -32,6 +34,8 @@ from verrou.signing import SigningKey, load_signing_key_file, public_jwks
 from verrou.store import open_store
 
 API_TITLE = "verrou check API"
+
+logger = logging.getLogger(__name__)
 
 
 def load_fingerprint_key(settings: Settings) -> FingerprintKey:
@@ -99,9 +103,14 @@ def create_app(
         except BaseException:
             store.close()
             raise
+        # The store connection of the request side (keys, readiness) is used from worker
+        # threads, one at a time.
         app.state.store = store
+        app.state.store_lock = threading.Lock()
         app.state.runner = runner
-        app.state.keys = KeyCache(store, settings.auth_cache_seconds, clock)
+        app.state.keys = KeyCache(
+            store, settings.auth_cache_seconds, clock, lock=app.state.store_lock
+        )
         try:
             yield
         finally:
@@ -134,13 +143,24 @@ def create_app(
     @app.exception_handler(VerrouError)
     async def verrou_error(request: Request, exc: VerrouError) -> Response:
         metrics.errors.labels(exc.code).inc()
+        message = exc.message
+        if isinstance(exc, StoreError):
+            # The detail names the database; operators read it in the log, clients get a
+            # sentence that says what it means for them.
+            logger.warning("answering 503: %s", exc.message)
+            message = "the registry is unavailable: no verdict was given; retry later"
         retry_after = getattr(exc, "retry_after", None)
-        return error_response(exc.status, exc.code, exc.message, retry_after=retry_after)
+        return error_response(exc.status, exc.code, message, retry_after=retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         # Pydantic's own answer quotes the input: name the field and the rule only.
-        fields = {_field_name(tuple(e.get("loc", ()))): str(e.get("msg")) for e in exc.errors()}
+        fields = {
+            "body" if e.get("type") == "json_invalid" else _field_name(tuple(e.get("loc", ()))): (
+                "not valid JSON" if e.get("type") == "json_invalid" else str(e.get("msg"))
+            )
+            for e in exc.errors()
+        }
         metrics.errors.labels("invalid_request").inc()
         return error_response(
             422, "invalid_request", f"the request body is invalid: {len(fields)} field(s)", fields
@@ -148,6 +168,11 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # a body that is not even text (e.g. not UTF-8)
+            metrics.errors.labels("invalid_request").inc()
+            return error_response(
+                422, "invalid_request", "the request body is not valid JSON", {"body": "invalid"}
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 

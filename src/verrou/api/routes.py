@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -12,6 +13,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from verrou.api.runtime import KeyCache
 from verrou.api.schemas import (
     ApplicantIn,
     BatchIn,
@@ -58,17 +60,21 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status_code=status, media_type="application/json")
 
 
-def relying_party(
+async def relying_party(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> RelyingParty:
     """The relying party whose API key authenticates the request; 401 otherwise."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-    party = request.app.state.keys.party(credentials.credentials)
+    keys: KeyCache = request.app.state.keys
+    party = keys.cached(credentials.credentials)
+    if party is None:
+        # A store read: off the event loop, so a slow database cannot stall other requests.
+        party = await asyncio.to_thread(keys.party, credentials.credentials)
     if party is None:
         raise Unauthorized("unknown or revoked API key")
-    return party  # type: ignore[no-any-return]
+    return party
 
 
 Party = Annotated[RelyingParty, Depends(relying_party)]
@@ -184,7 +190,13 @@ async def healthz() -> Response:
     tags=["health"],
 )
 async def readyz(request: Request) -> Response:
-    request.app.state.store.ping()
+    state = request.app.state
+
+    def ping() -> None:
+        with state.store_lock:
+            state.store.ping()
+
+    await asyncio.to_thread(ping)
     return _json({"status": "ready"})
 
 

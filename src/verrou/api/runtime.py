@@ -191,19 +191,36 @@ class KeyCache:
     wrong keys costs one indexed read each. A revoked key stops working within ``ttl``.
     """
 
-    def __init__(self, store: RegistryStore, ttl: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        ttl: float,
+        clock: Callable[[], float],
+        lock: threading.Lock | None = None,
+    ) -> None:
         self._store = store
         self._ttl = ttl
         self._clock = clock
         self._known: dict[bytes, tuple[RelyingParty, float]] = {}
+        self._lock = lock or threading.Lock()
+
+    def cached(self, api_key: str) -> RelyingParty | None:
+        """The party of a key looked up less than ``ttl`` ago, else None (no store access)."""
+        known = self._known.get(api_key_hash(api_key))
+        if known is not None and known[1] > self._clock():
+            return known[0]
+        return None
 
     def party(self, api_key: str) -> RelyingParty | None:
+        """The active party of a key, from the cache or the store (thread-safe: the lock
+        keeps one store connection to one caller at a time)."""
+        found = self.cached(api_key)
+        if found is not None:
+            return found
         digest = api_key_hash(api_key)
         now = self._clock()
-        known = self._known.get(digest)
-        if known is not None and known[1] > now:
-            return known[0]
-        party = self._store.relying_party_by_key(api_key)
+        with self._lock:
+            party = self._store.relying_party_by_key(api_key)
         if party is None:
             self._known.pop(digest, None)
         elif self._ttl > 0:
