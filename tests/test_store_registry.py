@@ -14,11 +14,11 @@ import psycopg
 import pytest
 
 from verrou.alerts import Alert, Outbox
-from verrou.audit import entry_from_content, verify_stored
+from verrou.audit import canonical_content, chain_hash, entry_from_content, verify_stored
 from verrou.errors import Conflict, NotFound, StoreError
 from verrou.policy import Freeze, Thaw
 from verrou.store import RegistryStore, open_store
-from verrou.store.base import ALERT_LEASE, AuditDraft, SealedContact
+from verrou.store.base import ALERT_LEASE, AuditDraft, SealedContact, chain_entry
 from verrou.store.migrations import migrations_for
 
 NOW = datetime(2026, 5, 4, 9, 30, 15, 250000, tzinfo=UTC)
@@ -451,3 +451,32 @@ def test_relying_party_keeps_its_own_rate_limit(store: RegistryStore) -> None:
     assert default.rate_limit is None
     with pytest.raises(ValueError, match="rate limit"):
         store.create_relying_party("Zéro", "other", rate_limit=0)
+
+
+@pytest.mark.parametrize(
+    ("subject", "details"),
+    [
+        (None, {}),
+        (FP.hex(), {"attribute": "person", "n": 3, "ok": True, "none": None}),
+        (None, {"fingerprints": [FP.hex(), OTHER_FP.hex()], "nested": {"a": [1, 2.5, "x"]}}),
+    ],
+)
+def test_chain_entry_hashes_exactly_the_canonical_content(
+    subject: str | None, details: dict[str, object]
+) -> None:
+    # chain_entry serialises a validated draft itself, for speed; it must agree byte for byte
+    # with the one definition of an entry's content, and read back to the same entry.
+    draft = AuditDraft("check", "rp_0123456789abcdef", subject, details, NOW)
+    entry, stored = chain_entry(41, bytes(range(32)), draft)
+    assert stored.content == canonical_content(
+        seq=42,
+        at=NOW,
+        action="check",
+        actor="rp_0123456789abcdef",
+        subject=subject,
+        details=details,
+    )
+    assert stored.entry_hash == chain_hash(bytes(range(32)), stored.content)
+    assert entry == entry_from_content(
+        stored.content, prev_hash=stored.prev_hash, entry_hash=stored.entry_hash
+    )

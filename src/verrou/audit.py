@@ -29,6 +29,7 @@ identifier, so the rule stays the caller's.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -145,8 +146,11 @@ def _utc(at: datetime) -> datetime:
     return at.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=4096)
 def format_at(at: datetime) -> str:
     """ISO 8601 in UTC with microseconds and ``Z``: ``2026-04-02T09:30:00.000000Z``."""
+    # Cached: a group of checks formats the same few moments (now, valid-until, breach dates)
+    # many times, and strftime is slow.
     return _utc(at).strftime(_AT_FORMAT)
 
 
@@ -205,6 +209,11 @@ def checked_details(
         _checked_string(key, f"{where} key")
         checked[key] = _checked_detail(value, f"{where}.{key}", depth)
     return checked
+
+
+def checked_header(seq: int, action: str, actor: str, subject: str | None) -> None:
+    """Validate an entry's header fields (see :func:`canonical_content`); ``ValueError``."""
+    _checked_header(seq, action, actor, subject)
 
 
 def _checked_header(seq: int, action: str, actor: str, subject: str | None) -> None:

@@ -23,7 +23,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias, get_args
 
@@ -32,21 +32,24 @@ import numpy.typing as npt
 
 from verrou.alerts import RELYING_PARTY_MAX, Alert, OutboxItem
 from verrou.audit import (
+    AUDIT_FORMAT,
     AuditEntry,
     StoredEntry,
-    canonical_content,
     chain_hash,
     checked_details,
-    entry_from_content,
+    checked_header,
+    format_at,
 )
 from verrou.fingerprints import (
     BLOCK_BITS,
+    ENTRY_BYTES,
     ENTRY_DTYPE,
     entry_fingerprint,
     split_by_prefix,
     unpack_entries,
 )
 from verrou.identifiers.kinds import KINDS_BY_CODE, Kind
+from verrou.signing import canonical_json
 
 if TYPE_CHECKING:  # verrou.policy imports this module
     from verrou.policy import Freeze, Thaw
@@ -198,34 +201,43 @@ class AuditDraft:
     at: datetime
 
     def __post_init__(self) -> None:
-        details = checked_details(self.details)
-        canonical_content(
-            seq=1,
-            at=self.at,
-            action=self.action,
-            actor=self.actor,
-            subject=self.subject,
-            details=details,
-        )
-        object.__setattr__(self, "details", MappingProxyType(details))
+        checked_header(1, self.action, self.actor, self.subject)
+        format_at(self.at)  # timezone-aware, or ValueError
+        object.__setattr__(self, "details", MappingProxyType(checked_details(self.details)))
 
 
 def chain_entry(
     head_seq: int, head_hash: bytes, draft: AuditDraft
 ) -> tuple[AuditEntry, StoredEntry]:
     """The entry that follows the chain head (``head_seq`` 0 and 32 zero bytes: an empty log),
-    and the form the store keeps: the exact hashed bytes and both hashes."""
+    and the form the store keeps: the exact hashed bytes and both hashes.
+
+    The draft was validated when it was made, so its content is serialised once, here, exactly
+    as :func:`verrou.audit.canonical_content` would (a test holds the two equal).
+    """
     seq = head_seq + 1
-    content = canonical_content(
+    content = canonical_json(
+        {
+            "format": AUDIT_FORMAT,
+            "seq": seq,
+            "at": format_at(draft.at),
+            "action": draft.action,
+            "actor": draft.actor,
+            "subject": draft.subject,
+            "details": dict(draft.details),
+        }
+    )
+    entry_hash = chain_hash(head_hash, content)
+    entry = AuditEntry(
         seq=seq,
-        at=draft.at,
+        at=draft.at.astimezone(UTC),
         action=draft.action,
         actor=draft.actor,
         subject=draft.subject,
         details=draft.details,
+        prev_hash=head_hash,
+        entry_hash=entry_hash,
     )
-    entry_hash = chain_hash(head_hash, content)
-    entry = entry_from_content(content, prev_hash=head_hash, entry_hash=entry_hash)
     return entry, StoredEntry(content=content, prev_hash=head_hash, entry_hash=entry_hash)
 
 
@@ -723,16 +735,29 @@ def _duplicates(kinds: npt.NDArray[np.uint8]) -> dict[str, int]:
 
 
 def find_in_block(blob: bytes, fingerprint: bytes) -> list[tuple[Kind, int]]:
-    """(kind, record) of every entry of a block with this fingerprint."""
-    entries = unpack_entries(blob)
-    hi = int.from_bytes(fingerprint[:8], "big")
-    lo = int.from_bytes(fingerprint[8:16], "big")
-    start = int(np.searchsorted(entries["hi"], np.uint64(hi), side="left"))
-    end = int(np.searchsorted(entries["hi"], np.uint64(hi), side="right"))
+    """(kind, record) of every entry of a block with this fingerprint.
+
+    An entry starts with its 16 fingerprint bytes (two big-endian words) and a block is sorted
+    by them, so a binary search on the bytes finds the run of equal fingerprints. Plain Python
+    on purpose: a check looks up a handful of keys in blocks of a few hundred entries, where
+    numpy's per-call overhead costs more than the search.
+    """
+    size = ENTRY_BYTES
+    count = len(blob) // size
+    low, high = 0, count
+    while low < high:
+        middle = (low + high) // 2
+        start = middle * size
+        if blob[start : start + 16] < fingerprint:
+            low = middle + 1
+        else:
+            high = middle
     found: list[tuple[Kind, int]] = []
-    for entry in entries[start:end]:
-        if int(entry["lo"]) == lo:
-            found.append((KINDS_BY_CODE[int(entry["kind"])], int(entry["record"])))
+    start = low * size
+    while start < len(blob) and blob[start : start + 16] == fingerprint:
+        record = int.from_bytes(blob[start + 17 : start + 21], "little")
+        found.append((KINDS_BY_CODE[blob[start + 16]], record))
+        start += size
     return found
 
 
