@@ -666,3 +666,36 @@ def test_hostile_inputs_raise_only_our_error(raw: str) -> None:
     ):
         status, value = _outcome(function, *args)
         assert status == "ok" or value in reasons
+
+
+_LOCAL_CHARS = "abcxyzABC019._-+!#$%&'*/=?^`{|}~\"() é@"
+_DOMAIN_CHARS = "abcxyzABC019.-é_"
+
+
+@settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.text(_LOCAL_CHARS, min_size=0, max_size=20),
+    st.text(_DOMAIN_CHARS, min_size=0, max_size=30),
+    st.sampled_from(["fr", "com", "org", "FR", "local", "invalid", "test", "x", "онлайн"]),
+    st.sampled_from(["", " ", "\t", "\x1c", "\n"]),
+)
+def test_the_email_fast_path_agrees_with_the_full_validation(
+    local: str, domain: str, tld: str, pad: str
+) -> None:
+    """The single-value fast path (a regex) answers only where it knows email-validator's
+    answer; wherever it answers, the full path gives the same canonical address."""
+    from verrou.identifiers.contact import _simple_email, _validated_email
+
+    raw = f"{pad}{local}@{domain}.{tld}{pad}"
+    simple = _simple_email(raw)
+    if simple is None:
+        return
+    assert _validated_email(raw) == simple
+
+
+def test_the_email_fast_path_takes_the_common_shapes() -> None:
+    from verrou.identifiers.contact import _simple_email
+
+    assert _simple_email(" Jean.Dupont+ants@Example.FR ") == "jean.dupont+ants@example.fr"
+    assert _simple_email("jean@exämple.fr") is None  # IDNA: the full path decides
+    assert _simple_email("jean@example.local") is None  # special use: refused there

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-import email_validator
 import numpy as np
 import numpy.typing as npt
 import phonenumbers
@@ -33,6 +32,11 @@ from phonenumbers import PhoneMetadata, PhoneNumberType
 from verrou.errors import InvalidIdentifier
 from verrou.identifiers import documents
 from verrou.identifiers.contact import (
+    _EMAIL_FAST,
+    _EMAIL_LONG_LABEL,
+    _EMAIL_MAX_OCTETS,
+    _EMAIL_RAW_MAX,
+    _EMAIL_SPECIAL_USE,
     ACCOUNT_ID_MAX,
     OVERSEAS_NATIONAL_REGIONS,
     TERRITORIAL_TYPES,
@@ -132,19 +136,6 @@ def _match(values: pa.Array, pattern: str) -> pa.Array:
 # "ab--" labels that are not punycode, and "xn--" labels are decoded and re-checked, so both stay
 # on the per-value path), under an alphabetic TLD. email-validator returns such an address
 # unchanged: DOT_ATOM_TEXT local part, DOT_ATOM_TEXT_HOSTNAME domain, idempotent UTS-46 remap.
-_ATEXT: Final = r"[a-z0-9!#$%&'*+/=?^_\x60{|}~-]"
-_LABEL: Final = r"[a-z0-9](?:-?[a-z0-9])*"
-_EMAIL_FAST: Final = rf"^{_ATEXT}+(?:\.{_ATEXT}+)*@(?:{_LABEL}\.)+[a-z]{{2,63}}$"
-# Any domain label of 64 characters or more (a run of 64 label characters after the @).
-_EMAIL_LONG_LABEL: Final = r"@.*[a-z0-9-]{64}"
-# Special-use names email-validator refuses, read from the library so the two stay in step.
-_EMAIL_SPECIAL_USE: Final = (
-    r"[@.](?:"
-    + "|".join(re.escape(name) for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
-    + r")$"
-)
-_EMAIL_MAX_OCTETS: Final = 254
-_EMAIL_RAW_MAX: Final = 1024  # canonical_email's own bound on the raw value
 
 
 def _email_fast(values: pa.Array) -> _Fast:
