@@ -15,10 +15,11 @@ from verrou.fingerprints import (
     make_entries,
     sort_entries,
     split_by_prefix,
+    unpack_entries,
 )
 from verrou.identifiers.kinds import Kind
 from verrou.store import RegistryStore
-from verrou.store.base import BatchCommit, BreachInfo, NewRun, Reject
+from verrou.store.base import BatchCommit, BreachInfo, NewRun, Reject, find_in_block
 
 
 def _new_run(store: RegistryStore, breach_id: int, sha: str = "ab" * 32) -> int:
@@ -207,3 +208,23 @@ def test_a_run_whose_staged_batches_vanished_starts_over(
         assert list(store.rejects(run_id)) == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_find_in_block_finds_every_entry_of_a_fingerprint_and_nothing_else(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    distinct = [rng.bytes(16) for _ in range(int(rng.integers(1, 300)))]
+    chosen = [distinct[int(i)] for i in rng.integers(0, len(distinct), int(rng.integers(1, 600)))]
+    kind_of = [list(Kind)[int(k)] for k in rng.integers(0, len(Kind), len(chosen))]
+    parts = [
+        make_entries([fp], kind, np.array([i], dtype=np.uint32))
+        for i, (fp, kind) in enumerate(zip(chosen, kind_of, strict=True))
+    ]
+    # Joined as bytes: np.concatenate would turn the big-endian fields into native ones.
+    blob = sort_entries(unpack_entries(b"".join(part.tobytes() for part in parts))).tobytes()
+    for fp in [*distinct, rng.bytes(16), b"\x00" * 16, b"\xff" * 16]:
+        expected = sorted(
+            ((kind_of[i], i) for i, chosen_fp in enumerate(chosen) if chosen_fp == fp),
+            key=lambda pair: pair[1],
+        )
+        assert sorted(find_in_block(blob, fp), key=lambda pair: pair[1]) == expected

@@ -28,7 +28,7 @@ from typing import Any, Final
 from verrou.alerts import Alert, AlertKind
 from verrou.audit import format_at
 from verrou.policy import Decision, IdentityKey, Reason, decide
-from verrou.signing import SigningKey, sign_compact
+from verrou.signing import SigningKey, canonical_json, sign_canonical
 from verrou.store.base import (
     AuditDraft,
     Breach,
@@ -71,7 +71,8 @@ class CheckRequest:
 class CheckOutcome:
     """A recorded check: the decision, the audit entry that holds it, and the signed answer.
 
-    ``payload`` is exactly what ``token`` signs; the API answers with it plus ``jws``.
+    ``payload`` is exactly what ``token`` signs, and ``payload_json`` its canonical JSON (the
+    signed bytes); the API answers with it plus ``jws``.
     """
 
     check_id: str
@@ -82,7 +83,12 @@ class CheckOutcome:
     breaches: tuple[Breach, ...]
     audit_seq: int
     payload: dict[str, Any]
+    payload_json: bytes
     token: str
+
+    def answer_json(self) -> bytes:
+        """The JSON answer: the signed payload with ``jws`` added (serialised once, spliced)."""
+        return self.payload_json[:-1] + b',"jws":"' + self.token.encode("ascii") + b'"}'
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -304,6 +310,7 @@ class CheckService:
                 checked_at=now,
                 valid_until=valid_until,
             )
+            payload_json = canonical_json(payload)
             outcomes.append(
                 CheckOutcome(
                     check_id=request.check_id,
@@ -314,7 +321,8 @@ class CheckService:
                     breaches=breaches,
                     audit_seq=entry.seq,
                     payload=payload,
-                    token=sign_compact(payload, self.signing_key),
+                    payload_json=payload_json,
+                    token=sign_canonical(payload_json, self.signing_key),
                 )
             )
         return outcomes

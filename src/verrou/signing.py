@@ -214,10 +214,14 @@ def sign_compact(payload: Mapping[str, Any], key: SigningKey, *, typ: str = VERD
     Header and payload are canonical JSON, so the same payload signed with the same key gives the
     same token (Ed25519 signatures are deterministic).
     """
+    return sign_canonical(canonical_json(dict(payload)), key, typ=typ)
+
+
+def sign_canonical(payload_json: bytes, key: SigningKey, *, typ: str = VERDICT_TYP) -> str:
+    """:func:`sign_compact` of a payload already serialised by :func:`canonical_json` (so a
+    caller that also sends those bytes serialises them once)."""
     header = {"alg": SIGNING_ALG, "kid": key.kid, "typ": typ}
-    signing_input = (
-        f"{b64url_encode(canonical_json(header))}.{b64url_encode(canonical_json(dict(payload)))}"
-    )
+    signing_input = f"{b64url_encode(canonical_json(header))}.{b64url_encode(payload_json)}"
     signature = key.private_key.sign(signing_input.encode("ascii"))
     return f"{signing_input}.{b64url_encode(signature)}"
 

@@ -19,10 +19,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from verrou.api.routes import router
+from verrou.api.routes import SECURITY_SCHEME, router, security_scheme
 from verrou.api.runtime import CheckRunner, KeyCache, Metrics, RateLimiter
 from verrou.checks import CheckService
 from verrou.errors import StoreError, VerrouError
@@ -134,6 +135,21 @@ def create_app(
     app.state.metrics = metrics
     app.state.limiter = RateLimiter(settings.rate_limit, clock)
     app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = document.setdefault("components", {})
+            components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = security_scheme()
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(InvalidApplicant)
     async def invalid_applicant(request: Request, exc: InvalidApplicant) -> Response:
