@@ -23,17 +23,18 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from verrou.alerts import Alert, AlertKind
 from verrou.audit import format_at
-from verrou.policy import Decision, IdentityKey, Reason, decide
+from verrou.policy import Decision, Freeze, IdentityKey, Reason, Thaw, decide
 from verrou.signing import SigningKey, canonical_json, sign_canonical
 from verrou.store.base import (
     AuditDraft,
     Breach,
     CheckRecord,
     CheckSnapshot,
+    ExposureHit,
     RegistryStore,
     RelyingParty,
 )
@@ -230,6 +231,16 @@ def check_audit(request: CheckRequest, decision: Decision, now: datetime) -> Aud
     )
 
 
+_Keyed = TypeVar("_Keyed", ExposureHit, Freeze, Thaw)
+
+
+def _by_fingerprint(records: Sequence[_Keyed]) -> dict[bytes, list[_Keyed]]:
+    grouped: dict[bytes, list[_Keyed]] = {}
+    for record in records:
+        grouped.setdefault(record.fingerprint, []).append(record)
+    return grouped
+
+
 class CheckService:
     """Decides, records and signs checks against one store."""
 
@@ -268,12 +279,18 @@ class CheckService:
             decisions.clear()
             involved.clear()
             records = []
+            # Each check sees only the records of its own keys: a group's snapshot holds every
+            # check's, and handing all of them to each decision would cost group size squared.
+            hits = _by_fingerprint(snapshot.hits)
+            freezes = _by_fingerprint(snapshot.freezes)
+            thaws = _by_fingerprint(snapshot.thaws)
             for request in requests:
+                own = [key.fingerprint for key in request.keys]
                 decision = decide(
                     request.keys,
-                    snapshot.hits,
-                    snapshot.freezes,
-                    snapshot.thaws,
+                    [hit for fp in own for hit in hits.get(fp, ())],
+                    [freeze for fp in own for freeze in freezes.get(fp, ())],
+                    [thaw for fp in own for thaw in thaws.get(fp, ())],
                     relying_party_id=request.party.id,
                     now=now,
                 )

@@ -311,6 +311,13 @@ def _person_canonicals(
     if family is None and usage is None and given is None and birth is None and place is None:
         return []
     families = tuple(name for name in (family, usage) if name is not None)
+    if families and given is not None and birth is not None:
+        # The common case, a complete and valid person, in one pass; only when it fails are the
+        # parts checked one by one to name every bad one.
+        try:
+            return person_keys(PersonParts(families, given, birth, place), today)
+        except InvalidIdentifier:
+            pass
     found: dict[str, str] = {}
     if not families:
         found["family_name"] = _MISSING
@@ -479,6 +486,8 @@ def _assess_key(
     relying_party_id: str,
     now: datetime,
 ) -> _KeyAssessment:
+    if not exposures and not freezes:
+        return _NOTHING_KNOWN  # most keys of most checks: no record at all
     kind = key.kind.value
     reasons: list[Reason] = []
     canary = frozen = thawed = False
@@ -511,6 +520,9 @@ def _assess_key(
     else:
         state = SubjectState.UNKNOWN
     return _KeyAssessment(state, tuple(reasons))
+
+
+_NOTHING_KNOWN: Final = _KeyAssessment(SubjectState.UNKNOWN, ())
 
 
 def _strength(state: SubjectState) -> tuple[int, int]:
@@ -594,7 +606,7 @@ def decide(
             states[key.attribute] = assessment.state
 
     return Decision(
-        verdict=max(verdicts),
+        verdict=max(verdicts, key=_STRENGTH.__getitem__),
         reasons=tuple(reasons),
         breaches=tuple(sorted(breaches)),
         subject_fingerprints=tuple(fingerprints),

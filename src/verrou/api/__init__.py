@@ -23,7 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from verrou.api.routes import SECURITY_SCHEME, router, security_scheme
+from verrou.api.routes import REQUEST_MODELS, SECURITY_SCHEME, router, security_scheme
 from verrou.api.runtime import CheckRunner, KeyCache, Metrics, RateLimiter
 from verrou.checks import CheckService
 from verrou.errors import StoreError, VerrouError
@@ -146,6 +146,11 @@ def create_app(
             )
             components = document.setdefault("components", {})
             components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = security_scheme()
+            schemas = components.setdefault("schemas", {})
+            for model in REQUEST_MODELS:  # parsed by the routes themselves: add their schemas
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(schema.pop("$defs", {}))
+                schemas[model.__name__] = schema
             app.openapi_schema = document
         return app.openapi_schema
 

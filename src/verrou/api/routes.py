@@ -6,11 +6,13 @@ import asyncio
 import json
 import math
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
 
 from verrou.api.runtime import KeyCache
 from verrou.api.schemas import (
@@ -70,6 +72,35 @@ def security_scheme() -> dict[str, Any]:
         "scheme": "bearer",
         "description": "API key from `verrou rp create`: `Authorization: Bearer vrp_...`.",
     }
+
+
+_Body = TypeVar("_Body", bound=BaseModel)
+
+#: Request models whose schemas the OpenAPI document must hold (see :func:`request_body`).
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (ApplicantIn, BatchIn)
+
+
+def request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that parses its body itself (:func:`parsed`)."""
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+        },
+    }
+
+
+async def parsed(request: Request, model: type[_Body]) -> _Body:
+    """The body as ``model``, validated by pydantic straight from the bytes.
+
+    The check routes parse their body themselves, after authenticating the caller: FastAPI's
+    body pipeline (decode, then validate the decoded object) cost a tenth of a check. Errors
+    take the same path as FastAPI's own, so the answer is the same 422.
+    """
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
 
 
 async def relying_party(request: Request) -> RelyingParty:
@@ -148,12 +179,13 @@ async def _run(
     responses=_errors(401, 422, 429, 503),
     summary="Check one applicant",
     tags=["checks"],
-    openapi_extra=_SECURED,
+    openapi_extra={**_SECURED, "requestBody": request_body(ApplicantIn)},
 )
-async def check(body: ApplicantIn, request: Request) -> Response:
+async def check(request: Request) -> Response:
     """A signed verdict on one applicant. The owner of a frozen or leaked identity is alerted
     that you checked it."""
     party = await relying_party(request)
+    body = await parsed(request, ApplicantIn)
     started = time.perf_counter()
     try:
         outcomes = await _run(request, party, [body])
@@ -168,12 +200,13 @@ async def check(body: ApplicantIn, request: Request) -> Response:
     responses=_errors(401, 422, 429, 503),
     summary="Check up to 100 applicants",
     tags=["checks"],
-    openapi_extra=_SECURED,
+    openapi_extra={**_SECURED, "requestBody": request_body(BatchIn)},
 )
-async def check_batch(body: BatchIn, request: Request) -> Response:
+async def check_batch(request: Request) -> Response:
     """One signed verdict per applicant, in order. Counts as one check per applicant for the
     rate limit; one invalid applicant rejects the batch (422 names it by index)."""
     party = await relying_party(request)
+    body = await parsed(request, BatchIn)
     started = time.perf_counter()
     try:
         outcomes = await _run(request, party, body.applicants)

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import click
 
 from verrou.cli import Context, err, main
+
+
+def tune_garbage_collector() -> None:
+    """Fewer cyclic collections for a long-running server.
+
+    A check allocates thousands of short-lived objects, almost none of them in cycles, and with
+    the default threshold (700 allocations) the collector ran several times a request and took
+    about a tenth of the CPU. Objects made at start-up (the app, the metadata of phonenumbers,
+    compiled patterns) are moved out of the collector's sight, and young collections run ten
+    times less often; cycles are still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0 * 10, gen1, gen2)
 
 
 @main.command()
@@ -26,6 +42,7 @@ def serve(obj: Context, host: str, port: int, access_log: bool) -> None:
 
     settings = obj.settings()
     app = create_app(settings)
+    tune_garbage_collector()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     err.print(f"verrou API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     uvicorn.run(

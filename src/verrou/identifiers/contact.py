@@ -289,9 +289,12 @@ def _valid_with_type(country_code: int, national_number: str) -> tuple[str, int]
         return None
     number = PhoneNumber(country_code=country_code, national_number=int(national_number))
     try:
-        if not phonenumbers.is_valid_number(number):
+        # number_type is UNKNOWN exactly when is_valid_number is false (phonenumbers' validity
+        # is "the number has a type in its region's metadata"), so one call answers both.
+        number_type = phonenumbers.number_type(number)
+        if number_type == PhoneNumberType.UNKNOWN:
             return None
-        return _e164(number), int(phonenumbers.number_type(number))
+        return _e164(number), int(number_type)
     except Exception:  # a library bug must not escape as a foreign exception
         return None
 
