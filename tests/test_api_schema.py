@@ -87,6 +87,7 @@ def _takes_input(route: APIRoute) -> bool:
     dependant = route.dependant
     return bool(
         route.body_field
+        or (route.openapi_extra or {}).get("requestBody")  # a body the route parses itself
         or dependant.query_params
         or dependant.path_params
         or dependant.header_params
