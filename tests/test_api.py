@@ -250,3 +250,16 @@ def test_health_and_docs(api: Api) -> None:
     assert "swagger" in api.client.get("/docs").text.lower()
     paths = api.client.get("/openapi.json").json()["paths"]
     assert {"/v1/checks", "/v1/checks/batch", "/.well-known/jwks.json"} <= set(paths)
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read_whole(api: Api) -> None:
+    from verrou.api import MAX_BODY_BYTES
+
+    body = b'{"email": "' + b"a" * MAX_BODY_BYTES + b'@example.fr"}'
+    answer = api.client.post(
+        "/v1/checks",
+        content=body,
+        headers={"Authorization": f"Bearer {api.key}", "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "body_too_large"

@@ -23,7 +23,13 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from verrou.api.routes import REQUEST_MODELS, SECURITY_SCHEME, router, security_scheme
+from verrou.api.routes import (
+    MAX_BODY_BYTES,
+    REQUEST_MODELS,
+    SECURITY_SCHEME,
+    router,
+    security_scheme,
+)
 from verrou.api.runtime import CheckRunner, KeyCache, Metrics, RateLimiter
 from verrou.checks import CheckService
 from verrou.errors import StoreError, VerrouError
@@ -205,4 +211,4 @@ def create_app(
     return app
 
 
-__all__ = ["API_TITLE", "create_app", "error_response", "load_fingerprint_key"]
+__all__ = ["API_TITLE", "MAX_BODY_BYTES", "create_app", "error_response", "load_fingerprint_key"]

@@ -49,6 +49,7 @@ class RateLimited(VerrouError):
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         401: "Missing, unknown or revoked API key.",
+        413: f"The request body is larger than {MAX_BODY_BYTES:,} bytes.",
         422: "Invalid applicant: each bad field and why, never its value.",
         429: "Rate limit reached; retry after the Retry-After header's seconds.",
         503: "The registry is unreachable: no verdict (checks fail closed).",
@@ -90,6 +91,32 @@ def request_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+#: Largest request body read (413 beyond): a full batch of 100 applicants at every field's
+#: maximum length fits with room to spare; nothing bigger is a check.
+MAX_BODY_BYTES = 512 * 1024
+
+
+class BodyTooLarge(VerrouError):
+    status = 413
+    code = "body_too_large"
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The body, refused as soon as it is known to exceed :data:`MAX_BODY_BYTES` (by its
+    declared length, or while streaming a chunked one), so no request can make us hold more."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyTooLarge(f"the request body is larger than {MAX_BODY_BYTES:,} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"the request body is larger than {MAX_BODY_BYTES:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def parsed(request: Request, model: type[_Body]) -> _Body:
     """The body as ``model``, validated by pydantic straight from the bytes.
 
@@ -98,7 +125,7 @@ async def parsed(request: Request, model: type[_Body]) -> _Body:
     take the same path as FastAPI's own, so the answer is the same 422.
     """
     try:
-        return model.model_validate_json(await request.body())
+        return model.model_validate_json(await _bounded_body(request))
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
 
@@ -176,7 +203,7 @@ async def _run(
 @router.post(
     "/v1/checks",
     response_model=CheckOut,
-    responses=_errors(401, 422, 429, 503),
+    responses=_errors(401, 413, 422, 429, 503),
     summary="Check one applicant",
     tags=["checks"],
     openapi_extra={**_SECURED, "requestBody": request_body(ApplicantIn)},
@@ -197,7 +224,7 @@ async def check(request: Request) -> Response:
 @router.post(
     "/v1/checks/batch",
     response_model=BatchOut,
-    responses=_errors(401, 422, 429, 503),
+    responses=_errors(401, 413, 422, 429, 503),
     summary="Check up to 100 applicants",
     tags=["checks"],
     openapi_extra={**_SECURED, "requestBody": request_body(BatchIn)},
