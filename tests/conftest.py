@@ -6,10 +6,15 @@ VERROU_REQUIRE_POSTGRES=1 (set by .ci/run) an unreachable server is a failure in
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 import os
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -154,3 +159,34 @@ def _private_config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     """Default key paths (~/.config/verrou/...) point into the test's own folder, so no test
     ever writes keys into the real home folder."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config-home"))
+
+
+class Mailbox:
+    """aiosmtpd handler keeping every message it accepts, as (recipients, message)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        assert isinstance(envelope.content, bytes)
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, email.message.EmailMessage)
+        self.messages.append((list(envelope.rcpt_tos), parsed))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_mailbox() -> Iterator[tuple[str, Mailbox]]:
+    """A real SMTP server (aiosmtpd) on a free loopback port: its smtp:// URL and mailbox."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port, ready_timeout=5)
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{port}", box
+    finally:
+        controller.stop()

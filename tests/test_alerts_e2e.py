@@ -4,20 +4,12 @@ worker delivers the owner's email to a real SMTP server on loopback."""
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
-from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
-import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 
-from conftest import LEAKED_PEOPLE, ingest_leak
+from conftest import LEAKED_PEOPLE, Mailbox, ingest_leak
 from verrou.api import create_app
 from verrou.cli import main
 from verrou.fingerprints import Fingerprinter
@@ -29,32 +21,6 @@ KEY_HEX = "5a" * 32
 OWNER = "jean.dupont.alertes@example.fr"
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], EmailMessage]] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        assert isinstance(envelope.content, bytes)
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append((list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[str, Mailbox]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port, ready_timeout=5)
-    controller.start()
-    try:
-        yield f"smtp://127.0.0.1:{port}", box
-    finally:
-        controller.stop()
-
-
 def _cli(env: dict[str, str], *args: str) -> Result:
     result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -62,9 +28,9 @@ def _cli(env: dict[str, str], *args: str) -> Result:
 
 
 def test_a_check_on_a_frozen_identity_reaches_its_owner_by_email(
-    tmp_path: Path, mailbox: tuple[str, Mailbox]
+    tmp_path: Path, smtp_mailbox: tuple[str, Mailbox]
 ) -> None:
-    smtp_url, box = mailbox
+    smtp_url, box = smtp_mailbox
     database_url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
     env = {
         "VERROU_DATABASE_URL": database_url,

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from click.testing import CliRunner, Result
 
+from conftest import Mailbox
 from verrou.alerts import Alert
 from verrou.cli import main
 from verrou.fingerprints import Fingerprinter
@@ -457,30 +454,6 @@ def test_contact_add_is_sealed_and_shown(keyed: dict[str, str], database: Path) 
     assert bad.exit_code == 1 and "10.0.0.1" not in bad.output
 
 
-class MailSink:
-    def __init__(self) -> None:
-        self.received: list[tuple[list[str], bytes]] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        assert isinstance(envelope.content, bytes)
-        self.received.append((list(envelope.rcpt_tos), envelope.content))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[str, MailSink]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    sink = MailSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port, ready_timeout=5)
-    controller.start()
-    try:
-        yield f"smtp://127.0.0.1:{port}", sink
-    finally:
-        controller.stop()
-
-
 def enqueue_for_helene(database: Path) -> str:
     """Queue an alert for Hélène's first key, with the contact `verrou contact add` sealed."""
     store: RegistryStore = open_store(f"sqlite:///{database}")
@@ -501,9 +474,9 @@ def enqueue_for_helene(database: Path) -> str:
 
 
 def test_alerts_deliver_once_over_smtp(
-    keyed: dict[str, str], database: Path, smtp_server: tuple[str, MailSink]
+    keyed: dict[str, str], database: Path, smtp_mailbox: tuple[str, Mailbox]
 ) -> None:
-    url, sink = smtp_server
+    url, box = smtp_mailbox
     assert run(keyed, database, "contact", "add", *PERSON, "--notify-email", EMAIL).exit_code == 0
     alert_id = enqueue_for_helene(database)
 
@@ -512,13 +485,13 @@ def test_alerts_deliver_once_over_smtp(
     assert delivered.exit_code == 0, delivered.output
     assert "delivered 1, retried 0, failed 0" in delivered.output
     assert "VERROU_WEBHOOK_SECRET is not set" in delivered.output  # said, not fatal
-    ((recipients, content),) = sink.received
+    ((recipients, message),) = box.messages
     assert recipients == [EMAIL]
-    assert alert_id.encode() in content
+    assert alert_id in message.as_string()
 
     again = run(env, database, "alerts", "deliver", "--once")
     assert "delivered 0, retried 0, failed 0" in again.output
-    assert len(sink.received) == 1
+    assert len(box.messages) == 1
 
 
 @pytest.mark.parametrize(

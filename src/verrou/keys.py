@@ -105,15 +105,21 @@ def load_key_file(path: Path) -> FingerprintKey:
     return key
 
 
-def parse_key_value(value: str) -> FingerprintKey:
-    """A key given inline (``VERROU_KEY``): hex or base64."""
+def decode_secret(value: str, name: str) -> bytes:
+    """A secret given as text in the environment variable ``name``: hex or base64.
+
+    Raises :class:`KeyMaterialError` naming the variable, never quoting the value.
+    """
     text = value.strip()
-    secret: bytes
     try:
-        secret = bytes.fromhex(text)
+        return bytes.fromhex(text)
     except ValueError:
         try:
-            secret = base64.b64decode(text, validate=True)
+            return base64.b64decode(text, validate=True)
         except (ValueError, binascii.Error):
-            raise KeyMaterialError("VERROU_KEY is neither hex nor base64") from None
-    return _checked(secret, "VERROU_KEY")
+            raise KeyMaterialError(f"{name} is neither hex nor base64") from None
+
+
+def parse_key_value(value: str) -> FingerprintKey:
+    """A key given inline (``VERROU_KEY``): hex or base64."""
+    return _checked(decode_secret(value, "VERROU_KEY"), "VERROU_KEY")

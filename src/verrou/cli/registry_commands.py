@@ -7,8 +7,6 @@ values given on the command line are never printed back, not even in errors.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import json
 import re
@@ -48,6 +46,7 @@ from verrou.cli import Context, _parse_when, err, load_key, main, out, registry
 from verrou.contacts import Contact, load_contact_key_file
 from verrou.errors import ConfigError, Conflict, NotFound, VerrouError
 from verrou.fingerprints import Fingerprinter
+from verrou.keys import decode_secret
 from verrou.policy import (
     DOCUMENT_KINDS,
     FREEZE_REASONS,
@@ -862,14 +861,7 @@ _BATCH: Final = 100
 
 def webhook_secret(value: str) -> bytes:
     """VERROU_WEBHOOK_SECRET decoded (hex or base64, at least 32 bytes); ConfigError otherwise."""
-    text = value.strip()
-    try:
-        secret = bytes.fromhex(text)
-    except ValueError:
-        try:
-            secret = base64.b64decode(text, validate=True)
-        except (ValueError, binascii.Error):
-            raise ConfigError("VERROU_WEBHOOK_SECRET is neither hex nor base64") from None
+    secret = decode_secret(value, "VERROU_WEBHOOK_SECRET")
     if len(secret) < WEBHOOK_SECRET_MIN_BYTES:
         raise ConfigError(
             f"VERROU_WEBHOOK_SECRET is {len(secret)} bytes; at least "
