@@ -188,6 +188,7 @@ def test_demo_serves_and_its_three_curls_give_step_up_deny_clear(tmp_path: Path)
             "--serve-for",
             "60",
         ],
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -199,7 +200,7 @@ def test_demo_serves_and_its_three_curls_give_step_up_deny_clear(tmp_path: Path)
         for line in demo.stdout:
             if line.startswith("curl "):
                 curls.append(line.strip())
-            if "Stop with Ctrl-C" in line:
+            if line.startswith("Docs:"):
                 break
         assert len(curls) == 3, curls
         _wait_for(f"http://127.0.0.1:{port}/healthz")
@@ -230,3 +231,35 @@ def _wait_for(url: str) -> None:
             if time.monotonic() > deadline:
                 raise
         time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_demo_without_a_terminal_asks_its_three_questions_and_stops(tmp_path: Path) -> None:
+    env = {**os.environ, "VERROU_WORKERS": "0", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    with socket.socket() as busy:  # the port it is told to use is taken: it must pick another
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "verrou.cli",
+                "demo",
+                "--rows",
+                "2000",
+                "--dir",
+                str(tmp_path / "demo"),
+                "--port",
+                str(taken),
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    asked = [line.split("got:")[1].strip() for line in done.stdout.splitlines() if "got:" in line]
+    assert asked == ["step_up", "deny", "clear"]
+    assert f"port {taken} is taken" in done.stderr

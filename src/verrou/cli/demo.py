@@ -5,7 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import shlex
+import socket
+import sys
 import threading
+import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,7 +177,9 @@ def demo(
     (registry.sqlite3) and the reports; nothing else to install or start. It then creates a
     demo relying party, freezes one leaked identity as its owner would, starts the API on
     127.0.0.1 and prints three curl commands: a leaked applicant (step_up), the frozen one
-    (deny) and an unknown one (clear). Running it again reuses what is there.
+    (deny) and an unknown one (clear). On a terminal it serves until Ctrl-C; run from a script
+    (no terminal), it asks the three questions itself, prints the verdicts and stops. Running
+    it again reuses what is there.
     """
     from verrou.ingest.pipeline import IngestOptions
     from verrou.synth import SynthSpec, write_dump
@@ -226,22 +232,51 @@ def demo(
     if not serve:
         out.print(f"try: VERROU_DATABASE_URL={settings.database_url} verrou breaches")
         return
+    port = _usable_port(port)
     base_url = f"http://127.0.0.1:{port}"
-    out.print("\nThe check API is starting. In another terminal, ask it about three applicants:\n")
-    for title, body in (
+    examples = (
         ("a leaked applicant -> step_up", applicants.leaked),
         ("a leaked applicant whose owner froze the identity -> deny", applicants.frozen),
         ("someone unknown -> clear", applicants.unknown),
-    ):
+    )
+    interactive = serve_for is None and sys.stdin.isatty()
+    if interactive:
+        out.print(
+            "\nThe check API is starting. In another terminal, ask it about three applicants:\n"
+        )
+    else:
+        out.print("\nThe check API is starting; three applicants to ask it about:\n")
+    for title, body in examples:
         out.print(f"# {title}", markup=False)
         out.print(curl_command(base_url, api_key, body), markup=False, soft_wrap=True)
         out.print()
     out.print(f"Docs: {base_url}/docs   Keys: {base_url}/.well-known/jwks.json", markup=False)
-    out.print("Stop with Ctrl-C.\n")
-    _serve(settings, port, serve_for)
+    if interactive:
+        out.print("Stop with Ctrl-C.\n")
+        _serve(settings, port, None)
+    elif serve_for is not None:
+        _serve(settings, port, serve_for)
+    else:
+        # Not on a terminal (a script, CI): nobody will paste the commands, so the demo asks
+        # the three questions itself, prints the verdicts, and stops the server.
+        _serve_and_ask(settings, port, api_key, examples)
 
 
-def _serve(settings: Settings, port: int, serve_for: float | None) -> None:
+def _usable_port(port: int) -> int:
+    """``port`` if 127.0.0.1 can listen on it, else a free one (the demo must not fail
+    because something else already uses 8000)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            free = int(probe.getsockname()[1])
+    err.print(f"port {port} is taken on 127.0.0.1; the demo uses {free}")
+    return free
+
+
+def _server(settings: Settings, port: int) -> Any:
     import uvicorn
 
     from verrou.api import create_app
@@ -254,7 +289,11 @@ def _serve(settings: Settings, port: int, serve_for: float | None) -> None:
         access_log=False,
         server_header=False,
     )
-    server = uvicorn.Server(config)
+    return uvicorn.Server(config)
+
+
+def _serve(settings: Settings, port: int, serve_for: float | None) -> None:
+    server = _server(settings, port)
     if serve_for is not None:
         timer = threading.Timer(serve_for, lambda: setattr(server, "should_exit", True))
         timer.daemon = True
@@ -263,3 +302,33 @@ def _serve(settings: Settings, port: int, serve_for: float | None) -> None:
     if not server.started:
         err.print(f"[bold red]error:[/] the API could not listen on 127.0.0.1:{port}")
         raise SystemExit(1)
+
+
+def _serve_and_ask(
+    settings: Settings,
+    port: int,
+    api_key: str,
+    examples: tuple[tuple[str, dict[str, str]], ...],
+) -> None:
+    server = _server(settings, port)
+    thread = threading.Thread(target=server.run, name="verrou-demo-server", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                err.print(f"[bold red]error:[/] the API could not listen on 127.0.0.1:{port}")
+                raise SystemExit(1)
+            time.sleep(0.05)
+        for title, body in examples:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/checks",
+                data=json.dumps(body).encode(),
+                headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                verdict = json.loads(answer.read())["verdict"]
+            out.print(f"asked: {title:<62} got: {verdict}", markup=False)
+    finally:
+        server.should_exit = True
+        thread.join(30)
