@@ -335,6 +335,21 @@ def process_cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its live children (the server and its check recorder)."""
+    total = process_cpu_seconds(pid)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):
+            total += process_cpu_seconds(int(entry.name))
+    return total
+
+
 def own_cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
@@ -353,7 +368,7 @@ def cpu_marks(server_pid: int) -> tuple[float, float, float, float]:
     return (
         time.perf_counter(),
         own_cpu_seconds(),
-        process_cpu_seconds(server_pid),
+        tree_cpu_seconds(server_pid),  # the web process and its check recorder
         machine_cpu_seconds(),
     )
 

@@ -45,7 +45,11 @@ def _person(n: int) -> dict[str, str]:
 
 def _app(database_url: str, fingerprint_key: FingerprintKey, **settings: Any) -> Any:
     return create_app(
-        Settings(database_url=database_url, auth_cache_seconds=0, **settings),
+        Settings(
+            database_url=database_url,
+            auth_cache_seconds=0,
+            **{"recorder": "thread", **settings},  # no spawn per test; test_api_recorder.py
+        ),
         fingerprint_key=fingerprint_key,
         signing_key=SigningKey.generate(),
     )

@@ -165,7 +165,8 @@ def _use_the_registry(
         store.close()
     caplog.set_level(logging.DEBUG)
     app = create_app(
-        Settings(database_url=url, rate_limit=1_000_000),
+        # The thread recorder: every log line of the check path is captured here.
+        Settings(database_url=url, rate_limit=1_000_000, recorder="thread"),
         fingerprint_key=fingerprint_key,
         signing_key=SigningKey.generate(),
     )

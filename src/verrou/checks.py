@@ -23,11 +23,22 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 
 from verrou.alerts import Alert, AlertKind
 from verrou.audit import format_at
-from verrou.policy import Decision, Freeze, IdentityKey, Reason, Thaw, decide
+from verrou.fingerprints import Fingerprinter
+from verrou.policy import (
+    Applicant,
+    Decision,
+    Freeze,
+    IdentityKey,
+    InvalidApplicant,
+    Reason,
+    Thaw,
+    applicant_keys,
+    decide,
+)
 from verrou.signing import SigningKey, canonical_json, sign_canonical
 from verrou.store.base import (
     AuditDraft,
@@ -86,6 +97,11 @@ class CheckOutcome:
     payload: dict[str, Any]
     payload_json: bytes
     token: str
+
+    @property
+    def verdict(self) -> str:
+        """The verdict, as the API names it."""
+        return self.decision.verdict.value
 
     def answer_json(self) -> bytes:
         """The JSON answer: the signed payload with ``jws`` added (serialised once, spliced)."""
@@ -231,6 +247,71 @@ def check_audit(request: CheckRequest, decision: Decision, now: datetime) -> Aud
     )
 
 
+@dataclass(frozen=True)
+class SignedVerdict:
+    """What a caller keeps of a recorded check: its id, verdict and signed answer."""
+
+    check_id: str
+    verdict: str
+    payload_json: bytes
+    token: str
+
+    def answer_json(self) -> bytes:
+        """The JSON answer: the signed payload with ``jws`` added (serialised once, spliced)."""
+        return self.payload_json[:-1] + b',"jws":"' + self.token.encode("ascii") + b'"}'
+
+
+@dataclass(frozen=True)
+class CheckJob:
+    """The applicants of one API request: checked all together, or none if one is invalid."""
+
+    party: RelyingParty
+    applicants: tuple[Applicant, ...]
+
+
+#: A job's outcome: its signed verdicts, in order, or why its applicants are invalid.
+JobResult: TypeAlias = list[SignedVerdict] | InvalidApplicant
+
+
+def run_jobs(
+    service: CheckService, fingerprinter: Fingerprinter, jobs: Sequence[CheckJob]
+) -> list[JobResult]:
+    """Canonicalise every job's applicants, then decide, record and sign the valid jobs' checks
+    in one transaction (:meth:`CheckService.run`).
+
+    A job with an invalid applicant records nothing and gets :class:`InvalidApplicant` naming
+    each bad field (``applicants.N.field`` when the job holds several applicants). A store
+    failure raises, for every job of the group: nothing was recorded.
+    """
+    results: list[JobResult | None] = []
+    requests: list[CheckRequest] = []
+    spans: list[tuple[int, int, int]] = []  # (job index, first request, end)
+    for index, job in enumerate(jobs):
+        problems: dict[str, str] = {}
+        keyed: list[CheckRequest] = []
+        for position, applicant in enumerate(job.applicants):
+            try:
+                keys = applicant_keys(applicant, fingerprinter)
+            except InvalidApplicant as exc:
+                prefix = f"applicants.{position}." if len(job.applicants) > 1 else ""
+                problems.update({prefix + name: why for name, why in exc.fields.items()})
+                continue
+            keyed.append(CheckRequest(tuple(keys), job.party))
+        if problems:
+            results.append(InvalidApplicant(problems))
+            continue
+        results.append(None)
+        spans.append((index, len(requests), len(requests) + len(keyed)))
+        requests.extend(keyed)
+    outcomes = service.run(requests)
+    for index, start, end in spans:
+        results[index] = [
+            SignedVerdict(o.check_id, o.verdict, o.payload_json, o.token)
+            for o in outcomes[start:end]
+        ]
+    return [result for result in results if result is not None]
+
+
 _Keyed = TypeVar("_Keyed", ExposureHit, Freeze, Thaw)
 
 
@@ -348,11 +429,15 @@ class CheckService:
 __all__ = [
     "ISSUER",
     "MAX_BATCH",
+    "CheckJob",
     "CheckOutcome",
     "CheckRequest",
     "CheckService",
+    "JobResult",
+    "SignedVerdict",
     "check_audit",
     "new_check_id",
     "owner_alerts",
+    "run_jobs",
     "verdict_claims",
 ]

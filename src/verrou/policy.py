@@ -219,6 +219,10 @@ class InvalidApplicant(VerrouError):
         super().__init__(f"invalid applicant: {len(fields)} invalid field(s): {names}")
         self.fields = dict(fields)
 
+    def __reduce__(self) -> tuple[type[InvalidApplicant], tuple[dict[str, str]]]:
+        # Rebuilt from its fields when it crosses a process boundary (the check recorder).
+        return (InvalidApplicant, (self.fields,))
+
 
 @dataclass(frozen=True)
 class PostalAddress:

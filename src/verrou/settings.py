@@ -92,6 +92,11 @@ SETTINGS_DOC: tuple[Setting, ...] = (
         "a revoked key stops working within this time; 0 = look up every request).",
     ),
     Setting(
+        "VERROU_RECORDER",
+        "Where the API records checks: process (default: a child process, on its own core, "
+        "holding the keys) or thread (inside the web process).",
+    ),
+    Setting(
         "VERROU_SMTP_URL",
         "SMTP server for email alerts, smtp://host:port (default none: email alerts wait "
         "in the outbox).",
@@ -123,6 +128,7 @@ class Settings:
     rate_limit: int = 600
     verdict_ttl: int = 900
     auth_cache_seconds: int = 5
+    recorder: str = "process"
     smtp_url: str | None = None
     alert_sender: str = "alertes@verrou.invalid"
     webhook_secret: str | None = field(default=None, repr=False)
@@ -154,6 +160,8 @@ class Settings:
             values["verdict_ttl"] = _int_setting(env, "VERROU_VERDICT_TTL", 1, 86_400 * 30)
         if "VERROU_AUTH_CACHE_SECONDS" in env:
             values["auth_cache_seconds"] = _int_setting(env, "VERROU_AUTH_CACHE_SECONDS", 0, 3600)
+        if env.get("VERROU_RECORDER"):
+            values["recorder"] = env["VERROU_RECORDER"]
         if env.get("VERROU_SMTP_URL"):
             values["smtp_url"] = env["VERROU_SMTP_URL"]
         if env.get("VERROU_ALERT_SENDER"):
@@ -183,6 +191,8 @@ class Settings:
             raise ConfigError("VERROU_VERDICT_TTL must be at least 1 second")
         if self.auth_cache_seconds < 0:
             raise ConfigError("VERROU_AUTH_CACHE_SECONDS must be 0 or more")
+        if self.recorder not in ("process", "thread"):
+            raise ConfigError("VERROU_RECORDER must be process or thread")
         if self.smtp_url is not None:
             smtp_address(self.smtp_url)
 

@@ -84,6 +84,15 @@ class SigningKey:
         """Wrap a key, deriving its ``kid``."""
         return cls(kid=jwk_thumbprint(private_key.public_key()), private_key=private_key)
 
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        # Pickled only to hand the key to verrou's own check recorder process over a pipe.
+        raw = self.private_key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return (_signing_key_from_raw, (raw,))
+
     @classmethod
     def generate(cls) -> SigningKey:
         """A new random key, held in memory only (tests, demos)."""
@@ -95,6 +104,10 @@ class SigningKey:
 
     def __repr__(self) -> str:
         return f"SigningKey(kid={self.kid!r})"
+
+
+def _signing_key_from_raw(raw: bytes) -> SigningKey:
+    return SigningKey.from_private_key(Ed25519PrivateKey.from_private_bytes(raw))
 
 
 def b64url_encode(data: bytes) -> str:

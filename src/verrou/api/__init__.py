@@ -30,10 +30,15 @@ from verrou.api.routes import (
     router,
     security_scheme,
 )
-from verrou.api.runtime import CheckRunner, KeyCache, Metrics, RateLimiter
-from verrou.checks import CheckService
+from verrou.api.runtime import (
+    KeyCache,
+    Metrics,
+    ProcessRecorder,
+    RateLimiter,
+    RecorderKeys,
+    ThreadRecorder,
+)
 from verrou.errors import StoreError, VerrouError
-from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey, load_key_file, parse_key_value
 from verrou.policy import InvalidApplicant
 from verrou.settings import Settings
@@ -91,20 +96,20 @@ def create_app(
 ) -> FastAPI:
     """The API for ``settings``; keys default to the ones the settings name (loaded now, so a
     missing key stops the server before it listens)."""
-    fingerprinter = Fingerprinter(fingerprint_key or load_fingerprint_key(settings))
     signer = signing_key or load_signing_key_file(settings.signing_key_file)
-    ttl = timedelta(seconds=settings.verdict_ttl)
+    keys = RecorderKeys(
+        database_url=settings.database_url,
+        fingerprint_key=fingerprint_key or load_fingerprint_key(settings),
+        signing_key=signer,
+        verdict_ttl=timedelta(seconds=settings.verdict_ttl),
+    )
     metrics = Metrics()
-
-    def open_service() -> CheckService:
-        return CheckService(
-            open_store(settings.database_url, migrate=False), signer, verdict_ttl=ttl
-        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.database_url)
-        runner = CheckRunner(open_service, on_group=metrics.groups.observe)
+        kind = ProcessRecorder if settings.recorder == "process" else ThreadRecorder
+        runner = kind(keys, on_group=metrics.groups.observe)
         try:
             runner.start()
         except BaseException:
@@ -136,7 +141,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.fingerprinter = fingerprinter
     app.state.jwks = public_jwks([signer])
     app.state.metrics = metrics
     app.state.limiter = RateLimiter(settings.rate_limit, clock)

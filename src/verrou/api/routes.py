@@ -24,9 +24,9 @@ from verrou.api.schemas import (
     JwksOut,
     StatusOut,
 )
-from verrou.checks import CheckOutcome, CheckRequest
+from verrou.checks import CheckJob, SignedVerdict
 from verrou.errors import VerrouError
-from verrou.policy import Applicant, InvalidApplicant, PostalAddress, applicant_keys
+from verrou.policy import Applicant, PostalAddress
 from verrou.store.base import RelyingParty
 
 router = APIRouter()
@@ -173,7 +173,7 @@ def _applicant(body: ApplicantIn) -> Applicant:
 
 async def _run(
     request: Request, endpoint: str, party: RelyingParty, bodies: list[ApplicantIn]
-) -> list[CheckOutcome]:
+) -> list[SignedVerdict]:
     """Rate-limit, canonicalise and run the checks of one request, timing it for /metrics."""
     started = time.perf_counter()
     try:
@@ -184,7 +184,7 @@ async def _run(
 
 async def _run_checks(
     request: Request, party: RelyingParty, bodies: list[ApplicantIn]
-) -> list[CheckOutcome]:
+) -> list[SignedVerdict]:
     state = request.app.state
     wait = state.limiter.take(party, len(bodies))
     if wait is not None:
@@ -193,22 +193,11 @@ async def _run_checks(
                 f"{len(bodies)} checks at once exceed this key's allowance; send fewer", 60
             )
         raise RateLimited("rate limit reached for this API key", max(1, math.ceil(wait)))
-    requests: list[CheckRequest] = []
-    problems: dict[str, str] = {}
-    for index, body in enumerate(bodies):
-        try:
-            keys = applicant_keys(_applicant(body), state.fingerprinter)
-        except InvalidApplicant as exc:
-            prefix = f"applicants.{index}." if len(bodies) > 1 else ""
-            problems.update({prefix + name: reason for name, reason in exc.fields.items()})
-            continue
-        requests.append(CheckRequest(tuple(keys), party))
-    if problems:
-        raise InvalidApplicant(problems)
-    outcomes: list[CheckOutcome] = await state.runner.run(requests)
-    for outcome in outcomes:
-        state.metrics.checks.labels(outcome.decision.verdict.value, party.sector).inc()
-    return outcomes
+    job = CheckJob(party, tuple(_applicant(body) for body in bodies))
+    verdicts: list[SignedVerdict] = await state.runner.run(job)
+    for verdict in verdicts:
+        state.metrics.checks.labels(verdict.verdict, party.sector).inc()
+    return verdicts
 
 
 @router.post(

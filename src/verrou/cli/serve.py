@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 
 import click
 
+from verrou.api.runtime import tune_garbage_collector
 from verrou.cli import Context, err, main
-
-
-def tune_garbage_collector() -> None:
-    """Fewer cyclic collections for a long-running server.
-
-    A check allocates thousands of short-lived objects, almost none of them in cycles, and with
-    the default threshold (700 allocations) the collector ran several times a request and took
-    about a tenth of the CPU. Objects made at start-up (the app, the metadata of phonenumbers,
-    compiled patterns) are moved out of the collector's sight, and young collections run ten
-    times less often; cycles are still collected.
-    """
-    gc.collect()
-    gc.freeze()
-    gen0, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(gen0 * 10, gen1, gen2)
 
 
 @main.command()
