@@ -16,8 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import LEAKED_PEOPLE, ingest_leak
-from verrou.api import create_app
+from verrou.api import create_app, runtime
 from verrou.api.runtime import ProcessRecorder
+from verrou.errors import StoreError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey
 from verrou.policy import InvalidApplicant
@@ -88,26 +89,46 @@ def test_a_batch_with_one_invalid_applicant_records_nothing(
     assert _audit_size(database_url) == before + 2
 
 
-def test_a_dead_recorder_fails_its_checks_closed_then_is_replaced(
-    served: tuple[TestClient, dict[str, str], str],
+def test_a_dead_recorder_is_replaced_and_checks_fail_closed_until_it_is(
+    served: tuple[TestClient, dict[str, str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, headers, _ = served
     runner: Any = client.app.state.runner  # type: ignore[attr-defined]
     assert isinstance(runner, ProcessRecorder)
     first = runner.pid
     assert first is not None and first != os.getpid()
-    os.kill(first, signal.SIGKILL)
-    time.sleep(0.2)
 
+    # Killed while idle: a new recorder takes over, and checks are answered again.
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while runner.pid in (None, first) and time.monotonic() < deadline:
+        client.get("/healthz")  # lets the event loop notice and respawn
+        time.sleep(0.05)
+    answer = client.post("/v1/checks", json=_person(0), headers=headers)
+    assert answer.status_code == 200, answer.text
+    second = runner.pid
+    assert second not in (None, first)
+
+    # Killed while no new one can start: checks get 503, never a verdict.
+    def cannot_start(keys: object) -> object:
+        raise StoreError("the check recorder could not start")
+
+    monkeypatch.setattr(runtime, "_spawn_recorder", cannot_start)
+    os.kill(second, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while runner.pid is not None and time.monotonic() < deadline:
+        client.get("/healthz")
+        time.sleep(0.05)
     failed = client.post("/v1/checks", json=_person(0), headers=headers)
     assert failed.status_code == 503
     assert failed.json()["error"]["code"] == "store_unavailable"
     assert '"verdict"' not in failed.text
 
+    # Once a recorder can start again, checks are answered again.
+    monkeypatch.undo()
     recovered = client.post("/v1/checks", json=_person(0), headers=headers)
     assert recovered.status_code == 200, recovered.text
     assert recovered.json()["verdict"] == "step_up"
-    assert runner.pid not in (None, first)
 
 
 def test_what_crosses_the_pipe_survives_pickling() -> None:

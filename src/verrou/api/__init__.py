@@ -108,8 +108,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.database_url)
-        kind = ProcessRecorder if settings.recorder == "process" else ThreadRecorder
-        runner = kind(keys, on_group=metrics.groups.observe)
+        runner: ProcessRecorder | ThreadRecorder
+        if settings.recorder == "process":
+            runner = ProcessRecorder(keys, on_group=metrics.groups.observe)
+        else:
+            runner = ThreadRecorder(keys, on_group=metrics.groups.observe)
         try:
             runner.start()
         except BaseException:

@@ -20,6 +20,7 @@ Two recorders share the grouping:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import logging
@@ -260,62 +261,183 @@ def _portable(exc: BaseException) -> VerrouError:
     return RecorderFailed("internal error while recording checks; it was logged")
 
 
-class ProcessRecorder(Recorder):
-    """Records in a child process (spawned: it shares no connection with the web process)."""
-
-    _conn: Connection | None = None
-    _process: Any = None
-
-    def _open(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
-        process = context.Process(
-            target=_recorder_process, args=(child, self._keys), name="verrou-recorder"
-        )
-        process.daemon = True
-        process.start()
-        child.close()
+def _spawn_recorder(keys: RecorderKeys) -> tuple[Connection, Any]:
+    """A new recorder child and our end of its pipe, once it says it is ready (blocking)."""
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=_recorder_process, args=(child, keys), name="verrou-recorder")
+    process.daemon = True
+    process.start()
+    child.close()
+    try:
         status, error = parent.recv()
-        if status != "ready":
-            process.join(10)
-            raise error
-        self._conn, self._process = parent, process
+    except EOFError:
+        status, error = "failed", StoreError("the check recorder could not start")
+    if status != "ready":
+        process.join(10)
+        parent.close()
+        raise error
+    return parent, process
 
-    def _record(self, jobs: list[CheckJob]) -> list[JobResult]:
-        if self._conn is None:
-            self._open()  # the previous child died: a new one takes over
-        assert self._conn is not None
-        try:
-            self._conn.send(jobs)
-            status, payload = self._conn.recv()
-        except (EOFError, OSError) as exc:
-            self._discard()
-            raise StoreError("the check recorder stopped; no verdict was given") from exc
-        if status != "ok":
-            raise payload
-        results: list[JobResult] = payload
-        return results
 
-    def _discard(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process.join(10)
-        if self._conn is not None:
-            self._conn.close()
-        self._conn, self._process = None, None
+class ProcessRecorder:
+    """Records in a child process (spawned: it shares no connection with the web process).
 
-    def _close(self) -> None:
-        if self._conn is not None:
+    Driven from the event loop itself, with no thread: while one group is with the child, the
+    checks that arrive wait in ``_pending``; the child's answer (a readable pipe) settles that
+    group and sends the next. If the child dies, the group it held fails closed (503) and a new
+    child is spawned in the background; checks arriving meanwhile wait for it.
+    """
+
+    def __init__(
+        self, keys: RecorderKeys, *, on_group: Callable[[int], None] | None = None
+    ) -> None:
+        self._keys = keys
+        self._on_group = on_group
+        self._pending: collections.deque[tuple[CheckJob, asyncio.Future[list[SignedVerdict]]]] = (
+            collections.deque()
+        )
+        self._in_flight: list[tuple[CheckJob, asyncio.Future[list[SignedVerdict]]]] | None = None
+        self._conn: Connection | None = None
+        self._process: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._starting = False
+        self._stopped = False
+
+    def start(self) -> None:
+        """Spawn the child and wait until it is ready; call from the event loop's thread."""
+        self._loop = asyncio.get_running_loop()
+        self._attach(*_spawn_recorder(self._keys))
+
+    def stop(self) -> None:
+        self._stopped = True
+        conn, process = self._conn, self._process
+        self._detach()
+        if conn is not None:
             with contextlib.suppress(OSError):
-                self._conn.send(None)
-            if self._process is not None:
-                self._process.join(10)
-        self._discard()
+                conn.send(None)
+            conn.close()
+        if process is not None:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+        self._fail(list(self._pending), StoreError("the server is stopping"))
+        self._pending.clear()
 
     @property
     def pid(self) -> int | None:
         """The recorder child's process id (tests kill it)."""
         return None if self._process is None else int(self._process.pid)
+
+    async def run(self, job: CheckJob) -> list[SignedVerdict]:
+        """The signed verdicts of ``job``, once recorded; :class:`InvalidApplicant` when one of
+        its applicants is invalid (then nothing of it was recorded)."""
+        if self._loop is None or self._stopped:
+            raise StoreError("the check recorder is not running")
+        future: asyncio.Future[list[SignedVerdict]] = self._loop.create_future()
+        self._pending.append((job, future))
+        if self._in_flight is None:
+            self._send()
+        return await future
+
+    # --- on the event loop ----------------------------------------------------------------
+
+    def _attach(self, conn: Connection, process: Any) -> None:
+        assert self._loop is not None
+        self._conn, self._process = conn, process
+        self._loop.add_reader(conn.fileno(), self._answered)
+
+    def _detach(self) -> None:
+        if self._conn is not None and self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._conn.fileno())
+        self._conn, self._process = None, None
+
+    def _send(self) -> None:
+        if self._conn is None:
+            self._respawn()
+            return
+        group: list[tuple[CheckJob, asyncio.Future[list[SignedVerdict]]]] = []
+        size = 0
+        while self._pending:
+            job, future = self._pending[0]
+            if group and size + len(job.applicants) > MAX_GROUP:
+                break
+            self._pending.popleft()
+            if future.done():  # cancelled while waiting: nothing to record
+                continue
+            group.append((job, future))
+            size += len(job.applicants)
+        if not group:
+            return
+        self._in_flight = group
+        try:
+            self._conn.send([job for job, _ in group])
+        except OSError as exc:
+            self._lost(exc)
+
+    def _answered(self) -> None:
+        assert self._conn is not None
+        try:
+            status, payload = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            self._lost(exc)
+            return
+        group, self._in_flight = self._in_flight or [], None
+        if status != "ok":
+            self._fail(group, payload)
+        else:
+            if self._on_group is not None:
+                self._on_group(sum(len(job.applicants) for job, _ in group))
+            for (_, future), result in zip(group, payload, strict=True):
+                _settle(future, result, None)
+        if self._pending:
+            self._send()
+
+    def _lost(self, cause: BaseException) -> None:
+        """The child is gone: its group fails closed, and a new child is started."""
+        process = self._process
+        self._detach()
+        if process is not None:
+            process.kill()
+            process.join(10)
+        group, self._in_flight = self._in_flight or [], None
+        error = StoreError("the check recorder stopped; no verdict was given")
+        error.__cause__ = cause
+        logger.error("the check recorder process stopped; starting a new one")
+        self._fail(group, error)
+        if not self._stopped:
+            self._respawn()
+
+    def _respawn(self) -> None:
+        if self._starting or self._stopped or self._loop is None:
+            return
+        self._starting = True
+        self._loop.run_in_executor(None, _spawn_recorder, self._keys).add_done_callback(
+            self._spawned
+        )
+
+    def _spawned(self, done: asyncio.Future[tuple[Connection, Any]]) -> None:
+        self._starting = False
+        if self._stopped:
+            return
+        try:
+            conn, process = done.result()
+        except BaseException as exc:
+            error = exc if isinstance(exc, StoreError) else StoreError("no check recorder")
+            self._fail(list(self._pending), error)
+            self._pending.clear()
+            return
+        self._attach(conn, process)
+        if self._pending and self._in_flight is None:
+            self._send()
+
+    @staticmethod
+    def _fail(
+        group: list[tuple[CheckJob, asyncio.Future[list[SignedVerdict]]]], error: BaseException
+    ) -> None:
+        for _, future in group:
+            _settle(future, None, error)
 
 
 @dataclass
