@@ -114,7 +114,10 @@ def create_app(
         else:
             runner = ThreadRecorder(keys, on_group=metrics.groups.observe)
         try:
-            runner.start()
+            if isinstance(runner, ProcessRecorder):
+                await runner.start()
+            else:
+                runner.start()
         except BaseException:
             store.close()
             raise
@@ -129,7 +132,10 @@ def create_app(
         try:
             yield
         finally:
-            runner.stop()
+            if isinstance(runner, ProcessRecorder):
+                await runner.stop()
+            else:
+                runner.stop()
             store.close()
 
     app = FastAPI(

@@ -26,13 +26,18 @@ import gc
 import logging
 import math
 import multiprocessing
+import os
+import pickle
 import queue
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -280,13 +285,33 @@ def _spawn_recorder(keys: RecorderKeys) -> tuple[Connection, Any]:
     return parent, process
 
 
+_Group = list[tuple[CheckJob, "asyncio.Future[list[SignedVerdict]]"]]
+
+
+def _frame(message: object) -> bytes:
+    """``message`` as :class:`multiprocessing.connection.Connection` frames it (the child reads
+    with ``Connection.recv``): a signed 32-bit length, or -1 and a 64-bit one, then the pickle."""
+    data = ForkingPickler.dumps(message)
+    size = len(data)
+    header = struct.pack("!i", size) if size <= 0x7FFFFFFF else struct.pack("!iQ", -1, size)
+    return header + bytes(data)
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> Any:
+    (size,) = struct.unpack("!i", await reader.readexactly(4))
+    if size == -1:
+        (size,) = struct.unpack("!Q", await reader.readexactly(8))
+    return pickle.loads(await reader.readexactly(size))
+
+
 class ProcessRecorder:
     """Records in a child process (spawned: it shares no connection with the web process).
 
-    Driven from the event loop itself, with no thread: while one group is with the child, the
-    checks that arrive wait in ``_pending``; the child's answer (a readable pipe) settles that
-    group and sends the next. If the child dies, the group it held fails closed (503) and a new
-    child is spawned in the background; checks arriving meanwhile wait for it.
+    Driven from the event loop itself, with no thread: our end of the pipe is an asyncio
+    stream. While one group is with the child, the checks that arrive wait in ``_pending``; the
+    child's answer settles that group and sends the next. If the child dies, the group it held
+    fails closed (503) and a new child is spawned in the background; checks arriving meanwhile
+    wait for it, and get 503 if it cannot start.
     """
 
     def __init__(
@@ -297,31 +322,37 @@ class ProcessRecorder:
         self._pending: collections.deque[tuple[CheckJob, asyncio.Future[list[SignedVerdict]]]] = (
             collections.deque()
         )
-        self._in_flight: list[tuple[CheckJob, asyncio.Future[list[SignedVerdict]]]] | None = None
-        self._conn: Connection | None = None
+        self._in_flight: _Group | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._reading: asyncio.Task[None] | None = None
         self._process: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._starting = False
         self._stopped = False
 
-    def start(self) -> None:
-        """Spawn the child and wait until it is ready; call from the event loop's thread."""
+    async def start(self) -> None:
+        """Spawn the child and wait until it is ready (refuses to start without one)."""
         self._loop = asyncio.get_running_loop()
-        self._attach(*_spawn_recorder(self._keys))
+        conn, process = await self._loop.run_in_executor(None, _spawn_recorder, self._keys)
+        await self._attach(conn, process)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self._stopped = True
-        conn, process = self._conn, self._process
-        self._detach()
-        if conn is not None:
-            with contextlib.suppress(OSError):
-                conn.send(None)
-            conn.close()
+        writer, process, reading = self._writer, self._process, self._reading
+        self._writer, self._process, self._reading = None, None, None
+        if reading is not None:
+            reading.cancel()
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.write(_frame(None))
+                await writer.drain()
+            writer.close()
         if process is not None:
-            process.join(10)
+            await asyncio.get_running_loop().run_in_executor(None, process.join, 10)
             if process.is_alive():
                 process.kill()
-        self._fail(list(self._pending), StoreError("the server is stopping"))
+        stopping = StoreError("the server is stopping")
+        self._fail(list(self._pending) + (self._in_flight or []), stopping)
         self._pending.clear()
 
     @property
@@ -342,22 +373,22 @@ class ProcessRecorder:
 
     # --- on the event loop ----------------------------------------------------------------
 
-    def _attach(self, conn: Connection, process: Any) -> None:
-        assert self._loop is not None
-        self._conn, self._process = conn, process
-        self._loop.add_reader(conn.fileno(), self._answered)
-
-    def _detach(self) -> None:
-        if self._conn is not None and self._loop is not None:
-            with contextlib.suppress(Exception):
-                self._loop.remove_reader(self._conn.fileno())
-        self._conn, self._process = None, None
+    async def _attach(self, conn: Connection, process: Any) -> None:
+        # Our end of the pipe (a socket pair) becomes an asyncio stream; the child keeps its
+        # blocking Connection, whose framing _frame and _read_frame speak.
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+        conn.close()
+        reader, writer = await asyncio.open_connection(sock=sock)
+        self._writer, self._process = writer, process
+        self._reading = asyncio.create_task(self._read_answers(reader))
+        if self._pending and self._in_flight is None:
+            self._send()
 
     def _send(self) -> None:
-        if self._conn is None:
+        if self._writer is None:
             self._respawn()
             return
-        group: list[tuple[CheckJob, asyncio.Future[list[SignedVerdict]]]] = []
+        group: _Group = []
         size = 0
         while self._pending:
             job, future = self._pending[0]
@@ -371,40 +402,49 @@ class ProcessRecorder:
         if not group:
             return
         self._in_flight = group
-        try:
-            self._conn.send([job for job, _ in group])
-        except OSError as exc:
-            self._lost(exc)
+        self._writer.write(_frame([job for job, _ in group]))
 
-    def _answered(self) -> None:
-        assert self._conn is not None
-        try:
-            status, payload = self._conn.recv()
-        except (EOFError, OSError) as exc:
-            self._lost(exc)
-            return
-        group, self._in_flight = self._in_flight or [], None
-        if status != "ok":
-            self._fail(group, payload)
-        else:
-            if self._on_group is not None:
-                self._on_group(sum(len(job.applicants) for job, _ in group))
-            for (_, future), result in zip(group, payload, strict=True):
-                _settle(future, result, None)
-        if self._pending:
-            self._send()
+    async def _read_answers(self, reader: asyncio.StreamReader) -> None:
+        while True:
+            try:
+                status, payload = await _read_frame(reader)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # EOF, reset: the child is gone
+                self._lost(exc)
+                return
+            group, self._in_flight = self._in_flight or [], None
+            if status != "ok":
+                self._fail(group, payload)
+            else:
+                if self._on_group is not None:
+                    self._on_group(sum(len(job.applicants) for job, _ in group))
+                for (_, future), result in zip(group, payload, strict=True):
+                    _settle(future, result, None)
+            if self._pending:
+                self._send()
 
     def _lost(self, cause: BaseException) -> None:
         """The child is gone: its group fails closed, and a new child is started."""
-        process = self._process
-        self._detach()
+        process, writer = self._process, self._writer
+        self._process, self._writer, self._reading = None, None, None
+        if writer is not None:
+            writer.close()
+        exit_code = None
         if process is not None:
-            process.kill()
-            process.join(10)
+            process.join(1)
+            exit_code = process.exitcode
+            if process.is_alive():
+                process.kill()
+                process.join(10)
         group, self._in_flight = self._in_flight or [], None
         error = StoreError("the check recorder stopped; no verdict was given")
         error.__cause__ = cause
-        logger.error("the check recorder process stopped; starting a new one")
+        logger.error(
+            "the check recorder process stopped (%s, exit code %s); starting a new one",
+            type(cause).__name__,
+            exit_code,
+        )
         self._fail(group, error)
         if not self._stopped:
             self._respawn()
@@ -413,29 +453,26 @@ class ProcessRecorder:
         if self._starting or self._stopped or self._loop is None:
             return
         self._starting = True
-        self._loop.run_in_executor(None, _spawn_recorder, self._keys).add_done_callback(
-            self._spawned
-        )
+        self._loop.create_task(self._restart())
 
-    def _spawned(self, done: asyncio.Future[tuple[Connection, Any]]) -> None:
-        self._starting = False
-        if self._stopped:
-            return
+    async def _restart(self) -> None:
+        assert self._loop is not None
         try:
-            conn, process = done.result()
+            conn, process = await self._loop.run_in_executor(None, _spawn_recorder, self._keys)
         except BaseException as exc:
+            self._starting = False
             error = exc if isinstance(exc, StoreError) else StoreError("no check recorder")
             self._fail(list(self._pending), error)
             self._pending.clear()
             return
-        self._attach(conn, process)
-        if self._pending and self._in_flight is None:
-            self._send()
+        self._starting = False
+        if self._stopped:
+            process.kill()
+            return
+        await self._attach(conn, process)
 
     @staticmethod
-    def _fail(
-        group: list[tuple[CheckJob, asyncio.Future[list[SignedVerdict]]]], error: BaseException
-    ) -> None:
+    def _fail(group: _Group, error: BaseException) -> None:
         for _, future in group:
             _settle(future, None, error)
 
