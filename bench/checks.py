@@ -1,6 +1,7 @@
 """Check API benchmark: POST /v1/checks against the same server's GET /healthz.
 
-Runs `verrou serve` (one process, one worker) on loopback over a registry built from a synthetic
+Runs `verrou serve` (one uvicorn worker, and its check recorder process: VERROU_RECORDER in the
+environment chooses process or thread) on loopback over a registry built from a synthetic
 ANTS-shaped dump (1M rows by default; dump and registry are cached under --work, so a re-run
 skips the ingest), then drives it from a separate load-generator process (asyncio, raw HTTP/1.1
 keep-alive, request bytes built beforehand) and measures, in the same run:
