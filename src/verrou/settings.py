@@ -93,8 +93,8 @@ SETTINGS_DOC: tuple[Setting, ...] = (
     ),
     Setting(
         "VERROU_RECORDER",
-        "Where the API records checks: process (default: a child process, on its own core, "
-        "holding the keys) or thread (inside the web process).",
+        "Where the API records checks: process (default: a child process that canonicalises, "
+        "decides, audits and signs on its own core) or thread (inside the web process).",
     ),
     Setting(
         "VERROU_SMTP_URL",

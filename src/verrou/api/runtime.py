@@ -10,9 +10,9 @@ Two recorders share the grouping:
 
 * :class:`ProcessRecorder` (the default, ``VERROU_RECORDER=process``) runs the work in a child
   process of its own. The web process parses HTTP on one core while the recorder decides and
-  signs on another; and the fingerprint and signing keys are used only in the recorder, never
-  in the process that parses requests. If the child dies, its group fails closed (503) and a
-  new child takes over.
+  signs on another; the fingerprint and signing keys are used only in the recorder (the web
+  process reads them at start to hand them over). If the child dies, its group fails closed
+  (503) and a new child takes over.
 * :class:`ThreadRecorder` (``VERROU_RECORDER=thread``) runs it on a thread of the web process:
   one process, no spawn cost (the in-process tests use it).
 """
