@@ -65,6 +65,10 @@ def test_a_check_on_a_frozen_identity_reaches_its_owner_by_email(
     assert answer.status_code == 200, answer.text
     assert answer.json()["verdict"] == "deny"
 
+    waiting = _cli(env, "alerts", "status").output
+    assert "pending 1 (1 due now), delivered 0, failed 0" in waiting
+    assert OWNER not in waiting
+
     delivered = _cli(env, "alerts", "deliver", "--once")
     assert "delivered 1, retried 0, failed 0" in delivered.output
     ((recipients, message),) = box.messages
@@ -78,3 +82,4 @@ def test_a_check_on_a_frozen_identity_reaches_its_owner_by_email(
 
     # Nothing left to send.
     assert "delivered 0, retried 0, failed 0" in _cli(env, "alerts", "deliver", "--once").output
+    assert '"delivered": 1' in _cli(env, "alerts", "status", "--json").output

@@ -480,3 +480,17 @@ def test_chain_entry_hashes_exactly_the_canonical_content(
     assert entry == entry_from_content(
         stored.content, prev_hash=stored.prev_hash, entry_hash=stored.entry_hash
     )
+
+
+def test_outbox_status_counts_by_status_without_contacts(store: RegistryStore) -> None:
+    empty = store.outbox_status(NOW)
+    assert empty.by_status == {} and empty.due_now == 0 and empty.oldest_pending_at is None
+    for n in range(4):
+        store.enqueue_alert(_alert(n), b"sealed", now=NOW + timedelta(minutes=n))
+    delivered, failed = store.due(NOW + timedelta(hours=1), 2)
+    store.mark_delivered(delivered.alert.id, NOW + timedelta(hours=1), attempts=1)
+    store.mark_failed(failed.alert.id, "HTTP 503", attempts=8)
+    status = store.outbox_status(NOW + timedelta(minutes=2, seconds=30))
+    assert status.by_status == {"pending": 2, "delivered": 1, "failed": 1}
+    assert status.due_now == 1  # the one queued at +2 min; the +3 min one is not due yet
+    assert status.oldest_pending_at == _alert(2).at

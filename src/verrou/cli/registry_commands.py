@@ -890,6 +890,30 @@ def alerts() -> None:
     """Alerts to citizens: deliver the outbox by email (SMTP) and signed webhook."""
 
 
+@alerts.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def alerts_status(obj: Context, as_json: bool) -> None:
+    """Show the outbox: alerts pending, delivered and failed, how many are due now, and since
+    when the oldest undelivered one waits (counts only: no contact, no key)."""
+    settings = obj.settings()
+    with registry(settings) as store:
+        status = store.outbox_status(_now())
+    counts = {name: status.by_status.get(name, 0) for name in ("pending", "delivered", "failed")}
+    oldest = None if status.oldest_pending_at is None else _when(status.oldest_pending_at)
+    if as_json:
+        out.print_json(
+            json.dumps({**counts, "due_now": status.due_now, "oldest_pending_at": oldest})
+        )
+        return
+    out.print(
+        f"pending {counts['pending']:,} ({status.due_now:,} due now), "
+        f"delivered {counts['delivered']:,}, failed {counts['failed']:,}"
+    )
+    if oldest is not None:
+        out.print(f"oldest undelivered alert: {oldest}")
+
+
 @alerts.command("deliver")
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 @click.option(

@@ -384,6 +384,16 @@ class CheckRecord:
     alerts: Sequence[tuple[Alert, bytes]] = ()
 
 
+@dataclass(frozen=True)
+class OutboxStatus:
+    """What the alert outbox holds: alerts by status, how many are due now, and since when the
+    oldest undelivered one waits (None: nothing pending)."""
+
+    by_status: dict[str, int]
+    due_now: int
+    oldest_pending_at: datetime | None
+
+
 #: How long :meth:`RegistryStore.due` claims the alerts it returns for the worker that took
 #: them: another worker takes an alert again only if it was not marked within this time (the
 #: first worker crashed), so delivery stays at least once.
@@ -509,6 +519,10 @@ class RegistryStore(Protocol):
         self, alert_id: str, attempts: int, next_attempt_at: datetime, error: str
     ) -> None: ...
     def mark_failed(self, alert_id: str, error: str, *, attempts: int) -> None: ...
+
+    def outbox_status(self, now: datetime) -> OutboxStatus:
+        """Counts of the outbox for operators (no contact, no fingerprint)."""
+        ...
 
     def add_contact(self, subject_fingerprint: bytes, sealed: bytes, *, owner_ref: str) -> None:
         """Register a sealed contact (:func:`verrou.contacts.seal`) for a key."""
@@ -800,6 +814,7 @@ __all__ = [
     "ExposureHit",
     "IngestRun",
     "NewRun",
+    "OutboxStatus",
     "RegistryStore",
     "Reject",
     "RelyingParty",

@@ -38,6 +38,7 @@ from verrou.store.base import (
     CheckRecord,
     CheckSnapshot,
     ExposureHit,
+    OutboxStatus,
     RelyingParty,
     SealedContact,
     Sector,
@@ -479,6 +480,21 @@ class SqlRegistry:
             "WHERE alert_id = ? AND status = 'pending'",
             (attempts, error),
         )
+
+    def outbox_status(self, now: datetime) -> OutboxStatus:
+        counts: dict[str, int] = {}
+        oldest: datetime | None = None
+        for status, count, first in self._read(
+            "SELECT status, COUNT(*), MIN(alert_at) FROM alert_outbox GROUP BY status"
+        ):
+            counts[str(status)] = int(count)
+            if status == "pending":
+                oldest = self._when(first)
+        due = self._read(
+            "SELECT COUNT(*) FROM alert_outbox WHERE status = 'pending' AND next_attempt_at <= ?",
+            (self._at(now),),
+        )
+        return OutboxStatus(counts, int(due[0][0]), oldest)
 
     def add_contact(self, subject_fingerprint: bytes, sealed: bytes, *, owner_ref: str) -> None:
         if not owner_ref:
