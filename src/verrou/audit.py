@@ -48,6 +48,7 @@ from verrou.signing import (
     SigningKey,
     canonical_json,
     sign_compact,
+    unique_object,
     verify_compact,
 )
 
@@ -317,7 +318,7 @@ def entry_from_content(content: bytes, *, prev_hash: bytes, entry_hash: bytes) -
     The hashes are taken as given: :func:`verify_chain` is what checks them.
     """
     try:
-        fields = json.loads(content.decode("utf-8"), object_pairs_hook=_unique_members)
+        fields = json.loads(content.decode("utf-8"), object_pairs_hook=unique_object)
     except UnicodeDecodeError as exc:
         raise ValueError("audit content is not UTF-8") from exc
     except ValueError as exc:  # JSONDecodeError or a duplicate member
@@ -341,15 +342,6 @@ def entry_from_content(content: bytes, *, prev_hash: bytes, entry_hash: bytes) -
     if entry_content(entry) != content:
         raise ValueError("audit content is not in canonical form")
     return entry
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    members: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in members:
-            raise ValueError("duplicate member")
-        members[name] = value
-    return members
 
 
 def stored_entry(entry: AuditEntry) -> StoredEntry:

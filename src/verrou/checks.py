@@ -48,6 +48,7 @@ from verrou.store.base import (
     ExposureHit,
     RegistryStore,
     RelyingParty,
+    SealedContact,
 )
 
 #: ``iss`` of every verdict.
@@ -98,14 +99,11 @@ class CheckOutcome:
     payload_json: bytes
     token: str
 
-    @property
-    def verdict(self) -> str:
-        """The verdict, as the API names it."""
-        return self.decision.verdict.value
-
-    def answer_json(self) -> bytes:
-        """The JSON answer: the signed payload with ``jws`` added (serialised once, spliced)."""
-        return self.payload_json[:-1] + b',"jws":"' + self.token.encode("ascii") + b'"}'
+    def signed(self) -> SignedVerdict:
+        """What the caller keeps of it (and what crosses the recorder's pipe)."""
+        return SignedVerdict(
+            self.check_id, self.decision.verdict.value, self.payload_json, self.token
+        )
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -177,20 +175,51 @@ def verdict_claims(
     }
 
 
+@dataclass(frozen=True)
+class GroupRecords:
+    """A group snapshot indexed by fingerprint, once, so each check reads only its own keys'
+    records (scanning the whole group's for every check would cost group size squared)."""
+
+    hits: dict[bytes, list[ExposureHit]]
+    freezes: dict[bytes, list[Freeze]]
+    thaws: dict[bytes, list[Thaw]]
+    contacts: dict[bytes, list[SealedContact]]
+
+    @classmethod
+    def of(cls, snapshot: CheckSnapshot) -> GroupRecords:
+        return cls(
+            _by_fingerprint(snapshot.hits),
+            _by_fingerprint(snapshot.freezes),
+            _by_fingerprint(snapshot.thaws),
+            snapshot.contacts,
+        )
+
+    def decide(self, request: CheckRequest, now: datetime) -> Decision:
+        """The policy's decision on one check, from its own keys' records."""
+        own = [key.fingerprint for key in request.keys]
+        return decide(
+            request.keys,
+            [hit for fp in own for hit in self.hits.get(fp, ())],
+            [freeze for fp in own for freeze in self.freezes.get(fp, ())],
+            [thaw for fp in own for thaw in self.thaws.get(fp, ())],
+            relying_party_id=request.party.id,
+            now=now,
+        )
+
+
 def _alert_kind(
-    fingerprint: bytes, snapshot: CheckSnapshot, party: RelyingParty, now: datetime
+    fingerprint: bytes, records: GroupRecords, party: RelyingParty, now: datetime
 ) -> AlertKind | None:
     """What the owner of one key is told about a check on it, or None (nothing to tell: the
     key is unknown, or its owner thawed it for this relying party)."""
-    freezes = [f for f in snapshot.freezes if f.fingerprint == fingerprint]
+    freezes = records.freezes.get(fingerprint, [])
     if any(f.canary for f in freezes):
         return "canary_tripped"
     if freezes:
-        thawed = any(
-            t.fingerprint == fingerprint and t.active_for(party.id, now) for t in snapshot.thaws
-        )
+        thaws = records.thaws.get(fingerprint, [])
+        thawed = any(t.active_for(party.id, now) for t in thaws)
         return None if thawed else "attempt_on_frozen"
-    if any(hit.fingerprint == fingerprint for hit in snapshot.hits):
+    if fingerprint in records.hits:
         return "attempt_on_exposed"
     return None
 
@@ -203,16 +232,16 @@ _ALERT_RANK: Final[dict[AlertKind, int]] = {
 
 
 def owner_alerts(
-    request: CheckRequest, snapshot: CheckSnapshot, now: datetime
+    request: CheckRequest, records: GroupRecords, now: datetime
 ) -> list[tuple[Alert, bytes]]:
     """The alerts one check puts in the outbox: one per registered owner whose keys it touched
     (the strongest kind among them), with the contact sealed to the key that raised it."""
     chosen: dict[str, tuple[int, Alert, bytes]] = {}
     for key in request.keys:
-        contacts = snapshot.contacts.get(key.fingerprint)
+        contacts = records.contacts.get(key.fingerprint)
         if not contacts:
             continue
-        kind = _alert_kind(key.fingerprint, snapshot, request.party, now)
+        kind = _alert_kind(key.fingerprint, records, request.party, now)
         if kind is None:
             continue
         for contact in contacts:
@@ -305,10 +334,7 @@ def run_jobs(
         requests.extend(keyed)
     outcomes = service.run(requests)
     for index, start, end in spans:
-        results[index] = [
-            SignedVerdict(o.check_id, o.verdict, o.payload_json, o.token)
-            for o in outcomes[start:end]
-        ]
+        results[index] = [outcome.signed() for outcome in outcomes[start:end]]
     return [result for result in results if result is not None]
 
 
@@ -360,21 +386,9 @@ class CheckService:
             decisions.clear()
             involved.clear()
             records = []
-            # Each check sees only the records of its own keys: a group's snapshot holds every
-            # check's, and handing all of them to each decision would cost group size squared.
-            hits = _by_fingerprint(snapshot.hits)
-            freezes = _by_fingerprint(snapshot.freezes)
-            thaws = _by_fingerprint(snapshot.thaws)
+            indexed = GroupRecords.of(snapshot)
             for request in requests:
-                own = [key.fingerprint for key in request.keys]
-                decision = decide(
-                    request.keys,
-                    [hit for fp in own for hit in hits.get(fp, ())],
-                    [freeze for fp in own for freeze in freezes.get(fp, ())],
-                    [thaw for fp in own for thaw in thaws.get(fp, ())],
-                    relying_party_id=request.party.id,
-                    now=now,
-                )
+                decision = indexed.decide(request, now)
                 decisions.append(decision)
                 names = set(decision.breaches)
                 involved.append(
@@ -388,7 +402,7 @@ class CheckService:
                 records.append(
                     CheckRecord(
                         audit=check_audit(request, decision, now),
-                        alerts=owner_alerts(request, snapshot, now),
+                        alerts=owner_alerts(request, indexed, now),
                     )
                 )
             return records

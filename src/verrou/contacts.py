@@ -18,8 +18,6 @@ to a multiple of :data:`PAD_BLOCK` bytes, so the blob length does not tell the a
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import ipaddress
 import json
@@ -34,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from verrou.errors import InvalidIdentifier, KeyMaterialError, VerrouError
 from verrou.identifiers.contact import canonical_email
-from verrou.keys import write_private_file
+from verrou.keys import read_key_document, write_key_document
 from verrou.masking import mask_value
 
 CONTACT_KEY_FORMAT: Final = "verrou-contact-key/1"
@@ -105,30 +103,20 @@ def create_contact_key_file(path: Path) -> ContactKey:
     Losing the key makes every sealed contact unreadable, hence ``O_EXCL``.
     """
     key = ContactKey.generate()
-    document = {
-        "format": CONTACT_KEY_FORMAT,
-        "kid": key.kid,
-        "key": base64.b64encode(key.secret).decode("ascii"),
-    }
-    write_private_file(path, (json.dumps(document) + "\n").encode(), "contact key")
+    write_key_document(
+        path,
+        key_format=CONTACT_KEY_FORMAT,
+        id_field="kid",
+        key_id=key.kid,
+        secret=key.secret,
+        what="contact key",
+    )
     return key
 
 
 def load_contact_key_file(path: Path) -> ContactKey:
     """Read a key file written by :func:`create_contact_key_file`; raise ``KeyMaterialError``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KeyMaterialError(f"no contact key at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyMaterialError(f"cannot read the contact key at {path}") from exc
-    try:
-        document = json.loads(text)
-        if not isinstance(document, dict) or document.get("format") != CONTACT_KEY_FORMAT:
-            raise ValueError("format")
-        secret = base64.b64decode(document["key"], validate=True)
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise KeyMaterialError(f"{path} is not a verrou contact key file") from None
+    document, secret = read_key_document(path, key_format=CONTACT_KEY_FORMAT, what="contact key")
     if len(secret) != CONTACT_KEY_BYTES:
         raise KeyMaterialError(f"{path}: a contact key is {CONTACT_KEY_BYTES} bytes")
     key = ContactKey(kid=contact_key_id(secret), secret=secret)

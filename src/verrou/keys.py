@@ -18,6 +18,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from verrou.errors import KeyMaterialError
 
@@ -68,37 +69,66 @@ def write_private_file(path: Path, content: bytes, what: str) -> None:
         handle.write(content)
 
 
+def write_key_document(
+    path: Path, *, key_format: str, id_field: str, key_id: str, secret: bytes, what: str
+) -> None:
+    """Write a secret key as a small JSON document (format, id, base64 key), mode 0600."""
+    document = {
+        "format": key_format,
+        id_field: key_id,
+        "key": base64.b64encode(secret).decode("ascii"),
+    }
+    write_private_file(path, (json.dumps(document) + "\n").encode(), what)
+
+
+def read_key_document(
+    path: Path, *, key_format: str, what: str, missing_hint: str = ""
+) -> tuple[dict[str, Any], bytes]:
+    """The JSON document of a key file written by :func:`write_key_document`, and its secret.
+
+    Raises :class:`KeyMaterialError` naming the file (never its content) when it is missing,
+    unreadable, of another format or not valid base64. The caller checks length and id.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KeyMaterialError(f"no {what} at {path}{missing_hint}") from None
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot read the {what} at {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise KeyMaterialError(f"{path} is not a verrou {what} file") from None
+    try:
+        document = json.loads(text)
+        if not isinstance(document, dict) or document.get("format") != key_format:
+            raise ValueError("format")
+        secret = base64.b64decode(document["key"], validate=True)
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise KeyMaterialError(f"{path} is not a verrou {what} file") from None
+    return document, secret
+
+
 def create_key_file(path: Path) -> FingerprintKey:
     """Write a new random key to ``path`` (mode 0600). Refuses to overwrite an existing file."""
     key = _checked(secrets.token_bytes(MIN_KEY_BYTES), str(path))
-    document = {
-        "format": KEY_FORMAT,
-        "key_id": key.key_id,
-        "key": base64.b64encode(key.secret).decode("ascii"),
-    }
-    write_private_file(path, (json.dumps(document) + "\n").encode(), "fingerprint key")
+    write_key_document(
+        path,
+        key_format=KEY_FORMAT,
+        id_field="key_id",
+        key_id=key.key_id,
+        secret=key.secret,
+        what="fingerprint key",
+    )
     return key
 
 
 def load_key_file(path: Path) -> FingerprintKey:
     """Read a key file written by :func:`create_key_file`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KeyMaterialError(
-            f"no fingerprint key at {path}; run `verrou keys init` or set VERROU_KEY"
-        ) from None
-    except OSError as exc:
-        raise KeyMaterialError(
-            f"cannot read the fingerprint key at {path}: {exc.strerror}"
-        ) from exc
-    try:
-        document = json.loads(text)
-        if document.get("format") != KEY_FORMAT:
-            raise ValueError("format")
-        secret = base64.b64decode(document["key"], validate=True)
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise KeyMaterialError(f"{path} is not a verrou fingerprint key file") from None
+    document, secret = read_key_document(
+        path,
+        key_format=KEY_FORMAT,
+        what="fingerprint key",
+        missing_hint="; run `verrou keys init` or set VERROU_KEY",
+    )
     key = _checked(secret, str(path))
     if document.get("key_id") != key.key_id:
         raise KeyMaterialError(f"{path}: key id does not match the key (file altered?)")

@@ -239,8 +239,9 @@ def sign_canonical(payload_json: bytes, key: SigningKey, *, typ: str = VERDICT_T
     return f"{signing_input}.{b64url_encode(signature)}"
 
 
-def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Duplicate members are a classic parser-differential trick: refuse them.
+def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` object hook refusing duplicate members (``ValueError``): they are a
+    classic parser-differential trick."""
     result: dict[str, Any] = {}
     for name, value in pairs:
         if name in result:
@@ -251,7 +252,7 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _json_object(data: bytes, part: str) -> dict[str, Any]:
     try:
-        value = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_object)
+        value = json.loads(data.decode("utf-8"), object_pairs_hook=unique_object)
     except (UnicodeDecodeError, ValueError):
         raise SignatureError(f"token {part} is not a JSON object") from None
     if not isinstance(value, dict):

@@ -114,10 +114,7 @@ def create_app(
         else:
             runner = ThreadRecorder(keys, on_group=metrics.groups.observe)
         try:
-            if isinstance(runner, ProcessRecorder):
-                await runner.start()
-            else:
-                runner.start()
+            await runner.start()
         except BaseException:
             store.close()
             raise
@@ -132,10 +129,7 @@ def create_app(
         try:
             yield
         finally:
-            if isinstance(runner, ProcessRecorder):
-                await runner.stop()
-            else:
-                runner.stop()
+            await runner.stop()
             store.close()
 
     app = FastAPI(

@@ -119,8 +119,9 @@ class RecorderKeys:
         return service, Fingerprinter(self.fingerprint_key)
 
 
-class Recorder:
-    """Groups queued jobs and records each group with :meth:`_record` on one thread."""
+class ThreadRecorder:
+    """Records on a thread of the web process, with its own store connection: the jobs queued
+    while it records one group make the next."""
 
     def __init__(
         self, keys: RecorderKeys, *, on_group: Callable[[int], None] | None = None
@@ -132,27 +133,18 @@ class Recorder:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
 
-    # Hooks, called on the recorder's thread.
-    def _open(self) -> None:
-        raise NotImplementedError
-
-    def _record(self, jobs: list[CheckJob]) -> list[JobResult]:
-        raise NotImplementedError
-
-    def _close(self) -> None:
-        raise NotImplementedError
-
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start the thread and wait until its store connection is open."""
         self._thread = threading.Thread(target=self._work, name="verrou-recorder", daemon=True)
         self._thread.start()
-        self._ready.wait(60)
+        await asyncio.to_thread(self._ready.wait, 60)
         if self._startup_error is not None:
             raise self._startup_error
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         if self._thread is not None:
             self._queue.put(None)
-            self._thread.join(30)
+            await asyncio.to_thread(self._thread.join, 30)
             self._thread = None
 
     async def run(self, job: CheckJob) -> list[SignedVerdict]:
@@ -167,7 +159,7 @@ class Recorder:
 
     def _work(self) -> None:
         try:
-            self._open()
+            service, fingerprinter = self._keys.service()
         except BaseException as exc:
             self._startup_error = exc
             self._ready.set()
@@ -191,15 +183,21 @@ class Recorder:
                         break
                     group.append(more)
                     size += len(more.job.applicants)
-                self._run_group(group, size)
+                self._run_group(service, fingerprinter, group, size)
                 if stop:
                     return
         finally:
-            self._close()
+            service.store.close()
 
-    def _run_group(self, group: list[_Pending], size: int) -> None:
+    def _run_group(
+        self,
+        service: CheckService,
+        fingerprinter: Fingerprinter,
+        group: list[_Pending],
+        size: int,
+    ) -> None:
         try:
-            results = self._record([pending.job for pending in group])
+            results = run_jobs(service, fingerprinter, [pending.job for pending in group])
         except BaseException as exc:
             if not isinstance(exc, VerrouError):
                 logger.exception("a group of %d checks failed unexpectedly", size)
@@ -211,24 +209,6 @@ class Recorder:
             self._on_group(size)
         for pending, result in zip(group, results, strict=True):
             pending.loop.call_soon_threadsafe(_settle, pending.future, result, None)
-
-
-class ThreadRecorder(Recorder):
-    """Records on a thread of the web process, with its own store connection."""
-
-    _service: CheckService | None = None
-    _fingerprinter: Fingerprinter | None = None
-
-    def _open(self) -> None:
-        self._service, self._fingerprinter = self._keys.service()
-
-    def _record(self, jobs: list[CheckJob]) -> list[JobResult]:
-        assert self._service is not None and self._fingerprinter is not None
-        return run_jobs(self._service, self._fingerprinter, jobs)
-
-    def _close(self) -> None:
-        if self._service is not None:
-            self._service.store.close()
 
 
 def _recorder_process(conn: Connection, keys: RecorderKeys) -> None:
