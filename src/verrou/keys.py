@@ -37,6 +37,26 @@ class FingerprintKey:
         return f"FingerprintKey(key_id={self.key_id!r})"
 
 
+class FingerprintKeyMismatch(KeyMaterialError):
+    """The fingerprint key given is not the one the registry was built with.
+
+    With another key every fingerprint differs, so a frozen identity would match nothing and
+    come back ``clear``: every command that uses the key refuses to run. Key rotation, when it
+    exists, will be an explicit command; there is none yet.
+    """
+
+    code = "fingerprint_key_mismatch"
+
+    def __init__(self, registry_key_id: str, given_key_id: str) -> None:
+        super().__init__(
+            f"this registry was built with fingerprint key {registry_key_id}, not "
+            f"{given_key_id}: refusing to use another key (set VERROU_KEY or VERROU_KEY_FILE "
+            "to the registry's key; key rotation is not supported yet)"
+        )
+        self.registry_key_id = registry_key_id
+        self.given_key_id = given_key_id
+
+
 def key_id_for(secret: bytes) -> str:
     """Public id of a key: a one-way, domain-separated digest, safe to store and log."""
     digest = hashlib.blake2b(secret, digest_size=6, person=b"verrou-key-id").hexdigest()

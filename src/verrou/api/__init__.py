@@ -103,6 +103,8 @@ def create_app(
         signing_key=signer,
         verdict_ttl=timedelta(seconds=settings.verdict_ttl),
     )
+    # Refuse to start with another fingerprint key than the registry's (before listening).
+    open_store(settings.database_url, fingerprint_key_id=keys.fingerprint_key.key_id).close()
     metrics = Metrics()
 
     @asynccontextmanager

@@ -42,7 +42,7 @@ from verrou.audit import (
     verify_checkpoint,
     verify_stored,
 )
-from verrou.cli import Context, _parse_when, err, load_key, main, out, registry
+from verrou.cli import Context, _parse_when, err, keyed_registry, main, out, registry
 from verrou.contacts import Contact, load_contact_key_file
 from verrou.errors import ConfigError, Conflict, NotFound, VerrouError
 from verrou.fingerprints import Fingerprinter
@@ -292,10 +292,10 @@ def applicant_from_json(text: str) -> Applicant:
     )
 
 
-def identity_keys(settings: Settings, applicant: Applicant) -> list[IdentityKey]:
-    """The applicant's keys with the fingerprint key in use; :class:`InvalidIdentity` lists
-    every invalid field at once."""
-    fingerprinter = Fingerprinter(load_key(settings))
+def identity_keys(fingerprinter: Fingerprinter, applicant: Applicant) -> list[IdentityKey]:
+    """The applicant's keys with the registry's fingerprint key (from
+    :func:`verrou.cli.keyed_registry`); :class:`InvalidIdentity` lists every invalid field at
+    once."""
     try:
         return applicant_keys(applicant, fingerprinter)
     except InvalidApplicant as exc:
@@ -359,9 +359,9 @@ def freeze_place(
 ) -> None:
     """Freeze an identity: every check on it is denied until the freeze is lifted."""
     settings = obj.settings()
-    keys = identity_keys(settings, applicant)
     chosen = reason or ("canary" if canary else "owner_request")
-    with registry(settings) as store:
+    with keyed_registry(settings) as (store, fingerprinter):
+        keys = identity_keys(fingerprinter, applicant)
         outcomes = subjects.place_freeze(
             store,
             keys,
@@ -382,8 +382,8 @@ def freeze_place(
 def freeze_lift(obj: Context, applicant: Applicant) -> None:
     """Lift the freeze of an identity (its thaws go with it)."""
     settings = obj.settings()
-    keys = identity_keys(settings, applicant)
-    with registry(settings) as store:
+    with keyed_registry(settings) as (store, fingerprinter):
+        keys = identity_keys(fingerprinter, applicant)
         outcomes = subjects.lift_freeze(store, keys, actor=ACTOR, now=_now())
     _print_outcomes(outcomes)
     lifted = sum(o.outcome == "lifted" for o in outcomes)
@@ -435,8 +435,8 @@ def freeze_thaw(
         assert parsed is not None
         until = parsed
     settings = obj.settings()
-    keys = identity_keys(settings, applicant)
-    with registry(settings) as store:
+    with keyed_registry(settings) as (store, fingerprinter):
+        keys = identity_keys(fingerprinter, applicant)
         outcomes = subjects.thaw(
             store,
             keys,
@@ -569,8 +569,8 @@ def subject_show(obj: Context, applicant: Applicant, as_json: bool) -> None:
     Keys are shown by their first 12 hex characters; the identity itself is never printed.
     """
     settings = obj.settings()
-    keys = identity_keys(settings, applicant)
-    with registry(settings) as store:
+    with keyed_registry(settings) as (store, fingerprinter):
+        keys = identity_keys(fingerprinter, applicant)
         report = subjects.subject_report(store, keys, now=_now())
     if as_json:
         out.print_json(json.dumps(_report_json(report)))
@@ -842,8 +842,8 @@ def contact_add(
         target = Contact("webhook", notify_webhook)
     settings = obj.settings()
     contact_key = load_contact_key_file(settings.contact_key_file)
-    keys = identity_keys(settings, applicant)
-    with registry(settings) as store:
+    with keyed_registry(settings) as (store, fingerprinter):
+        keys = identity_keys(fingerprinter, applicant)
         owner_ref = subjects.register_contact(
             store, keys, target, contact_key, now=_now(), actor=ACTOR
         )

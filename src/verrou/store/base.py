@@ -412,6 +412,18 @@ class RegistryStore(Protocol):
         """Raise :class:`~verrou.errors.StoreError` unless the store answers a query."""
         ...
 
+    def bind_fingerprint_key(self, key_id: str) -> None:
+        """Refuse a fingerprint key other than the registry's.
+
+        The first call records ``key_id`` as the registry's key (a registry from before the
+        key was recorded adopts the key id of its ingest runs, and is refused when they hold
+        several); every call then raises
+        :class:`~verrou.keys.FingerprintKeyMismatch` (naming both ids, never a key) unless
+        ``key_id`` is the recorded one. :func:`verrou.store.open_store` calls it for every
+        command that holds the fingerprint key.
+        """
+        ...
+
     def ensure_breach(self, info: BreachInfo) -> Breach: ...
     def get_breach(self, name: str) -> Breach | None: ...
     def list_breaches(self) -> list[BreachSummary]: ...

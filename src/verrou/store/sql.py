@@ -21,8 +21,9 @@ from typing import Any, ClassVar
 
 from verrou.alerts import Alert, OutboxItem
 from verrou.audit import AuditEntry, StoredEntry
-from verrou.errors import Conflict, NotFound, StoreError
+from verrou.errors import Conflict, KeyMaterialError, NotFound, StoreError
 from verrou.fingerprints import block_prefix
+from verrou.keys import FingerprintKeyMismatch
 from verrou.policy import Freeze, Thaw
 from verrou.store.base import (
     AUDIT_PAGE,
@@ -114,6 +115,37 @@ class SqlRegistry:
         rows = self._read("SELECT seq FROM audit_head WHERE id = 1")
         if not rows:
             raise StoreError("the registry answers but is not migrated (no audit head)")
+
+    # --- the fingerprint key the registry is built with ---------------------------------------
+
+    def bind_fingerprint_key(self, key_id: str) -> None:
+        with self._write() as db:
+            row = self._exec(db, "SELECT key_id FROM registry_key WHERE id = 1").fetchone()
+            if row is None:
+                # First keyed use, or a registry from before the key was recorded: adopt the
+                # key of its ingest runs, if they agree; else the key given now.
+                used = [
+                    str(found[0])
+                    for found in self._exec(
+                        db, "SELECT DISTINCT key_id FROM ingest_runs ORDER BY key_id"
+                    ).fetchall()
+                ]
+                if len(used) > 1:
+                    raise KeyMaterialError(
+                        f"this registry holds ingest runs made with {len(used)} fingerprint "
+                        f"keys ({', '.join(used)}): its fingerprints do not agree, so it cannot "
+                        "be used until an operator removes the runs of the wrong key"
+                    )
+                self._exec(
+                    db,
+                    "INSERT INTO registry_key (id, key_id, bound_at) VALUES (1, ?, ?) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    (used[0] if used else key_id, self._at(_now())),
+                )
+                row = self._exec(db, "SELECT key_id FROM registry_key WHERE id = 1").fetchone()
+        bound = str(row[0])
+        if bound != key_id:
+            raise FingerprintKeyMismatch(bound, key_id)
 
     # --- lookup -------------------------------------------------------------------------------
 
