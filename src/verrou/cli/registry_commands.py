@@ -34,13 +34,14 @@ from verrou.alerts import (
 from verrou.audit import (
     AuditChainBroken,
     AuditEntry,
+    ChainReport,
     Checkpoint,
     StoredEntry,
     entry_from_content,
     read_checkpoint,
     sign_checkpoint,
     verify_checkpoint,
-    verify_stored,
+    verify_registry,
 )
 from verrou.cli import Context, _parse_when, err, keyed_registry, main, out, registry
 from verrou.contacts import Contact, load_contact_key_file
@@ -59,7 +60,7 @@ from verrou.policy import (
 )
 from verrou.settings import Settings
 from verrou.signing import load_signing_key_file, public_jwks
-from verrou.store.base import KEY_PREFIX_CHARS, SECTORS, RelyingParty
+from verrou.store.base import KEY_PREFIX_CHARS, SECTORS, RegistryStore, RelyingParty
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -715,11 +716,22 @@ def _decoded(records: Iterable[StoredEntry]) -> Iterator[AuditEntry]:
 
 
 def _broken(report_problem: str | None, seq: int | None, intact: int) -> AuditChainBroken:
+    if seq is None:
+        return AuditChainBroken(f"audit log does not verify: {report_problem}")
     return AuditChainBroken(
         f"audit log does not verify: first bad entry is seq {seq} "
         f"({intact:,} entries before it are intact): {report_problem}",
         first_bad_seq=seq,
     )
+
+
+def _verified(store: RegistryStore) -> ChainReport:
+    """The log checked link by link, against its head row, and against the freeze state."""
+    snapshot = store.audit_snapshot()  # first: the walk then stops at its head
+    report = verify_registry(store.audit_entries(), snapshot)
+    if not report.ok:
+        raise _broken(report.problem, report.first_bad_seq, report.entries)
+    return report
 
 
 def _jwks(settings: Settings, source: IO[str] | None) -> dict[str, Any]:
@@ -751,15 +763,15 @@ def _jwks(settings: Settings, source: IO[str] | None) -> dict[str, Any]:
 )
 @click.pass_obj
 def audit_verify(obj: Context, checkpoint: IO[str] | None, jwks: IO[str] | None) -> None:
-    """Walk the whole audit log and check every link of the chain.
+    """Walk the whole audit log and check every link of the chain, the log's end against its
+    recorded head, and the freezes and thaws against the freeze, lift and thaw entries.
 
-    Prints the number of entries and the head hash, or names the first bad entry and exits 1.
+    Prints the number of entries and the head hash, or names the first bad entry (or the keys,
+    by fingerprint prefix, whose freeze state the log does not explain) and exits 1.
     """
     settings = obj.settings()
     with registry(settings) as store:
-        report = verify_stored(store.audit_entries())
-        if not report.ok:
-            raise _broken(report.problem, report.first_bad_seq, report.entries)
+        report = _verified(store)
         if report.head_hash is None:
             out.print("audit log is empty")
         else:
@@ -796,9 +808,7 @@ def audit_checkpoint(obj: Context, out_file: IO[str] | None) -> None:
     settings = obj.settings()
     key = load_signing_key_file(settings.signing_key_file)
     with registry(settings) as store:
-        report = verify_stored(store.audit_entries())
-    if not report.ok:
-        raise _broken(report.problem, report.first_bad_seq, report.entries)
+        report = _verified(store)
     if report.head_hash is None:
         raise Conflict("the audit log is empty: there is no head to sign")
     token = sign_checkpoint(Checkpoint(report.entries, report.head_hash, _now()), key)

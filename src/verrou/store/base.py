@@ -34,6 +34,7 @@ from verrou.alerts import RELYING_PARTY_MAX, Alert, OutboxItem
 from verrou.audit import (
     AUDIT_FORMAT,
     AuditEntry,
+    AuditSnapshot,
     StoredEntry,
     chain_hash,
     checked_details,
@@ -488,6 +489,12 @@ class RegistryStore(Protocol):
         """Every stored entry in seq order, streamed (see :func:`verrou.audit.verify_stored`)."""
         ...
 
+    def audit_snapshot(self) -> AuditSnapshot:
+        """The chain's head row, the log's last entry and every freeze and thaw, read together
+        under the head lock (so they agree with each other: every change takes that lock), for
+        :func:`verrou.audit.verify_registry`."""
+        ...
+
     # Relying parties.
     def create_relying_party(
         self,
@@ -642,6 +649,44 @@ def freeze_audit_subject(fingerprint: bytes, audit: AuditDraft) -> None:
     """Refuse an audit entry that does not name the key it records a change of."""
     if audit.subject != fingerprint.hex():
         raise ValueError("the audit entry of a freeze or thaw must have its fingerprint as subject")
+
+
+def _with_details(audit: AuditDraft, extra: Mapping[str, Any]) -> AuditDraft:
+    return AuditDraft(
+        action=audit.action,
+        actor=audit.actor,
+        subject=audit.subject,
+        details={**audit.details, **extra},
+        at=audit.at,
+    )
+
+
+def freeze_audit(freeze: Freeze, audit: AuditDraft) -> AuditDraft:
+    """The audit entry of a freeze placed, carrying the row it writes, so that `audit verify`
+    can replay the log into the freeze state (:func:`verrou.audit.replay_freezes`)."""
+    freeze_audit_subject(freeze.fingerprint, audit)
+    return _with_details(
+        audit,
+        {
+            "placed_by": freeze.placed_by,
+            "reason": freeze.reason,
+            "since": format_at(freeze.since),
+            "canary": freeze.canary,
+        },
+    )
+
+
+def thaw_audit(thaw: Thaw, audit: AuditDraft) -> AuditDraft:
+    """The audit entry of a thaw, carrying the row it writes (see :func:`freeze_audit`)."""
+    freeze_audit_subject(thaw.fingerprint, audit)
+    return _with_details(
+        audit,
+        {
+            "relying_party_id": thaw.relying_party_id,
+            "starts": format_at(thaw.starts),
+            "until": format_at(thaw.until),
+        },
+    )
 
 
 def freeze_from_row(row: Sequence[Any], when: Callable[[Any], datetime | None] = _same) -> Freeze:

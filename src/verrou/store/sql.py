@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from verrou.alerts import Alert, OutboxItem
-from verrou.audit import AuditEntry, StoredEntry
+from verrou.audit import AuditEntry, AuditSnapshot, StoredEntry
 from verrou.errors import Conflict, KeyMaterialError, NotFound, StoreError
 from verrou.fingerprints import block_prefix
 from verrou.keys import FingerprintKeyMismatch
@@ -49,6 +49,7 @@ from verrou.store.base import (
     checked_rate_limit,
     checked_relying_party,
     find_in_block,
+    freeze_audit,
     freeze_audit_subject,
     freeze_from_row,
     freezes_and_thaws,
@@ -58,6 +59,8 @@ from verrou.store.base import (
     record_id,
     relying_party_draft,
     relying_party_from_row,
+    thaw_audit,
+    thaw_from_row,
 )
 
 #: A query function: SQL with ``?`` placeholders and its parameters → rows.
@@ -286,10 +289,37 @@ class SqlRegistry:
             if len(rows) < AUDIT_PAGE:
                 return
 
+    def audit_snapshot(self) -> AuditSnapshot:
+        with self._write() as db:
+            head = self._exec(
+                db, "SELECT seq, entry_hash FROM audit_head WHERE id = 1" + self.HEAD_LOCK
+            ).fetchone()
+            last = self._exec(
+                db, "SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            freezes = [
+                freeze_from_row(row, self._when)
+                for row in self._exec(
+                    db, f"SELECT {FREEZE_COLUMNS} FROM freezes ORDER BY fingerprint"
+                ).fetchall()
+            ]
+            thaws = [
+                thaw_from_row(row, self._when)
+                for row in self._exec(
+                    db, f"SELECT {THAW_COLUMNS} FROM thaws ORDER BY id"
+                ).fetchall()
+            ]
+        return AuditSnapshot(
+            head=None if head is None else (int(head[0]), bytes(head[1])),
+            last=None if last is None else (int(last[0]), bytes(last[1])),
+            freezes=freezes,
+            thaws=thaws,
+        )
+
     # --- freezes and thaws --------------------------------------------------------------------
 
     def place_freeze(self, freeze: Freeze, *, audit: AuditDraft) -> Freeze:
-        freeze_audit_subject(freeze.fingerprint, audit)
+        audit = freeze_audit(freeze, audit)
         with self._write() as db:
             head = self._audit_head(db)
             row = self._exec(
@@ -325,7 +355,7 @@ class SqlRegistry:
         return True
 
     def add_thaw(self, thaw: Thaw, *, audit: AuditDraft) -> Thaw:
-        freeze_audit_subject(thaw.fingerprint, audit)
+        audit = thaw_audit(thaw, audit)
         with self._write() as db:
             head = self._audit_head(db)
             frozen = self._exec(
