@@ -378,11 +378,25 @@ class CheckSnapshot:
 
 
 @dataclass(frozen=True)
+class QueuedAlert:
+    """An alert for one owner's contact, and the window it is coalesced in: the outbox holds at
+    most one alert per (``owner_ref``, ``relying_party_id``, ``window_start``), which counts
+    the checks it tells of. Windows are whole seconds since the epoch, ``[start, end)``."""
+
+    alert: Alert
+    sealed_contact: bytes
+    owner_ref: str
+    relying_party_id: str
+    window_start: int
+    window_end: int
+
+
+@dataclass(frozen=True)
 class CheckRecord:
     """What one check writes: its audit entry and the alerts for its owners' contacts."""
 
     audit: AuditDraft
-    alerts: Sequence[tuple[Alert, bytes]] = ()
+    alerts: Sequence[QueuedAlert] = ()
 
 
 @dataclass(frozen=True)
@@ -533,7 +547,13 @@ class RegistryStore(Protocol):
         first; concurrent callers never get the same alert."""
         ...
 
-    def mark_delivered(self, alert_id: str, at: datetime, *, attempts: int) -> None: ...
+    def mark_delivered(
+        self, alert_id: str, at: datetime, *, attempts: int, checks: int | None = None
+    ) -> None:
+        """See :meth:`verrou.alerts.Outbox.mark_delivered`: checks an alert absorbed after it
+        was read for sending (more than ``checks``) go to the alert of its next window."""
+        ...
+
     def mark_retry(
         self, alert_id: str, attempts: int, next_attempt_at: datetime, error: str
     ) -> None: ...
@@ -634,7 +654,7 @@ FREEZES_WITH_THAWS = (
 RELYING_PARTY_COLUMNS = "id, name, sector, key_prefix, created_at, revoked_at, rate_limit"
 OUTBOX_COLUMNS = (
     "alert_id, subject_fingerprint, kind, relying_party, alert_at, check_id, sealed_contact, "
-    "attempts, next_attempt_at, status, last_error, delivered_at"
+    "attempts, next_attempt_at, status, last_error, delivered_at, checks, last_check_at"
 )
 
 
@@ -755,6 +775,8 @@ def outbox_item_from_row(
             relying_party=row[3],
             at=_required(when, row[4]),
             check_id=row[5],
+            checks=int(row[12]),
+            last_at=when(row[13]),
         ),
         sealed_contact=bytes(row[6]),
         attempts=row[7],
@@ -872,6 +894,7 @@ __all__ = [
     "IngestRun",
     "NewRun",
     "OutboxStatus",
+    "QueuedAlert",
     "RegistryStore",
     "Reject",
     "RelyingParty",

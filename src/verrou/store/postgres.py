@@ -357,7 +357,7 @@ class PostgresStore(SqlRegistry):
             "WHERE o.queued = c.queued "
             "RETURNING c.due_at, o.queued, o.alert_id, o.subject_fingerprint, o.kind, "
             "o.relying_party, o.alert_at, o.check_id, o.sealed_contact, o.attempts, "
-            "c.due_at, o.status, o.last_error, o.delivered_at",
+            "c.due_at, o.status, o.last_error, o.delivered_at, o.checks, o.last_check_at",
             (now, limit, now + ALERT_LEASE),
         )
         rows.sort(key=lambda row: (row[0], row[1]))
