@@ -186,8 +186,11 @@ class Settings:
         """Refuse settings that cannot work, with a sentence that names the variable."""
         scheme = self.database_url.split(":", 1)[0]
         if scheme not in ("sqlite", "postgresql", "postgres"):
+            from verrou.store.urls import redacted_url  # on this error only: a light module
+
             raise ConfigError(
-                f"VERROU_DATABASE_URL must start with sqlite:/// or postgresql://, got {scheme}://"
+                "VERROU_DATABASE_URL must start with sqlite:/// or postgresql://, got "
+                + redacted_url(self.database_url)
             )
         if not 1_000 <= self.batch_rows <= 1_000_000:
             raise ConfigError("VERROU_BATCH_ROWS must be between 1,000 and 1,000,000")

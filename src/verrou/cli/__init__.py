@@ -23,6 +23,7 @@ from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey, create_key_file, load_key_file, parse_key_value
 from verrou.settings import Settings
 from verrou.store import RegistryStore, open_store
+from verrou.store.urls import redacted_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -401,7 +402,7 @@ def print_ingest_report(report: Any, where: str) -> None:
     )
     out.print(
         f"format {report.format}{', ' + report.encoding if report.encoding else ''}; "
-        f"registry {where}"
+        f"registry {redacted_url(where)}"
     )
     summary = Table.grid(padding=(0, 2))
     summary.add_row("rows read", f"{report.rows_read:,}")

@@ -35,6 +35,7 @@ from verrou.settings import Settings
 from verrou.signing import create_signing_key_file
 from verrou.store import RegistryStore
 from verrou.store.base import AuditDraft, BreachInfo
+from verrou.store.urls import redacted_url
 
 DEMO_BREACH = BreachInfo(
     name="ants-2026",
@@ -227,7 +228,7 @@ def demo(
     out.print()
     out.print(f"registry: {folder / 'registry.sqlite3'}  (keys in {keys})")
     if not serve:
-        out.print(f"try: VERROU_DATABASE_URL={settings.database_url} verrou breaches")
+        out.print(f"try: VERROU_DATABASE_URL={redacted_url(settings.database_url)} verrou breaches")
         return
     port = _usable_port(port)
     base_url = f"http://127.0.0.1:{port}"
