@@ -8,6 +8,7 @@ head row, and the freezes and thaws to the log's freeze, lift and thaw entries.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,47 @@ def _at(database_url: str, moment: datetime) -> Any:
 
 def _flag(database_url: str, value: bool) -> Any:
     return int(value) if database_url.startswith("sqlite") else value
+
+
+def test_audit_verify_while_freezes_change_never_reports_a_false_tamper(
+    database_url: str,
+) -> None:
+    """The snapshot (head, last entry, freezes, thaws) is one committed state, and the walk
+    stops at its head: a verify racing with writers passes."""
+    from verrou.audit import verify_registry
+    from verrou.policy import Freeze
+    from verrou.store import open_store
+
+    reader = open_store(database_url)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        own = open_store(database_url, migrate=False)
+        try:
+            n = 0
+            while not stop.is_set() and n < 200:
+                fp = n.to_bytes(16, "big")
+                now = datetime.now(UTC)
+                draft = AuditDraft("freeze.place", "operator", fp.hex(), {}, now)
+                own.place_freeze(Freeze(fp, "operator", "owner_request", now), audit=draft)
+                if n % 2:
+                    lift = AuditDraft("freeze.lift", "operator", fp.hex(), {}, now)
+                    own.lift_freeze(fp, audit=lift)
+                n += 1
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            own.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(20):
+            report = verify_registry(reader.audit_entries(), reader.audit_snapshot())
+            assert report.ok, report.problem
+    finally:
+        stop.set()
+        thread.join()
+        reader.close()
+    assert errors == []

@@ -94,6 +94,16 @@ class PostgresStore(SqlRegistry):
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL registry write failed: {self._why(exc)}") from exc
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[psycopg.Connection[TupleRow]]:
+        db = self._connection()
+        try:
+            with db.transaction():
+                db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield db
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL registry read failed: {self._why(exc)}") from exc
+
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         db = self._connection()
         try:

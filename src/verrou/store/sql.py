@@ -93,6 +93,11 @@ class SqlRegistry:
         """Rows of one statement (``?`` placeholders), outside any write transaction."""
         raise NotImplementedError
 
+    def _snapshot(self) -> AbstractContextManager[Any]:
+        """A read-only transaction whose statements all see one committed state, without
+        blocking writers (SQLite WAL: a deferred transaction; PostgreSQL: REPEATABLE READ)."""
+        raise NotImplementedError
+
     def _sql(self, sql: str) -> str:
         """The statement in the dialect's placeholder style."""
         return sql
@@ -345,10 +350,10 @@ class SqlRegistry:
                 return
 
     def audit_snapshot(self) -> AuditSnapshot:
-        with self._write() as db:
-            head = self._exec(
-                db, "SELECT seq, entry_hash FROM audit_head WHERE id = 1" + self.HEAD_LOCK
-            ).fetchone()
+        # One snapshot, not the head lock: every change commits its rows with the head, so a
+        # committed state is consistent, and checks are not held up while this reads.
+        with self._snapshot() as db:
+            head = self._exec(db, "SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
             last = self._exec(
                 db, "SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1"
             ).fetchone()
