@@ -18,6 +18,7 @@ from verrou.alerts import (
     DEFAULT_ALERT_WINDOW,
     Alert,
     OutboxItem,
+    SmtpTransport,
     alert_message,
     deliver_due,
     webhook_payload,
@@ -223,6 +224,11 @@ def test_the_alert_text_tells_the_count_and_no_identity_data(
             assert value not in text
         for key in frozen:
             assert key.fingerprint.hex() not in text
+    email = SmtpTransport("127.0.0.1", 25, "alertes@verrou.invalid").build_message(
+        alert, Contact("email", ADDRESS), now=NOW
+    )
+    assert "100 attempts" in str(email["Subject"])
+    assert "regroupe 100 demandes" in email.get_content()
     one = alert_message(Alert(alert.subject_fingerprint, alert.kind, "Banque", NOW, "chk_1"))
     assert "regroupe" not in one.body  # a single check reads as before
 

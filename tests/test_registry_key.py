@@ -159,3 +159,22 @@ def test_bind_fingerprint_key_contract(store: RegistryStore, database_url: str) 
         open_store(database_url, fingerprint_key_id=ID_B)
     open_store(database_url, fingerprint_key_id=ID_A).close()
     assert issubclass(FingerprintKeyMismatch, KeyMaterialError)
+
+
+def test_demo_refuses_a_replaced_fingerprint_key(tmp_path: Path) -> None:
+    from verrou.cli import main
+    from verrou.keys import create_key_file, load_key_file
+
+    folder = tmp_path / "demo"
+    env = {"VERROU_WORKERS": "0", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    args = ["demo", "--rows", "1000", "--dir", str(folder), "--no-serve"]
+    first = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    key_file = folder / "keys" / "fingerprint.key"
+    built_with = load_key_file(key_file).key_id
+    key_file.unlink()
+    replaced = create_key_file(key_file).key_id  # the demo folder's key, swapped
+    again = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    assert again.exit_code != 0
+    line = again.output.strip()
+    assert len(line.splitlines()) == 1 and built_with in line and replaced in line
