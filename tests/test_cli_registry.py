@@ -412,12 +412,13 @@ def test_checkpoint_catches_a_truncated_log(
     )
     assert with_jwks.exit_code == 0, with_jwks.output
 
-    # Cut the log back to 2 entries: the chain alone still verifies, the checkpoint does not.
-    tamper(database, "DELETE FROM audit_log WHERE seq > 2")
+    # Cut the log back to its first entry and the head with it (the freezes it explains, none,
+    # are the freezes held): the log alone still verifies, the checkpoint does not.
+    tamper(database, "DELETE FROM audit_log WHERE seq > 1")
     tamper(
         database,
-        "UPDATE audit_head SET seq = 2, entry_hash = "
-        "(SELECT entry_hash FROM audit_log WHERE seq = 2) WHERE id = 1",
+        "UPDATE audit_head SET seq = 1, entry_hash = "
+        "(SELECT entry_hash FROM audit_log WHERE seq = 1) WHERE id = 1",
     )
     assert run(keyed, database, "audit", "verify").exit_code == 0
     cut = run(keyed, database, "audit", "verify", "--checkpoint", str(checkpoint))

@@ -202,6 +202,7 @@ def test_altered_key_file_is_refused(tmp_path: Path) -> None:
 def test_foreign_file_is_not_a_key(tmp_path: Path) -> None:
     path = tmp_path / "contact.key"
     path.write_text('{"format": "verrou-fingerprint-key/1", "key_id": "x", "key": "AAAA"}')
+    path.chmod(0o600)  # a private file, only of the wrong kind
     with pytest.raises(KeyMaterialError, match="not a verrou contact key"):
         load_contact_key_file(path)
 

@@ -320,6 +320,7 @@ def test_missing_unreadable_and_foreign_key_files_are_refused(tmp_path: Path) ->
         load_signing_key_file(tmp_path)  # a directory
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a key\n")
+    garbage.chmod(0o600)  # private files, only not Ed25519 keys
     with pytest.raises(KeyMaterialError, match="not a PEM private key"):
         load_signing_key_file(garbage)
     ec_file = tmp_path / "ec.pem"
@@ -330,6 +331,7 @@ def test_missing_unreadable_and_foreign_key_files_are_refused(tmp_path: Path) ->
             serialization.NoEncryption(),
         )
     )
+    ec_file.chmod(0o600)
     with pytest.raises(KeyMaterialError, match="not Ed25519"):
         load_signing_key_file(ec_file)
     encrypted = tmp_path / "encrypted.pem"
@@ -340,6 +342,7 @@ def test_missing_unreadable_and_foreign_key_files_are_refused(tmp_path: Path) ->
             serialization.BestAvailableEncryption(b"pass"),
         )
     )
+    encrypted.chmod(0o600)
     with pytest.raises(KeyMaterialError, match="encrypted"):
         load_signing_key_file(encrypted)
 

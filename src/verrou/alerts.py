@@ -47,6 +47,12 @@ logger = logging.getLogger(__name__)
 
 AlertKind = Literal["attempt_on_frozen", "attempt_on_exposed", "canary_tripped"]
 OutboxStatus = Literal["pending", "delivered", "failed"]
+#: Which kind an alert telling of several checks takes: the strongest.
+ALERT_RANK: Final[dict[AlertKind, int]] = {
+    "canary_tripped": 3,
+    "attempt_on_frozen": 2,
+    "attempt_on_exposed": 1,
+}
 Backoff = Callable[[int], timedelta]
 Jitter = Callable[[timedelta], timedelta]
 
@@ -61,6 +67,9 @@ BACKOFF_CAP: Final = timedelta(hours=6)
 UNCONFIGURED_WAIT: Final = timedelta(hours=1)
 #: Longest error text kept in the outbox.
 ERROR_MAX: Final = 200
+#: Default of VERROU_ALERT_WINDOW: a relying party's checks of one owner's identity within one
+#: window are told in one alert (see :mod:`verrou.store.sql`, ``_queue_alerts``).
+DEFAULT_ALERT_WINDOW: Final = timedelta(minutes=15)
 
 _FRENCH_MONTHS: Final = (
     "janvier",
@@ -113,7 +122,9 @@ class Alert:
     """Something a citizen (or, for a canary, the operator) must be told about.
 
     ``relying_party`` is the name or sector of who checked ("Banque Exemple", "une banque"), shown
-    to the citizen; it must be one line. ``at`` is timezone-aware.
+    to the citizen; it must be one line. ``at`` is timezone-aware: the first check it tells of.
+    One alert tells of ``checks`` checks by that relying party in one alert window, the first
+    at ``at`` (with its ``check_id``), the last at ``last_at``.
     """
 
     subject_fingerprint: bytes
@@ -122,9 +133,15 @@ class Alert:
     at: datetime
     check_id: str
     id: str = field(default_factory=new_alert_id)
+    checks: int = 1
+    last_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _aware(self.at, "Alert.at")
+        if self.last_at is not None:
+            _aware(self.last_at, "Alert.last_at")
+        if isinstance(self.checks, bool) or not isinstance(self.checks, int) or self.checks < 1:
+            raise ValueError("Alert.checks is a count of at least 1")
         if self.kind not in ("attempt_on_frozen", "attempt_on_exposed", "canary_tripped"):
             raise ValueError("unknown alert kind")
         party = self.relying_party.strip()
@@ -226,6 +243,18 @@ def alert_message(alert: Alert) -> AlertMessage:
             "If it was not you, contact the organisation, freeze your identity in your verrou "
             "space and report the identity theft to the police."
         )
+    if alert.checks > 1:
+        # One alert per relying party and window: say how many checks it stands for.
+        last_fr, last_en = _dates(alert.last_at or alert.at)
+        subject += f" ({alert.checks} demandes / {alert.checks} attempts)"
+        french += (
+            f"\n\nCette alerte regroupe {alert.checks} demandes faites auprès de {party}, "
+            f"la première {date_fr}, la dernière {last_fr}."
+        )
+        english += (
+            f" This alert covers {alert.checks} attempts at {party}, the first {date_en}, "
+            f"the last {last_en}."
+        )
     body = (
         f"{french}\n\nRéférence : {alert.check_id}\n\n"
         f"English: {english}\n\nReference: {alert.check_id}\n\n"
@@ -246,6 +275,8 @@ def webhook_payload(alert: Alert, *, sent_at: datetime) -> bytes:
         "relying_party": alert.relying_party,
         "at": alert.at.isoformat(),
         "check_id": alert.check_id,
+        "checks": alert.checks,
+        "last_at": (alert.last_at or alert.at).isoformat(),
         "sent_at": _aware(sent_at, "sent_at").isoformat(),
         "subject": message.subject,
         "text": message.body,
@@ -303,8 +334,12 @@ class Outbox(Protocol):
         """Pending items whose ``next_attempt_at`` is not after ``now``, oldest first."""
         ...
 
-    def mark_delivered(self, alert_id: str, at: datetime, *, attempts: int) -> None:
-        """The alert was delivered at ``at``, after ``attempts`` attempts in total."""
+    def mark_delivered(
+        self, alert_id: str, at: datetime, *, attempts: int, checks: int | None = None
+    ) -> None:
+        """The alert was delivered at ``at``, after ``attempts`` attempts in total, telling of
+        ``checks`` checks (None: all it holds). Checks it absorbed after it was read for
+        sending are not lost: the store queues them in the next window's alert."""
         ...
 
     def mark_retry(
@@ -378,8 +413,10 @@ class MemoryOutbox:
                 raise Conflict(f"alert {alert_id} is already {item.status}")
             self._items[alert_id] = replace(item, **changes)  # type: ignore[arg-type]
 
-    def mark_delivered(self, alert_id: str, at: datetime, *, attempts: int) -> None:
-        """Record a delivery."""
+    def mark_delivered(
+        self, alert_id: str, at: datetime, *, attempts: int, checks: int | None = None
+    ) -> None:
+        """Record a delivery (nothing coalesces here: ``checks`` is what was sent)."""
         self._update(
             alert_id,
             status="delivered",
@@ -664,7 +701,7 @@ def deliver_due(
             error = f"unexpected error ({type(exc).__name__})"
             logger.exception("alert %s: transport raised unexpectedly", alert_id)
         else:
-            outbox.mark_delivered(alert_id, now, attempts=attempts)
+            outbox.mark_delivered(alert_id, now, attempts=attempts, checks=item.alert.checks)
             report.delivered.append(alert_id)
             continue
         if attempts >= max_attempts:

@@ -18,6 +18,14 @@ Someone who can rewrite the whole log can recompute every hash after the entry t
 can cut entries off the end; signed checkpoints (:func:`sign_checkpoint`), kept outside the
 database, catch both: :func:`verify_checkpoint` checks that the log still has the signed head.
 
+:func:`verify_registry` also holds the log to the store's head row (seq and hash of the last
+entry, written in the transaction of every append, present from migration time): entries cut
+off the end, or the whole log deleted, disagree with it. And it replays the freeze, lift and
+thaw entries to confirm that the freezes and thaws the registry holds are the ones the log
+explains: a freeze row deleted or added, a thaw changed, show up by the key's fingerprint
+prefix. An intruder who rewrites the head row as well as the log, or who appends entries that
+match rows they add, is caught only by a signed checkpoint taken before.
+
 No plaintext
 ------------
 Callers pass fingerprints (lowercase hex) as ``subject`` and relying-party ids, breach ids,
@@ -35,12 +43,13 @@ import hmac
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verrou.errors import VerrouError
 from verrou.signing import (
@@ -51,6 +60,9 @@ from verrou.signing import (
     unique_object,
     verify_compact,
 )
+
+if TYPE_CHECKING:  # verrou.policy imports the store, which imports this module
+    from verrou.policy import Freeze, Thaw
 
 #: Identifies the layout of the hashed content (see the module docstring).
 AUDIT_FORMAT = "verrou-audit/1"
@@ -504,3 +516,196 @@ def verify_checkpoint(token: str, jwks: Mapping[str, Any], entries: Iterable[Aud
             "(history rewritten)",
             first_bad_seq=checkpoint.seq,
         )
+
+
+# --- the log against the registry: its head row and the freeze state ------------------------
+
+#: Hex characters of a fingerprint named in a report (never the whole key, never plaintext).
+KEY_PREFIX_HEX = 12
+#: Keys named at most in one report line.
+_KEYS_NAMED = 5
+
+
+@dataclass(frozen=True)
+class AuditSnapshot:
+    """What the store holds beside the log, read in one transaction under the head lock: the
+    head row (seq, hash; None when the row is missing), the log's last entry (None: empty log),
+    and every freeze and thaw."""
+
+    head: tuple[int, bytes] | None
+    last: tuple[int, bytes] | None
+    freezes: Sequence[Freeze]
+    thaws: Sequence[Thaw]
+
+
+#: (placed_by, reason, since, canary) of a freeze; None where an old entry did not say.
+_FreezeFields = tuple[str | None, str | None, str | None, bool | None]
+#: (relying party, starts, until) of a thaw.
+_ThawFields = tuple[str | None, str | None, str | None]
+
+
+@dataclass
+class _FreezeReplay:
+    """The freeze state the log's freeze, lift and thaw entries explain, by fingerprint hex."""
+
+    freezes: dict[str, _FreezeFields] = field(default_factory=dict)
+    thaws: dict[str, Counter[_ThawFields]] = field(default_factory=dict)
+
+    def apply(self, entry: AuditEntry) -> None:
+        key = entry.subject
+        if key is None:
+            return
+        details = entry.details
+        if entry.action == "freeze.place":
+            # Entries before the store recorded `since` were written with the freeze's time.
+            self.freezes[key] = (
+                _text(details.get("placed_by")),
+                _text(details.get("reason")),
+                _text(details.get("since")) or format_at(entry.at),
+                details.get("canary") if isinstance(details.get("canary"), bool) else None,
+            )
+            self.thaws.pop(key, None)
+        elif entry.action == "freeze.lift":
+            self.freezes.pop(key, None)
+            self.thaws.pop(key, None)  # a lift takes the key's thaws with it
+        elif entry.action == "thaw.add":
+            window = (
+                _text(details.get("relying_party_id")),
+                _text(details.get("starts")),
+                _text(details.get("until")),
+            )
+            self.thaws.setdefault(key, Counter())[window] += 1
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _same_freeze(logged: _FreezeFields, held: _FreezeFields) -> bool:
+    return all(a is None or a == b for a, b in zip(logged, held, strict=True))
+
+
+def freeze_disagreements(
+    entries: Iterable[AuditEntry], freezes: Sequence[Freeze], thaws: Sequence[Thaw]
+) -> list[tuple[str, str]]:
+    """Keys whose freeze state is not the one the log explains, as (fingerprint hex, what),
+    in fingerprint order: a freeze row deleted, added without an entry or altered, a thaw
+    added, removed or changed."""
+    replay = _FreezeReplay()
+    for entry in entries:
+        replay.apply(entry)
+    return _disagreements(replay, freezes, thaws)
+
+
+def _disagreements(
+    replay: _FreezeReplay, freezes: Sequence[Freeze], thaws: Sequence[Thaw]
+) -> list[tuple[str, str]]:
+    held: dict[str, _FreezeFields] = {
+        f.fingerprint.hex(): (f.placed_by, f.reason, format_at(f.since), f.canary) for f in freezes
+    }
+    held_thaws: dict[str, Counter[_ThawFields]] = {}
+    for t in thaws:
+        window = (t.relying_party_id, format_at(t.starts), format_at(t.until))
+        held_thaws.setdefault(t.fingerprint.hex(), Counter())[window] += 1
+    found: list[tuple[str, str]] = []
+    for key in sorted(set(replay.freezes) | set(held) | set(replay.thaws) | set(held_thaws)):
+        logged = replay.freezes.get(key)
+        row = held.get(key)
+        if logged is not None and row is None:
+            found.append((key, "freeze row deleted"))
+        elif logged is None and row is not None:
+            found.append((key, "freeze row without an audit entry"))
+        elif logged is not None and row is not None and not _same_freeze(logged, row):
+            found.append((key, "freeze row altered"))
+        elif not _same_thaws(replay.thaws.get(key, Counter()), held_thaws.get(key, Counter())):
+            found.append((key, "thaws differ from the log (added, removed or changed)"))
+    return found
+
+
+def _same_thaws(logged: Counter[_ThawFields], held: Counter[_ThawFields]) -> bool:
+    if logged == held:
+        return True
+    # An old thaw entry that did not say its window matches any one thaw of its key.
+    if sum(logged.values()) != sum(held.values()):
+        return False
+    rest = held.copy()
+    loose = 0
+    for window, count in logged.items():
+        if None in window:
+            loose += count
+            continue
+        if rest[window] < count:
+            return False
+        rest[window] -= count
+    return loose == sum(rest.values())
+
+
+def verify_registry(records: Iterable[StoredEntry], snapshot: AuditSnapshot) -> ChainReport:
+    """:func:`verify_stored`, then the log against the store's head row, then the freeze state
+    against the log (:func:`freeze_disagreements`).
+
+    ``records`` is the store's log in seq order; ``snapshot`` was read before it
+    (:meth:`verrou.store.base.RegistryStore.audit_snapshot`), so the walk stops at the head's
+    seq and later appends do not count. Never raises for a bad log: see :func:`raise_if_broken`.
+    """
+
+    def failed(problem: str, first_bad: int | None, intact: int = 0) -> ChainReport:
+        return ChainReport(False, intact, None, first_bad, problem)
+
+    if snapshot.head is None:
+        return failed("the audit head row is missing (deleted): the log cannot be checked", None)
+    head_seq, head_hash = snapshot.head
+    replay = _FreezeReplay()
+
+    def decoded() -> Iterator[object]:
+        for record in islice(records, head_seq):
+            try:
+                entry = entry_from_content(
+                    record.content, prev_hash=record.prev_hash, entry_hash=record.entry_hash
+                )
+            except (ValueError, TypeError, AttributeError) as exc:
+                yield _Unreadable(str(exc))
+                return
+            yield entry
+            replay.apply(entry)  # after the walk accepted it (an entry is replayed once)
+
+    report = _walk(decoded())
+    if not report.ok:
+        return report
+    intact = report.entries
+    if intact < head_seq:
+        what = "the log is empty" if intact == 0 else f"the log ends at entry {intact}"
+        return failed(
+            f"{what} but its head is entry {head_seq} (entries deleted from the end)",
+            intact + 1,
+            intact,
+        )
+    last_seq = 0 if snapshot.last is None else snapshot.last[0]
+    if last_seq > head_seq:
+        return failed(
+            f"entry {last_seq} is past the head, entry {head_seq} (entries added behind the "
+            "head's back)",
+            head_seq + 1,
+            head_seq,
+        )
+    if head_seq and not hmac.compare_digest(report.head_hash or b"", head_hash):
+        return failed(
+            f"entry {head_seq} does not have the head's hash (rewritten)", head_seq, head_seq - 1
+        )
+    disagree = _disagreements(replay, snapshot.freezes, snapshot.thaws)
+    if disagree:
+        named = ", ".join(
+            f"{key[:KEY_PREFIX_HEX]} ({what})" for key, what in disagree[:_KEYS_NAMED]
+        )
+        more = f" and {len(disagree) - _KEYS_NAMED} more" if len(disagree) > _KEYS_NAMED else ""
+        return ChainReport(
+            ok=False,
+            entries=report.entries,
+            head_hash=report.head_hash,
+            first_bad_seq=None,
+            problem=(
+                f"the freeze state disagrees with the audit log for {len(disagree)} "
+                f"key(s): {named}{more}"
+            ),
+        )
+    return report

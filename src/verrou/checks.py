@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeAlias, TypeVar
 
-from verrou.alerts import Alert, AlertKind
+from verrou.alerts import ALERT_RANK, DEFAULT_ALERT_WINDOW, Alert, AlertKind
 from verrou.audit import format_at
 from verrou.fingerprints import Fingerprinter
 from verrou.policy import (
@@ -46,6 +46,7 @@ from verrou.store.base import (
     CheckRecord,
     CheckSnapshot,
     ExposureHit,
+    QueuedAlert,
     RegistryStore,
     RelyingParty,
     SealedContact,
@@ -224,18 +225,24 @@ def _alert_kind(
     return None
 
 
-_ALERT_RANK: Final[dict[AlertKind, int]] = {
-    "canary_tripped": 3,
-    "attempt_on_frozen": 2,
-    "attempt_on_exposed": 1,
-}
+def alert_window(now: datetime, window: timedelta) -> tuple[int, int]:
+    """The alert window ``now`` falls in: ``[start, end)`` in whole seconds since the epoch,
+    windows of ``window`` laid end to end from the epoch (so every process agrees)."""
+    length = max(1, int(window.total_seconds()))
+    start = int(now.timestamp()) // length * length
+    return start, start + length
 
 
 def owner_alerts(
-    request: CheckRequest, records: GroupRecords, now: datetime
-) -> list[tuple[Alert, bytes]]:
+    request: CheckRequest,
+    records: GroupRecords,
+    now: datetime,
+    window: timedelta = DEFAULT_ALERT_WINDOW,
+) -> list[QueuedAlert]:
     """The alerts one check puts in the outbox: one per registered owner whose keys it touched
-    (the strongest kind among them), with the contact sealed to the key that raised it."""
+    (the strongest kind among them), with the contact sealed to the key that raised it, in the
+    alert window of ``now`` (the store coalesces them: one per owner, relying party and
+    window)."""
     chosen: dict[str, tuple[int, Alert, bytes]] = {}
     for key in request.keys:
         contacts = records.contacts.get(key.fingerprint)
@@ -245,7 +252,7 @@ def owner_alerts(
         if kind is None:
             continue
         for contact in contacts:
-            rank = _ALERT_RANK[kind]
+            rank = ALERT_RANK[kind]
             if contact.owner_ref in chosen and chosen[contact.owner_ref][0] >= rank:
                 continue
             alert = Alert(
@@ -256,7 +263,13 @@ def owner_alerts(
                 check_id=request.check_id,
             )
             chosen[contact.owner_ref] = (rank, alert, contact.sealed)
-    return [(alert, sealed) for _, alert, sealed in chosen.values()]
+    if not chosen:
+        return []
+    start, end = alert_window(now, window)
+    return [
+        QueuedAlert(alert, sealed, owner_ref, request.party.id, start, end)
+        for owner_ref, (_, alert, sealed) in chosen.items()
+    ]
 
 
 def check_audit(request: CheckRequest, decision: Decision, now: datetime) -> AuditDraft:
@@ -358,9 +371,13 @@ class CheckService:
         *,
         verdict_ttl: timedelta = timedelta(minutes=15),
         clock: Callable[[], datetime] = utc_now,
+        alert_window: timedelta = DEFAULT_ALERT_WINDOW,
     ) -> None:
         if verdict_ttl <= timedelta(0):
             raise ValueError("verdict_ttl must be positive")
+        if alert_window < timedelta(seconds=1):
+            raise ValueError("alert_window must be at least a second")
+        self.alert_window = alert_window
         self.store = store
         self.signing_key = signing_key
         self.verdict_ttl = verdict_ttl
@@ -402,7 +419,7 @@ class CheckService:
                 records.append(
                     CheckRecord(
                         audit=check_audit(request, decision, now),
-                        alerts=owner_alerts(request, indexed, now),
+                        alerts=owner_alerts(request, indexed, now, self.alert_window),
                     )
                 )
             return records
@@ -449,6 +466,7 @@ __all__ = [
     "CheckService",
     "JobResult",
     "SignedVerdict",
+    "alert_window",
     "check_audit",
     "new_check_id",
     "owner_alerts",

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from verrou.errors import KeyMaterialError
 
 KEY_FORMAT = "verrou-fingerprint-key/1"
 MIN_KEY_BYTES = 32
+#: The most a key file is read of: a key document is about a hundred bytes, a PEM key a few
+#: hundred. A device (/dev/zero) or a huge file is refused after this much, not read whole.
+MAX_KEY_FILE_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,26 @@ class FingerprintKey:
 
     def __repr__(self) -> str:  # never print the secret by accident
         return f"FingerprintKey(key_id={self.key_id!r})"
+
+
+class FingerprintKeyMismatch(KeyMaterialError):
+    """The fingerprint key given is not the one the registry was built with.
+
+    With another key every fingerprint differs, so a frozen identity would match nothing and
+    come back ``clear``: every command that uses the key refuses to run. Key rotation, when it
+    exists, will be an explicit command; there is none yet.
+    """
+
+    code = "fingerprint_key_mismatch"
+
+    def __init__(self, registry_key_id: str, given_key_id: str) -> None:
+        super().__init__(
+            f"this registry was built with fingerprint key {registry_key_id}, not "
+            f"{given_key_id}: refusing to use another key (set VERROU_KEY or VERROU_KEY_FILE "
+            "to the registry's key; key rotation is not supported yet)"
+        )
+        self.registry_key_id = registry_key_id
+        self.given_key_id = given_key_id
 
 
 def key_id_for(secret: bytes) -> str:
@@ -69,6 +93,47 @@ def write_private_file(path: Path, content: bytes, what: str) -> None:
         handle.write(content)
 
 
+def read_private_file(path: Path, what: str, missing_hint: str = "") -> bytes:
+    """The bytes of a secret key file, refused as ssh refuses a private key it should not use.
+
+    :class:`KeyMaterialError` in one line naming the file (never its content) when it is
+    missing or unreadable, not a regular file (a device, a pipe, a folder), open to its group
+    or to others (with the ``chmod 600`` to run), or larger than :data:`MAX_KEY_FILE_BYTES`.
+    """
+    try:
+        # Non-blocking: opening a FIFO for reading would otherwise wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise KeyMaterialError(f"no {what} at {path}{missing_hint}") from None
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot read the {what} at {path}: {exc.strerror}") from exc
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise KeyMaterialError(f"cannot read the {what} at {path}: not a regular file")
+        mode = stat.S_IMODE(status.st_mode)
+        if mode & 0o077:
+            raise KeyMaterialError(
+                f"the {what} at {path} is open to its group or others (mode {mode:04o}): "
+                f"run `chmod 600 {path}`"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, MAX_KEY_FILE_BYTES + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_KEY_FILE_BYTES:
+                raise KeyMaterialError(
+                    f"the {what} at {path} is larger than {MAX_KEY_FILE_BYTES:,} bytes: "
+                    "not a key file"
+                )
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot read the {what} at {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
 def write_key_document(
     path: Path, *, key_format: str, id_field: str, key_id: str, secret: bytes, what: str
 ) -> None:
@@ -87,14 +152,11 @@ def read_key_document(
     """The JSON document of a key file written by :func:`write_key_document`, and its secret.
 
     Raises :class:`KeyMaterialError` naming the file (never its content) when it is missing,
-    unreadable, of another format or not valid base64. The caller checks length and id.
+    unreadable, refused by :func:`read_private_file`, of another format or not valid base64.
+    The caller checks length and id.
     """
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KeyMaterialError(f"no {what} at {path}{missing_hint}") from None
-    except OSError as exc:
-        raise KeyMaterialError(f"cannot read the {what} at {path}: {exc.strerror}") from exc
+        text = read_private_file(path, what, missing_hint).decode("utf-8")
     except UnicodeDecodeError:
         raise KeyMaterialError(f"{path} is not a verrou {what} file") from None
     try:

@@ -106,6 +106,11 @@ SETTINGS_DOC: tuple[Setting, ...] = (
         "From address of email alerts (default alertes@verrou.invalid).",
     ),
     Setting(
+        "VERROU_ALERT_WINDOW",
+        "Seconds of one alert window: a relying party's checks of one owner's identity in a "
+        "window make one alert that counts them (default 900, 1-86,400).",
+    ),
+    Setting(
         "VERROU_WEBHOOK_SECRET",
         "Secret that signs webhook alerts (HMAC-SHA256), hex or base64, at least 32 bytes "
         "(default none: webhook alerts wait in the outbox).",
@@ -132,6 +137,7 @@ class Settings:
     smtp_url: str | None = None
     alert_sender: str = "alertes@verrou.invalid"
     webhook_secret: str | None = field(default=None, repr=False)
+    alert_window: int = 900
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -166,6 +172,8 @@ class Settings:
             values["smtp_url"] = env["VERROU_SMTP_URL"]
         if env.get("VERROU_ALERT_SENDER"):
             values["alert_sender"] = env["VERROU_ALERT_SENDER"]
+        if "VERROU_ALERT_WINDOW" in env:
+            values["alert_window"] = _int_setting(env, "VERROU_ALERT_WINDOW", 1, 86_400)
         if env.get("VERROU_WEBHOOK_SECRET"):
             values["webhook_secret"] = env["VERROU_WEBHOOK_SECRET"]
         known = {f.name for f in fields(cls)}
@@ -178,8 +186,11 @@ class Settings:
         """Refuse settings that cannot work, with a sentence that names the variable."""
         scheme = self.database_url.split(":", 1)[0]
         if scheme not in ("sqlite", "postgresql", "postgres"):
+            from verrou.store.urls import redacted_url  # on this error only: a light module
+
             raise ConfigError(
-                f"VERROU_DATABASE_URL must start with sqlite:/// or postgresql://, got {scheme}://"
+                "VERROU_DATABASE_URL must start with sqlite:/// or postgresql://, got "
+                + redacted_url(self.database_url)
             )
         if not 1_000 <= self.batch_rows <= 1_000_000:
             raise ConfigError("VERROU_BATCH_ROWS must be between 1,000 and 1,000,000")
@@ -193,6 +204,8 @@ class Settings:
             raise ConfigError("VERROU_AUTH_CACHE_SECONDS must be 0 or more")
         if self.recorder not in ("process", "thread"):
             raise ConfigError("VERROU_RECORDER must be process or thread")
+        if not 1 <= self.alert_window <= 86_400:
+            raise ConfigError("VERROU_ALERT_WINDOW must be between 1 and 86,400 seconds")
         if self.smtp_url is not None:
             smtp_address(self.smtp_url)
 

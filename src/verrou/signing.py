@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from verrou.errors import KeyMaterialError, VerrouError
-from verrou.keys import write_private_file
+from verrou.keys import read_private_file, write_private_file
 
 #: The ``alg`` we write (RFC 8037); see the module docstring for why not ``Ed25519``.
 SIGNING_ALG = "EdDSA"
@@ -178,12 +178,7 @@ def load_signing_key_file(path: Path) -> SigningKey:
     Raises ``KeyMaterialError`` naming the path when the file is missing, unreadable, or holds
     anything other than an unencrypted Ed25519 private key.
     """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise KeyMaterialError(f"no signing key at {path}") from None
-    except OSError as exc:
-        raise KeyMaterialError(f"cannot read the signing key at {path}: {exc.strerror}") from exc
+    data = read_private_file(path, "signing key")  # mode 0600, a regular file, a few KB
     try:
         private_key = serialization.load_pem_private_key(data, password=None)
     except TypeError:

@@ -102,7 +102,10 @@ def create_app(
         fingerprint_key=fingerprint_key or load_fingerprint_key(settings),
         signing_key=signer,
         verdict_ttl=timedelta(seconds=settings.verdict_ttl),
+        alert_window=timedelta(seconds=settings.alert_window),
     )
+    # Refuse to start with another fingerprint key than the registry's (before listening).
+    open_store(settings.database_url, fingerprint_key_id=keys.fingerprint_key.key_id).close()
     metrics = Metrics()
 
     @asynccontextmanager

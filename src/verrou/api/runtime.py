@@ -42,6 +42,7 @@ from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from verrou.alerts import DEFAULT_ALERT_WINDOW
 from verrou.checks import CheckJob, CheckService, JobResult, SignedVerdict, run_jobs
 from verrou.errors import StoreError, VerrouError
 from verrou.fingerprints import Fingerprinter
@@ -109,13 +110,16 @@ class RecorderKeys:
     fingerprint_key: FingerprintKey
     signing_key: SigningKey
     verdict_ttl: timedelta
+    alert_window: timedelta = DEFAULT_ALERT_WINDOW
 
     def service(self) -> tuple[CheckService, Fingerprinter]:
         """A check service on its own store connection, and the fingerprinter."""
         from verrou.store import open_store
 
         store = open_store(self.database_url, migrate=False)
-        service = CheckService(store, self.signing_key, verdict_ttl=self.verdict_ttl)
+        service = CheckService(
+            store, self.signing_key, verdict_ttl=self.verdict_ttl, alert_window=self.alert_window
+        )
         return service, Fingerprinter(self.fingerprint_key)
 
 

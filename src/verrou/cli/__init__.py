@@ -23,6 +23,7 @@ from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey, create_key_file, load_key_file, parse_key_value
 from verrou.settings import Settings
 from verrou.store import RegistryStore, open_store
+from verrou.store.urls import redacted_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,9 +49,26 @@ def load_key(settings: Settings) -> FingerprintKey:
 
 @contextmanager
 def registry(settings: Settings) -> Iterator[RegistryStore]:
+    """The registry, for commands that do not use the fingerprint key."""
     store = open_store(settings.database_url)
     try:
         yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def keyed_registry(settings: Settings) -> Iterator[tuple[RegistryStore, Fingerprinter]]:
+    """The registry and a fingerprinter with the key it is built with.
+
+    The one way a command gets both: the store opens bound to the key's id and refuses another
+    key (:class:`verrou.keys.FingerprintKeyMismatch`, one line naming both ids), so no command
+    can fingerprint with a key the registry was not built with.
+    """
+    key = load_key(settings)
+    store = open_store(settings.database_url, fingerprint_key_id=key.key_id)
+    try:
+        yield store, Fingerprinter(key)
     finally:
         store.close()
 
@@ -338,9 +356,10 @@ def ingest(
             else:
                 _print_dry_run(report)
             return
-    key = load_key(settings)
-    with registry(settings) as store:
-        result = _ingest_with_progress(store, key, dump, options, None, enabled=not as_json)
+    with keyed_registry(settings) as (store, fingerprinter):
+        result = _ingest_with_progress(
+            store, fingerprinter, dump, options, None, enabled=not as_json
+        )
     if as_json:
         out.print_json(json.dumps(result.to_json()))
     else:
@@ -349,7 +368,7 @@ def ingest(
 
 def _ingest_with_progress(
     store: RegistryStore,
-    key: FingerprintKey,
+    fingerprinter: Fingerprinter,
     dump: Path,
     options: Any,
     total: int | None,
@@ -366,7 +385,7 @@ def _ingest_with_progress(
             advance(records - last[0])
             last[0] = records
 
-        return ingest_dump(store, Fingerprinter(key), dump, options, on_progress=on_progress)
+        return ingest_dump(store, fingerprinter, dump, options, on_progress=on_progress)
 
 
 def print_ingest_report(report: Any, where: str) -> None:
@@ -383,7 +402,7 @@ def print_ingest_report(report: Any, where: str) -> None:
     )
     out.print(
         f"format {report.format}{', ' + report.encoding if report.encoding else ''}; "
-        f"registry {where}"
+        f"registry {redacted_url(where)}"
     )
     summary = Table.grid(padding=(0, 2))
     summary.add_row("rows read", f"{report.rows_read:,}")

@@ -22,19 +22,20 @@ from verrou.cli import (
     _ingest_with_progress,
     _progress,
     err,
+    keyed_registry,
     main,
     out,
     print_ingest_report,
-    registry,
 )
 from verrou.errors import InvalidIdentifier, VerrouError
 from verrou.fingerprints import Fingerprinter
-from verrou.keys import create_key_file, load_key_file
+from verrou.keys import create_key_file
 from verrou.policy import Applicant, Freeze, InvalidApplicant, applicant_keys
 from verrou.settings import Settings
 from verrou.signing import create_signing_key_file
 from verrou.store import RegistryStore
 from verrou.store.base import AuditDraft, BreachInfo
+from verrou.store.urls import redacted_url
 
 DEMO_BREACH = BreachInfo(
     name="ants-2026",
@@ -196,11 +197,8 @@ def demo(
         report_dir=folder / "reports",
         workers=workers,
     )
-    key = (
-        load_key_file(settings.key_file)
-        if settings.key_file.exists()
-        else create_key_file(settings.key_file)
-    )
+    if not settings.key_file.exists():
+        create_key_file(settings.key_file)
     if not settings.signing_key_file.exists():
         create_signing_key_file(settings.signing_key_file)
     dump = folder / "dumps" / f"ants-2026-{rows}.csv"
@@ -214,7 +212,7 @@ def demo(
             dump.with_name(dump.name + ".truth.json")
         )
         partial.replace(dump)
-    with registry(settings) as store:
+    with keyed_registry(settings) as (store, fingerprinter):
         store.ensure_breach(DEMO_BREACH)
         options = IngestOptions(
             breach="ants-2026",
@@ -223,14 +221,14 @@ def demo(
             workers=settings.workers,
             report_dir=settings.report_dir,
         )
-        report = _ingest_with_progress(store, key, dump, options, rows)
-        applicants = prepare_applicants(store, dump, Fingerprinter(key))
+        report = _ingest_with_progress(store, fingerprinter, dump, options, rows)
+        applicants = prepare_applicants(store, dump, fingerprinter)
         _, api_key = store.create_relying_party("Banque Démo", "bank", actor="demo")
     print_ingest_report(report, settings.database_url)
     out.print()
     out.print(f"registry: {folder / 'registry.sqlite3'}  (keys in {keys})")
     if not serve:
-        out.print(f"try: VERROU_DATABASE_URL={settings.database_url} verrou breaches")
+        out.print(f"try: VERROU_DATABASE_URL={redacted_url(settings.database_url)} verrou breaches")
         return
     port = _usable_port(port)
     base_url = f"http://127.0.0.1:{port}"

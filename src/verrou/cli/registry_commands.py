@@ -34,15 +34,16 @@ from verrou.alerts import (
 from verrou.audit import (
     AuditChainBroken,
     AuditEntry,
+    ChainReport,
     Checkpoint,
     StoredEntry,
     entry_from_content,
     read_checkpoint,
     sign_checkpoint,
     verify_checkpoint,
-    verify_stored,
+    verify_registry,
 )
-from verrou.cli import Context, _parse_when, err, load_key, main, out, registry
+from verrou.cli import Context, _parse_when, err, keyed_registry, main, out, registry
 from verrou.contacts import Contact, load_contact_key_file
 from verrou.errors import ConfigError, Conflict, NotFound, VerrouError
 from verrou.fingerprints import Fingerprinter
@@ -59,7 +60,7 @@ from verrou.policy import (
 )
 from verrou.settings import Settings
 from verrou.signing import load_signing_key_file, public_jwks
-from verrou.store.base import KEY_PREFIX_CHARS, SECTORS, RelyingParty
+from verrou.store.base import KEY_PREFIX_CHARS, SECTORS, RegistryStore, RelyingParty
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -292,10 +293,10 @@ def applicant_from_json(text: str) -> Applicant:
     )
 
 
-def identity_keys(settings: Settings, applicant: Applicant) -> list[IdentityKey]:
-    """The applicant's keys with the fingerprint key in use; :class:`InvalidIdentity` lists
-    every invalid field at once."""
-    fingerprinter = Fingerprinter(load_key(settings))
+def identity_keys(fingerprinter: Fingerprinter, applicant: Applicant) -> list[IdentityKey]:
+    """The applicant's keys with the registry's fingerprint key (from
+    :func:`verrou.cli.keyed_registry`); :class:`InvalidIdentity` lists every invalid field at
+    once."""
     try:
         return applicant_keys(applicant, fingerprinter)
     except InvalidApplicant as exc:
@@ -359,9 +360,9 @@ def freeze_place(
 ) -> None:
     """Freeze an identity: every check on it is denied until the freeze is lifted."""
     settings = obj.settings()
-    keys = identity_keys(settings, applicant)
     chosen = reason or ("canary" if canary else "owner_request")
-    with registry(settings) as store:
+    with keyed_registry(settings) as (store, fingerprinter):
+        keys = identity_keys(fingerprinter, applicant)
         outcomes = subjects.place_freeze(
             store,
             keys,
@@ -382,8 +383,8 @@ def freeze_place(
 def freeze_lift(obj: Context, applicant: Applicant) -> None:
     """Lift the freeze of an identity (its thaws go with it)."""
     settings = obj.settings()
-    keys = identity_keys(settings, applicant)
-    with registry(settings) as store:
+    with keyed_registry(settings) as (store, fingerprinter):
+        keys = identity_keys(fingerprinter, applicant)
         outcomes = subjects.lift_freeze(store, keys, actor=ACTOR, now=_now())
     _print_outcomes(outcomes)
     lifted = sum(o.outcome == "lifted" for o in outcomes)
@@ -435,8 +436,8 @@ def freeze_thaw(
         assert parsed is not None
         until = parsed
     settings = obj.settings()
-    keys = identity_keys(settings, applicant)
-    with registry(settings) as store:
+    with keyed_registry(settings) as (store, fingerprinter):
+        keys = identity_keys(fingerprinter, applicant)
         outcomes = subjects.thaw(
             store,
             keys,
@@ -569,8 +570,8 @@ def subject_show(obj: Context, applicant: Applicant, as_json: bool) -> None:
     Keys are shown by their first 12 hex characters; the identity itself is never printed.
     """
     settings = obj.settings()
-    keys = identity_keys(settings, applicant)
-    with registry(settings) as store:
+    with keyed_registry(settings) as (store, fingerprinter):
+        keys = identity_keys(fingerprinter, applicant)
         report = subjects.subject_report(store, keys, now=_now())
     if as_json:
         out.print_json(json.dumps(_report_json(report)))
@@ -715,11 +716,22 @@ def _decoded(records: Iterable[StoredEntry]) -> Iterator[AuditEntry]:
 
 
 def _broken(report_problem: str | None, seq: int | None, intact: int) -> AuditChainBroken:
+    if seq is None:
+        return AuditChainBroken(f"audit log does not verify: {report_problem}")
     return AuditChainBroken(
         f"audit log does not verify: first bad entry is seq {seq} "
         f"({intact:,} entries before it are intact): {report_problem}",
         first_bad_seq=seq,
     )
+
+
+def _verified(store: RegistryStore) -> ChainReport:
+    """The log checked link by link, against its head row, and against the freeze state."""
+    snapshot = store.audit_snapshot()  # first: the walk then stops at its head
+    report = verify_registry(store.audit_entries(), snapshot)
+    if not report.ok:
+        raise _broken(report.problem, report.first_bad_seq, report.entries)
+    return report
 
 
 def _jwks(settings: Settings, source: IO[str] | None) -> dict[str, Any]:
@@ -751,15 +763,15 @@ def _jwks(settings: Settings, source: IO[str] | None) -> dict[str, Any]:
 )
 @click.pass_obj
 def audit_verify(obj: Context, checkpoint: IO[str] | None, jwks: IO[str] | None) -> None:
-    """Walk the whole audit log and check every link of the chain.
+    """Walk the whole audit log and check every link of the chain, the log's end against its
+    recorded head, and the freezes and thaws against the freeze, lift and thaw entries.
 
-    Prints the number of entries and the head hash, or names the first bad entry and exits 1.
+    Prints the number of entries and the head hash, or names the first bad entry (or the keys,
+    by fingerprint prefix, whose freeze state the log does not explain) and exits 1.
     """
     settings = obj.settings()
     with registry(settings) as store:
-        report = verify_stored(store.audit_entries())
-        if not report.ok:
-            raise _broken(report.problem, report.first_bad_seq, report.entries)
+        report = _verified(store)
         if report.head_hash is None:
             out.print("audit log is empty")
         else:
@@ -796,9 +808,7 @@ def audit_checkpoint(obj: Context, out_file: IO[str] | None) -> None:
     settings = obj.settings()
     key = load_signing_key_file(settings.signing_key_file)
     with registry(settings) as store:
-        report = verify_stored(store.audit_entries())
-    if not report.ok:
-        raise _broken(report.problem, report.first_bad_seq, report.entries)
+        report = _verified(store)
     if report.head_hash is None:
         raise Conflict("the audit log is empty: there is no head to sign")
     token = sign_checkpoint(Checkpoint(report.entries, report.head_hash, _now()), key)
@@ -842,8 +852,8 @@ def contact_add(
         target = Contact("webhook", notify_webhook)
     settings = obj.settings()
     contact_key = load_contact_key_file(settings.contact_key_file)
-    keys = identity_keys(settings, applicant)
-    with registry(settings) as store:
+    with keyed_registry(settings) as (store, fingerprinter):
+        keys = identity_keys(fingerprinter, applicant)
         owner_ref = subjects.register_contact(
             store, keys, target, contact_key, now=_now(), actor=ACTOR
         )

@@ -271,6 +271,8 @@ def ingest_dump(
     started = time.perf_counter()
     if not path.is_file():
         raise DumpError(f"{path}: no such file")
+    # Whoever calls, the registry refuses fingerprints made with another key than its own.
+    store.bind_fingerprint_key(fingerprinter.key_id)
     file_sha256 = sha256_file(path)
     breach = store.get_breach(options.breach)
     existing = store.find_run(breach.id, file_sha256) if breach is not None else None

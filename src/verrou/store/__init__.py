@@ -8,8 +8,14 @@ from verrou.errors import ConfigError
 from verrou.store.base import RegistryStore
 
 
-def open_store(url: str, *, migrate: bool = True) -> RegistryStore:
+def open_store(
+    url: str, *, migrate: bool = True, fingerprint_key_id: str | None = None
+) -> RegistryStore:
     """Open the store a URL names; apply pending migrations unless told not to.
+
+    With ``fingerprint_key_id`` (every caller that holds the fingerprint key passes it), the
+    store refuses another key than the one the registry is built with
+    (:meth:`RegistryStore.bind_fingerprint_key`; the first keyed opening records it).
 
     ``sqlite:///relative/path.sqlite3``, ``sqlite:////absolute/path``, or
     ``postgresql://user@host:port/dbname``.
@@ -25,8 +31,14 @@ def open_store(url: str, *, migrate: bool = True) -> RegistryStore:
         store = PostgresStore(url)
     else:
         raise ConfigError("database URL must start with sqlite:/// or postgresql://")
-    if migrate:
-        store.migrate()
+    try:
+        if migrate:
+            store.migrate()
+        if fingerprint_key_id is not None:
+            store.bind_fingerprint_key(fingerprint_key_id)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 

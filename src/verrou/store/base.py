@@ -34,6 +34,7 @@ from verrou.alerts import RELYING_PARTY_MAX, Alert, OutboxItem
 from verrou.audit import (
     AUDIT_FORMAT,
     AuditEntry,
+    AuditSnapshot,
     StoredEntry,
     chain_hash,
     checked_details,
@@ -377,11 +378,25 @@ class CheckSnapshot:
 
 
 @dataclass(frozen=True)
+class QueuedAlert:
+    """An alert for one owner's contact, and the window it is coalesced in: the outbox holds at
+    most one alert per (``owner_ref``, ``relying_party_id``, ``window_start``), which counts
+    the checks it tells of. Windows are whole seconds since the epoch, ``[start, end)``."""
+
+    alert: Alert
+    sealed_contact: bytes
+    owner_ref: str
+    relying_party_id: str
+    window_start: int
+    window_end: int
+
+
+@dataclass(frozen=True)
 class CheckRecord:
     """What one check writes: its audit entry and the alerts for its owners' contacts."""
 
     audit: AuditDraft
-    alerts: Sequence[tuple[Alert, bytes]] = ()
+    alerts: Sequence[QueuedAlert] = ()
 
 
 @dataclass(frozen=True)
@@ -410,6 +425,18 @@ class RegistryStore(Protocol):
     def close(self) -> None: ...
     def ping(self) -> None:
         """Raise :class:`~verrou.errors.StoreError` unless the store answers a query."""
+        ...
+
+    def bind_fingerprint_key(self, key_id: str) -> None:
+        """Refuse a fingerprint key other than the registry's.
+
+        The first call records ``key_id`` as the registry's key (a registry from before the
+        key was recorded adopts the key id of its ingest runs, and is refused when they hold
+        several); every call then raises
+        :class:`~verrou.keys.FingerprintKeyMismatch` (naming both ids, never a key) unless
+        ``key_id`` is the recorded one. :func:`verrou.store.open_store` calls it for every
+        command that holds the fingerprint key.
+        """
         ...
 
     def ensure_breach(self, info: BreachInfo) -> Breach: ...
@@ -476,6 +503,12 @@ class RegistryStore(Protocol):
         """Every stored entry in seq order, streamed (see :func:`verrou.audit.verify_stored`)."""
         ...
 
+    def audit_snapshot(self) -> AuditSnapshot:
+        """The chain's head row, the log's last entry and every freeze and thaw, read together
+        under the head lock (so they agree with each other: every change takes that lock), for
+        :func:`verrou.audit.verify_registry`."""
+        ...
+
     # Relying parties.
     def create_relying_party(
         self,
@@ -514,7 +547,13 @@ class RegistryStore(Protocol):
         first; concurrent callers never get the same alert."""
         ...
 
-    def mark_delivered(self, alert_id: str, at: datetime, *, attempts: int) -> None: ...
+    def mark_delivered(
+        self, alert_id: str, at: datetime, *, attempts: int, checks: int | None = None
+    ) -> None:
+        """See :meth:`verrou.alerts.Outbox.mark_delivered`: checks an alert absorbed after it
+        was read for sending (more than ``checks``) go to the alert of its next window."""
+        ...
+
     def mark_retry(
         self, alert_id: str, attempts: int, next_attempt_at: datetime, error: str
     ) -> None: ...
@@ -615,7 +654,7 @@ FREEZES_WITH_THAWS = (
 RELYING_PARTY_COLUMNS = "id, name, sector, key_prefix, created_at, revoked_at, rate_limit"
 OUTBOX_COLUMNS = (
     "alert_id, subject_fingerprint, kind, relying_party, alert_at, check_id, sealed_contact, "
-    "attempts, next_attempt_at, status, last_error, delivered_at"
+    "attempts, next_attempt_at, status, last_error, delivered_at, checks, last_check_at"
 )
 
 
@@ -630,6 +669,44 @@ def freeze_audit_subject(fingerprint: bytes, audit: AuditDraft) -> None:
     """Refuse an audit entry that does not name the key it records a change of."""
     if audit.subject != fingerprint.hex():
         raise ValueError("the audit entry of a freeze or thaw must have its fingerprint as subject")
+
+
+def _with_details(audit: AuditDraft, extra: Mapping[str, Any]) -> AuditDraft:
+    return AuditDraft(
+        action=audit.action,
+        actor=audit.actor,
+        subject=audit.subject,
+        details={**audit.details, **extra},
+        at=audit.at,
+    )
+
+
+def freeze_audit(freeze: Freeze, audit: AuditDraft) -> AuditDraft:
+    """The audit entry of a freeze placed, carrying the row it writes, so that `audit verify`
+    can replay the log into the freeze state (:func:`verrou.audit.replay_freezes`)."""
+    freeze_audit_subject(freeze.fingerprint, audit)
+    return _with_details(
+        audit,
+        {
+            "placed_by": freeze.placed_by,
+            "reason": freeze.reason,
+            "since": format_at(freeze.since),
+            "canary": freeze.canary,
+        },
+    )
+
+
+def thaw_audit(thaw: Thaw, audit: AuditDraft) -> AuditDraft:
+    """The audit entry of a thaw, carrying the row it writes (see :func:`freeze_audit`)."""
+    freeze_audit_subject(thaw.fingerprint, audit)
+    return _with_details(
+        audit,
+        {
+            "relying_party_id": thaw.relying_party_id,
+            "starts": format_at(thaw.starts),
+            "until": format_at(thaw.until),
+        },
+    )
 
 
 def freeze_from_row(row: Sequence[Any], when: Callable[[Any], datetime | None] = _same) -> Freeze:
@@ -698,6 +775,8 @@ def outbox_item_from_row(
             relying_party=row[3],
             at=_required(when, row[4]),
             check_id=row[5],
+            checks=int(row[12]),
+            last_at=when(row[13]),
         ),
         sealed_contact=bytes(row[6]),
         attempts=row[7],
@@ -815,6 +894,7 @@ __all__ = [
     "IngestRun",
     "NewRun",
     "OutboxStatus",
+    "QueuedAlert",
     "RegistryStore",
     "Reject",
     "RelyingParty",

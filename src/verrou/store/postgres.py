@@ -35,6 +35,7 @@ from verrou.store.base import (
 )
 from verrou.store.migrations import migrations_for
 from verrou.store.sql import SqlRegistry
+from verrou.store.urls import redacted_text, redacted_url
 
 #: Serialises concurrent `migrate` calls from several processes.
 _MIGRATION_LOCK = 0x766572726F75  # "verrou"
@@ -45,12 +46,8 @@ def _now() -> datetime:
 
 
 def display_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    host = str(info.get("host", "localhost"))
-    port = str(info.get("port", "5432"))
-    user = str(info.get("user", ""))
-    return f"postgresql://{user + '@' if user else ''}{host}:{port}/{info.get('dbname', '')}"
+    """The URL (or keyword connection string) without its password, for messages."""
+    return redacted_url(url)
 
 
 class PostgresStore(SqlRegistry):
@@ -72,9 +69,12 @@ class PostgresStore(SqlRegistry):
             )
         except psycopg.Error as exc:
             raise StoreError(
-                f"cannot reach the PostgreSQL registry at {self.url_for_display}: "
-                f"{_first_line(exc)}"
+                f"cannot reach the PostgreSQL registry at {self.url_for_display}: {self._why(exc)}"
             ) from exc
+
+    def _why(self, exc: BaseException) -> str:
+        # The driver's message may quote the connection string it could not parse.
+        return redacted_text(_first_line(exc), self._url)
 
     def _connection(self) -> psycopg.Connection[TupleRow]:
         # A connection broken by a server restart or a network cut is replaced on next use: the
@@ -92,14 +92,24 @@ class PostgresStore(SqlRegistry):
             with db.transaction():
                 yield db
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL registry write failed: {_first_line(exc)}") from exc
+            raise StoreError(f"PostgreSQL registry write failed: {self._why(exc)}") from exc
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[psycopg.Connection[TupleRow]]:
+        db = self._connection()
+        try:
+            with db.transaction():
+                db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield db
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL registry read failed: {self._why(exc)}") from exc
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         db = self._connection()
         try:
             return db.execute(self._sql(sql), params).fetchall()
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL registry read failed: {_first_line(exc)}") from exc
+            raise StoreError(f"PostgreSQL registry read failed: {self._why(exc)}") from exc
 
     # Dialect hooks of the shared registry operations (verrou.store.sql).
 
@@ -338,7 +348,7 @@ class PostgresStore(SqlRegistry):
                 for row in cursor:
                     yield Reject(*row)
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL registry read failed: {_first_line(exc)}") from exc
+            raise StoreError(f"PostgreSQL registry read failed: {self._why(exc)}") from exc
 
     # --- alert outbox -----------------------------------------------------------------------
 
@@ -357,7 +367,7 @@ class PostgresStore(SqlRegistry):
             "WHERE o.queued = c.queued "
             "RETURNING c.due_at, o.queued, o.alert_id, o.subject_fingerprint, o.kind, "
             "o.relying_party, o.alert_at, o.check_id, o.sealed_contact, o.attempts, "
-            "c.due_at, o.status, o.last_error, o.delivered_at",
+            "c.due_at, o.status, o.last_error, o.delivered_at, o.checks, o.last_check_at",
             (now, limit, now + ALERT_LEASE),
         )
         rows.sort(key=lambda row: (row[0], row[1]))
@@ -373,7 +383,7 @@ class PostgresStore(SqlRegistry):
             db.execute(
                 "DROP TABLE IF EXISTS contacts, alert_outbox, audit_head, audit_log, thaws, "
                 "relying_parties, freezes, ingest_rejects, exposure_blocks, ingest_segments, "
-                "ingest_runs, breaches, schema_migrations CASCADE"
+                "ingest_runs, breaches, registry_key, schema_migrations CASCADE"
             )
             db.execute("DROP FUNCTION IF EXISTS audit_log_append_only() CASCADE")
 

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from verrou.alerts import Alert, OutboxItem
-from verrou.audit import AuditEntry, StoredEntry
-from verrou.errors import Conflict, NotFound, StoreError
+from verrou.alerts import ALERT_RANK, Alert, OutboxItem, new_alert_id
+from verrou.audit import AuditEntry, AuditSnapshot, StoredEntry
+from verrou.errors import Conflict, KeyMaterialError, NotFound, StoreError
 from verrou.fingerprints import block_prefix
+from verrou.keys import FingerprintKeyMismatch
 from verrou.policy import Freeze, Thaw
 from verrou.store.base import (
     AUDIT_PAGE,
@@ -39,6 +41,7 @@ from verrou.store.base import (
     CheckSnapshot,
     ExposureHit,
     OutboxStatus,
+    QueuedAlert,
     RelyingParty,
     SealedContact,
     Sector,
@@ -48,6 +51,7 @@ from verrou.store.base import (
     checked_rate_limit,
     checked_relying_party,
     find_in_block,
+    freeze_audit,
     freeze_audit_subject,
     freeze_from_row,
     freezes_and_thaws,
@@ -57,6 +61,8 @@ from verrou.store.base import (
     record_id,
     relying_party_draft,
     relying_party_from_row,
+    thaw_audit,
+    thaw_from_row,
 )
 
 #: A query function: SQL with ``?`` placeholders and its parameters → rows.
@@ -65,6 +71,10 @@ Fetch = Callable[[str, Sequence[Any]], list[Any]]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+#: An alert kind's rank in SQL (higher is stronger), as :data:`verrou.alerts.ALERT_RANK`.
+_RANK_SQL = "(CASE {} WHEN 'canary_tripped' THEN 3 WHEN 'attempt_on_frozen' THEN 2 ELSE 1 END)"
 
 
 class SqlRegistry:
@@ -81,6 +91,11 @@ class SqlRegistry:
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Rows of one statement (``?`` placeholders), outside any write transaction."""
+        raise NotImplementedError
+
+    def _snapshot(self) -> AbstractContextManager[Any]:
+        """A read-only transaction whose statements all see one committed state, without
+        blocking writers (SQLite WAL: a deferred transaction; PostgreSQL: REPEATABLE READ)."""
         raise NotImplementedError
 
     def _sql(self, sql: str) -> str:
@@ -114,6 +129,37 @@ class SqlRegistry:
         rows = self._read("SELECT seq FROM audit_head WHERE id = 1")
         if not rows:
             raise StoreError("the registry answers but is not migrated (no audit head)")
+
+    # --- the fingerprint key the registry is built with ---------------------------------------
+
+    def bind_fingerprint_key(self, key_id: str) -> None:
+        with self._write() as db:
+            row = self._exec(db, "SELECT key_id FROM registry_key WHERE id = 1").fetchone()
+            if row is None:
+                # First keyed use, or a registry from before the key was recorded: adopt the
+                # key of its ingest runs, if they agree; else the key given now.
+                used = [
+                    str(found[0])
+                    for found in self._exec(
+                        db, "SELECT DISTINCT key_id FROM ingest_runs ORDER BY key_id"
+                    ).fetchall()
+                ]
+                if len(used) > 1:
+                    raise KeyMaterialError(
+                        f"this registry holds ingest runs made with {len(used)} fingerprint "
+                        f"keys ({', '.join(used)}): its fingerprints do not agree, so it cannot "
+                        "be used until an operator removes the runs of the wrong key"
+                    )
+                self._exec(
+                    db,
+                    "INSERT INTO registry_key (id, key_id, bound_at) VALUES (1, ?, ?) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    (used[0] if used else key_id, self._at(_now())),
+                )
+                row = self._exec(db, "SELECT key_id FROM registry_key WHERE id = 1").fetchone()
+        bound = str(row[0])
+        if bound != key_id:
+            raise FingerprintKeyMismatch(bound, key_id)
 
     # --- lookup -------------------------------------------------------------------------------
 
@@ -166,29 +212,78 @@ class SqlRegistry:
                     breaches[breach.id] = breach
             records = conclude(CheckSnapshot(hits, freezes, thaws, contacts, breaches))
             entries = self._chain_many(db, head, [record.audit for record in records])
-            alerts = [
+            queued = [queued for record in records for queued in record.alerts]
+            if queued:
+                self._queue_alerts(db, queued, now)
+        return entries
+
+    def _queue_alerts(self, db: Any, queued: Sequence[QueuedAlert], now: datetime) -> None:
+        """Coalesce alerts: one per owner, relying party and window, counting its checks.
+
+        The group's alerts are first summed per key, then each key costs one upsert on the
+        unique index (owner_ref, relying_party_id, window_start), in the checks' transaction.
+        An alert still pending absorbs the checks; once delivered (or failed), later checks of
+        the same window go to the alert of the next window, due when that window starts: no
+        check goes untold, and an owner hears from one relying party at most once a window.
+        """
+        summed: dict[tuple[str, str, int], tuple[QueuedAlert, int, datetime]] = {}
+        for item in queued:
+            key = (item.owner_ref, item.relying_party_id, item.window_start)
+            if key not in summed:
+                summed[key] = (item, 1, item.alert.at)
+                continue
+            first, count, last = summed[key]
+            if ALERT_RANK[item.alert.kind] > ALERT_RANK[first.alert.kind]:
+                first = replace(first, alert=replace(first.alert, kind=item.alert.kind))
+            summed[key] = (first, count + 1, max(last, item.alert.at))
+        for first, count, last in summed.values():
+            self._coalesce(db, first, count, last, now)
+
+    #: Windows an alert's checks may move forward before it is queued on its own (each step
+    #: needs the alert of that window delivered already: in practice one step at most).
+    _MAX_WINDOW_STEPS: ClassVar[int] = 4
+
+    def _coalesce(
+        self, db: Any, item: QueuedAlert, count: int, last: datetime, now: datetime
+    ) -> None:
+        alert = item.alert
+        start, end = item.window_start, item.window_end
+        length = end - start
+        for step in range(self._MAX_WINDOW_STEPS + 1):
+            final = step == self._MAX_WINDOW_STEPS
+            due = max(now, datetime.fromtimestamp(start, UTC))
+            upserted = self._exec(
+                db,
+                f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}, owner_ref, relying_party_id, "
+                "window_start, window_end) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (owner_ref, relying_party_id, window_start) DO UPDATE SET "
+                "checks = alert_outbox.checks + excluded.checks, "
+                "last_check_at = excluded.last_check_at, "
+                f"kind = CASE WHEN {_RANK_SQL.format('excluded.kind')} > "
+                f"{_RANK_SQL.format('alert_outbox.kind')} "
+                "THEN excluded.kind ELSE alert_outbox.kind END "
+                "WHERE alert_outbox.status = 'pending'",
                 (
-                    alert.id,
+                    new_alert_id() if step else alert.id,
                     alert.subject_fingerprint,
                     alert.kind,
                     alert.relying_party,
                     self._at(alert.at),
                     alert.check_id,
-                    sealed,
-                    self._at(now),
-                )
-                for record in records
-                for alert, sealed in record.alerts
-            ]
-            if alerts:
-                db.cursor().executemany(
-                    self._sql(
-                        f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL)"
-                    ),
-                    alerts,
-                )
-        return entries
+                    item.sealed_contact,
+                    self._at(due),
+                    count,
+                    self._at(last),
+                    item.owner_ref,
+                    item.relying_party_id,
+                    None if final else start,  # NULL: on its own, never lost
+                    None if final else end,
+                ),
+            )
+            if upserted.rowcount == 1:
+                return
+            start, end = end, end + length
 
     def _breach(self, row: Sequence[Any]) -> Breach:
         return breach_from_row(row, self._when, self._structured)
@@ -254,10 +349,37 @@ class SqlRegistry:
             if len(rows) < AUDIT_PAGE:
                 return
 
+    def audit_snapshot(self) -> AuditSnapshot:
+        # One snapshot, not the head lock: every change commits its rows with the head, so a
+        # committed state is consistent, and checks are not held up while this reads.
+        with self._snapshot() as db:
+            head = self._exec(db, "SELECT seq, entry_hash FROM audit_head WHERE id = 1").fetchone()
+            last = self._exec(
+                db, "SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            freezes = [
+                freeze_from_row(row, self._when)
+                for row in self._exec(
+                    db, f"SELECT {FREEZE_COLUMNS} FROM freezes ORDER BY fingerprint"
+                ).fetchall()
+            ]
+            thaws = [
+                thaw_from_row(row, self._when)
+                for row in self._exec(
+                    db, f"SELECT {THAW_COLUMNS} FROM thaws ORDER BY id"
+                ).fetchall()
+            ]
+        return AuditSnapshot(
+            head=None if head is None else (int(head[0]), bytes(head[1])),
+            last=None if last is None else (int(last[0]), bytes(last[1])),
+            freezes=freezes,
+            thaws=thaws,
+        )
+
     # --- freezes and thaws --------------------------------------------------------------------
 
     def place_freeze(self, freeze: Freeze, *, audit: AuditDraft) -> Freeze:
-        freeze_audit_subject(freeze.fingerprint, audit)
+        audit = freeze_audit(freeze, audit)
         with self._write() as db:
             head = self._audit_head(db)
             row = self._exec(
@@ -293,7 +415,7 @@ class SqlRegistry:
         return True
 
     def add_thaw(self, thaw: Thaw, *, audit: AuditDraft) -> Thaw:
-        freeze_audit_subject(thaw.fingerprint, audit)
+        audit = thaw_audit(thaw, audit)
         with self._write() as db:
             head = self._audit_head(db)
             frozen = self._exec(
@@ -427,7 +549,7 @@ class SqlRegistry:
             added = self._exec(
                 db,
                 f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?) "
                 "ON CONFLICT (alert_id) DO NOTHING",
                 (
                     alert.id,
@@ -438,6 +560,8 @@ class SqlRegistry:
                     alert.check_id,
                     sealed_contact,
                     self._at(now),
+                    alert.checks,
+                    None if alert.last_at is None else self._at(alert.last_at),
                 ),
             )
             if added.rowcount == 0:
@@ -448,20 +572,71 @@ class SqlRegistry:
         with self._write() as db:
             if self._exec(db, sql, (*params, alert_id)).rowcount == 1:
                 return
-            row = self._exec(
-                db, "SELECT status FROM alert_outbox WHERE alert_id = ?", (alert_id,)
-            ).fetchone()
+        self._refuse_mark(alert_id)
+
+    def _refuse_mark(self, alert_id: str) -> None:
+        """Why an alert could not be marked: unknown, or no longer pending."""
+        rows = self._read("SELECT status FROM alert_outbox WHERE alert_id = ?", (alert_id,))
+        row = rows[0] if rows else None
         if row is None:
             raise NotFound(f"no alert {alert_id} in the outbox")
         raise Conflict(f"alert {alert_id} is already {row[0]}")
 
-    def mark_delivered(self, alert_id: str, at: datetime, *, attempts: int) -> None:
-        self._mark(
-            alert_id,
-            "UPDATE alert_outbox SET status = 'delivered', attempts = ?, delivered_at = ?, "
-            "last_error = NULL WHERE alert_id = ? AND status = 'pending'",
-            (attempts, self._at(at)),
+    def mark_delivered(
+        self, alert_id: str, at: datetime, *, attempts: int, checks: int | None = None
+    ) -> None:
+        with self._write() as db:
+            row = self._exec(
+                db,
+                "UPDATE alert_outbox SET status = 'delivered', attempts = ?, delivered_at = ?, "
+                "last_error = NULL WHERE alert_id = ? AND status = 'pending' "
+                "RETURNING checks, subject_fingerprint, kind, relying_party, alert_at, "
+                "check_id, sealed_contact, last_check_at, owner_ref, relying_party_id, "
+                "window_start, window_end",
+                (attempts, self._at(at), alert_id),
+            ).fetchone()
+            if row is not None:
+                if checks is not None and int(row[0]) > checks:
+                    self._tell_later(db, alert_id, row, checks, at)
+                return
+        self._refuse_mark(alert_id)
+
+    def _tell_later(
+        self, db: Any, alert_id: str, row: Sequence[Any], told: int, now: datetime
+    ) -> None:
+        """Checks an alert absorbed while it was being sent: the delivered alert keeps the
+        count it told, the rest goes to the alert of its next window."""
+        self._exec(db, "UPDATE alert_outbox SET checks = ? WHERE alert_id = ?", (told, alert_id))
+        at = self._when(row[7]) or now
+        alert = Alert(
+            subject_fingerprint=bytes(row[1]),
+            kind=row[2],
+            relying_party=row[3],
+            at=at,
+            check_id=row[5],
         )
+        if row[8] is None or row[10] is None:  # not coalesced: queue the rest on its own
+            self._exec(
+                db,
+                f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?)",
+                (
+                    alert.id,
+                    alert.subject_fingerprint,
+                    alert.kind,
+                    alert.relying_party,
+                    self._at(at),
+                    alert.check_id,
+                    bytes(row[6]),
+                    self._at(now),
+                    int(row[0]) - told,
+                    self._at(at),
+                ),
+            )
+            return
+        start, end = int(row[10]), int(row[11])
+        later = QueuedAlert(alert, bytes(row[6]), row[8], row[9], end, end + (end - start))
+        self._coalesce(db, later, int(row[0]) - told, at, now)
 
     def mark_retry(
         self, alert_id: str, attempts: int, next_attempt_at: datetime, error: str

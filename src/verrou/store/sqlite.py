@@ -106,6 +106,18 @@ class SQLiteStore(SqlRegistry):
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite registry read failed: {exc}") from exc
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        # WAL: a deferred transaction reads one snapshot from its first read on.
+        try:
+            self._db.execute("BEGIN DEFERRED")
+            try:
+                yield self._db
+            finally:
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite registry read failed: {exc}") from exc
+
     # Dialect hooks of the shared registry operations (verrou.store.sql).
 
     def _at(self, moment: datetime) -> str:
