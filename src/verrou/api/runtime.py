@@ -466,14 +466,15 @@ class _Bucket:
 @dataclass
 class RateLimiter:
     """A token bucket per relying party: ``limit`` checks a minute, bursts up to a tenth of it
-    (at least the batch size that fits in the limit)."""
+    (at least 1), as the README says; a batch larger than the burst is refused outright."""
 
     default_limit: int
     clock: Callable[[], float] = time.monotonic
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
     def capacity(self, limit: int) -> float:
-        return float(max(limit / 10, min(limit, 100), 1))
+        """The burst: a tenth of a minute's allowance, at least one check."""
+        return float(max(limit / 10, 1))
 
     def take(self, party: RelyingParty, count: int) -> float | None:
         """Take ``count`` checks from the party's allowance: None when allowed, else the
