@@ -8,12 +8,14 @@ shape (:class:`verrou.api.schemas.ErrorOut`) that never quotes a submitted value
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, get_args
 
@@ -38,7 +40,9 @@ from verrou.api.runtime import (
     Metrics,
     ProcessRecorder,
     RateLimiter,
+    Readiness,
     RecorderKeys,
+    RegistryFile,
     ThreadRecorder,
 )
 from verrou.errors import StoreError, VerrouError
@@ -163,11 +167,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.database_url)
         runner: ProcessRecorder | ThreadRecorder
-        if settings.recorder == "process":
-            runner = ProcessRecorder(keys, on_group=metrics.groups.observe)
-        else:
-            runner = ThreadRecorder(keys, on_group=metrics.groups.observe)
         try:
+            # The recorders must stay on the file opened now (see RegistryFile).
+            on_file = replace(keys, registry_file=RegistryFile.of(store))
+            if settings.recorder == "process":
+                runner = ProcessRecorder(on_file, on_group=metrics.groups.observe)
+            else:
+                runner = ThreadRecorder(on_file, on_group=metrics.groups.observe)
             await runner.start()
         except BaseException:
             store.close()
@@ -180,6 +186,17 @@ def create_app(
         app.state.keys = KeyCache(
             store, settings.auth_cache_seconds, clock, lock=app.state.store_lock
         )
+
+        async def probe() -> None:
+            # Both connections a check needs: the request side's (API keys), the recorder's.
+            def ping() -> None:
+                with app.state.store_lock:
+                    store.ping()
+
+            await asyncio.to_thread(ping)
+            await runner.probe()
+
+        app.state.readiness = Readiness(probe)
         try:
             yield
         finally:

@@ -29,11 +29,12 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from multiprocessing.connection import Connection
@@ -102,6 +103,54 @@ def _settle(
 
 
 @dataclass(frozen=True)
+class RegistryFile:
+    """The SQLite file the server opened at start, by identity: (device, inode) of its path.
+
+    A file deleted or replaced under a running server goes on answering through the handles
+    already open, and what is recorded then goes to a file nobody will open again. So before
+    each group the recorder checks that the path still names this file, and fails closed
+    (503) if not. It never reopens another file in its place: a file restored from a backup or
+    swapped in holds another audit chain (perhaps another registry), and choosing it is the
+    operator's decision, made by restarting the server. Putting the same file back (a rename
+    undone) makes checks work again.
+    """
+
+    path: str
+    device: int
+    inode: int
+
+    @classmethod
+    def of(cls, store: RegistryStore) -> RegistryFile | None:
+        """The file of a SQLite store just opened; None for PostgreSQL or an in-memory file."""
+        from verrou.store.sqlite import SQLiteStore
+
+        if not isinstance(store, SQLiteStore) or str(store.path) == ":memory:":
+            return None
+        try:
+            found = os.stat(store.path)
+        except OSError as exc:
+            raise StoreError("the registry file vanished as it was opened") from exc
+        return cls(str(store.path), found.st_dev, found.st_ino)
+
+    def check(self) -> None:
+        """Raise :class:`StoreError` unless the path still names this very file."""
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            raise StoreError(
+                "the registry file was deleted under the running server; checks fail closed "
+                "until it is put back or the server is restarted"
+            ) from None
+        except OSError as exc:
+            raise StoreError("the registry file cannot be examined") from exc
+        if (found.st_dev, found.st_ino) != (self.device, self.inode):
+            raise StoreError(
+                "the registry file was replaced under the running server; checks fail closed "
+                "until the server is restarted on the file it should use"
+            )
+
+
+@dataclass(frozen=True)
 class RecorderKeys:
     """What a recorder needs to work: where the registry is, and the keys."""
 
@@ -109,14 +158,112 @@ class RecorderKeys:
     fingerprint_key: FingerprintKey
     signing_key: SigningKey
     verdict_ttl: timedelta
+    #: The SQLite file the server opened at start (see :class:`RegistryFile`).
+    registry_file: RegistryFile | None = None
 
-    def service(self) -> tuple[CheckService, Fingerprinter]:
-        """A check service on its own store connection, and the fingerprinter."""
+    def service(self) -> CheckService:
+        """A check service on a store connection of its own, on the server's registry file."""
         from verrou.store import open_store
 
+        if self.registry_file is not None:
+            self.registry_file.check()  # before opening: SQLite would create a missing file
         store = open_store(self.database_url, migrate=False)
-        service = CheckService(store, self.signing_key, verdict_ttl=self.verdict_ttl)
-        return service, Fingerprinter(self.fingerprint_key)
+        try:
+            if self.registry_file is not None:
+                self.registry_file.check()
+        except StoreError:
+            store.close()
+            raise
+        return CheckService(store, self.signing_key, verdict_ttl=self.verdict_ttl)
+
+
+#: Waits of a recorder before it opens its store again after a failure: the first retry at
+#: once, then doubling, at most a second apart (a store back is used within about a second).
+RETRY_FIRST: Final = 0.05
+RETRY_MOST: Final = 1.0
+
+
+class RecorderStore:
+    """The recorder's side of the store: its connection, replaced after a failure.
+
+    A store failure can leave the connection unusable in ways no query shows: a PostgreSQL
+    session opened while the database was read-only stays read-only after it is writable
+    again (its default was set at connect), a connection can be half-broken. So after any
+    store failure the connection is closed, and the next group opens a new one, no sooner
+    than the backoff allows (groups meanwhile fail closed at once, without trying). Nothing
+    stays stuck: the first group after the store is usable again reopens it.
+    """
+
+    def __init__(self, keys: RecorderKeys, clock: Callable[[], float] = time.monotonic) -> None:
+        self._keys = keys
+        self._clock = clock
+        self._fingerprinter = Fingerprinter(keys.fingerprint_key)
+        self._service: CheckService | None = None
+        self._error: StoreError = StoreError("the check recorder has no store connection yet")
+        self._retry_at = 0.0
+        self._backoff = 0.0
+
+    def open(self) -> None:
+        """Open the store now, or remember why not (the next group tries again)."""
+        with contextlib.suppress(StoreError):
+            self._usable()
+
+    def close(self) -> None:
+        if self._service is not None:
+            with contextlib.suppress(Exception):
+                self._service.store.close()
+            self._service = None
+
+    def run(self, jobs: Sequence[CheckJob], *, probe: bool = False) -> list[JobResult]:
+        """:func:`run_jobs` on the store, after checking it is still the server's; with
+        ``probe``, first check that a write transaction can be taken now."""
+        service = self._usable()
+        try:
+            if self._keys.registry_file is not None:
+                self._keys.registry_file.check()
+            if probe:
+                service.store.probe_write()
+            results = run_jobs(service, self._fingerprinter, jobs) if jobs else []
+        except StoreError as exc:
+            self._failed(exc)
+            self.close()
+            raise
+        self._backoff = 0.0
+        return results
+
+    def _usable(self) -> CheckService:
+        if self._service is not None:
+            return self._service
+        if self._clock() < self._retry_at:
+            raise StoreError(self._error.message)
+        try:
+            self._service = self._keys.service()
+        except StoreError as exc:
+            self._failed(exc)
+            raise
+        return self._service
+
+    def _failed(self, error: StoreError) -> None:
+        self._error = error
+        self._backoff = min(max(self._backoff * 2, RETRY_FIRST), RETRY_MOST)
+        self._retry_at = self._clock() + self._backoff
+
+
+@dataclass
+class _Probe:
+    """A readiness probe waiting in the thread recorder's queue."""
+
+    future: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle_probe(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(None)
 
 
 class ThreadRecorder:
@@ -128,18 +275,21 @@ class ThreadRecorder:
     ) -> None:
         self._keys = keys
         self._on_group = on_group
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending | _Probe | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
 
     async def start(self) -> None:
-        """Start the thread and wait until its store connection is open."""
+        """Start the thread and wait until it tried to open its store connection."""
         self._thread = threading.Thread(target=self._work, name="verrou-recorder", daemon=True)
         self._thread.start()
         await asyncio.to_thread(self._ready.wait, 60)
         if self._startup_error is not None:
             raise self._startup_error
+
+    def begin_shutdown(self) -> None:
+        """The server is stopping (nothing to do: the thread stops with :meth:`stop`)."""
 
     async def stop(self) -> None:
         if self._thread is not None:
@@ -157,9 +307,20 @@ class ThreadRecorder:
         self._queue.put(_Pending(job, future, loop))
         return await future
 
+    async def probe(self) -> None:
+        """Return once the recorder took a write transaction on its store (:class:`StoreError`
+        if it cannot), in turn with the groups."""
+        if self._thread is None or not self._thread.is_alive():
+            raise StoreError("the check recorder is not running")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Probe(future, loop))
+        await future
+
     def _work(self) -> None:
         try:
-            service, fingerprinter = self._keys.service()
+            recorder = RecorderStore(self._keys)
+            recorder.open()
         except BaseException as exc:
             self._startup_error = exc
             self._ready.set()
@@ -170,8 +331,13 @@ class ThreadRecorder:
                 first = self._queue.get()
                 if first is None:
                     return
-                group = [first]
-                size = len(first.job.applicants)
+                group: list[_Pending] = []
+                probes: list[_Probe] = []
+                if isinstance(first, _Probe):
+                    probes.append(first)
+                else:
+                    group.append(first)
+                size = sum(len(pending.job.applicants) for pending in group)
                 stop = False
                 while size < MAX_GROUP:
                     try:
@@ -181,40 +347,52 @@ class ThreadRecorder:
                     if more is None:
                         stop = True
                         break
+                    if isinstance(more, _Probe):
+                        probes.append(more)
+                        continue
                     group.append(more)
                     size += len(more.job.applicants)
-                self._run_group(service, fingerprinter, group, size)
+                self._run_group(recorder, group, probes, size)
                 if stop:
                     return
         finally:
-            service.store.close()
+            recorder.close()
 
     def _run_group(
-        self,
-        service: CheckService,
-        fingerprinter: Fingerprinter,
-        group: list[_Pending],
-        size: int,
+        self, recorder: RecorderStore, group: list[_Pending], probes: list[_Probe], size: int
     ) -> None:
         try:
-            results = run_jobs(service, fingerprinter, [pending.job for pending in group])
+            results = recorder.run([pending.job for pending in group], probe=bool(probes))
         except BaseException as exc:
             if not isinstance(exc, VerrouError):
                 logger.exception("a group of %d checks failed unexpectedly", size)
                 exc = RecorderFailed("internal error while recording checks; it was logged")
             for pending in group:
                 pending.loop.call_soon_threadsafe(_settle, pending.future, None, exc)
+            for waiting in probes:
+                waiting.loop.call_soon_threadsafe(_settle_probe, waiting.future, exc)
             return
-        if self._on_group is not None:
+        if self._on_group is not None and group:
             self._on_group(size)
         for pending, result in zip(group, results, strict=True):
             pending.loop.call_soon_threadsafe(_settle, pending.future, result, None)
+        for waiting in probes:
+            waiting.loop.call_soon_threadsafe(_settle_probe, waiting.future, None)
 
 
 def _recorder_process(conn: Connection, keys: RecorderKeys) -> None:
-    """The child's loop: jobs in, results out, until the pipe closes or says stop."""
+    """The child's loop: (probe?, jobs) in, results out, until the pipe closes or says stop.
+
+    The web process owns shutdown: Ctrl-C in a terminal signals the whole process group, and a
+    child that died of it mid-read printed a KeyboardInterrupt traceback and made the parent
+    start another recorder while stopping. The child ignores SIGINT and SIGTERM; it stops when
+    told to, or when the pipe closes because the parent is gone.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        service, fingerprinter = keys.service()
+        recorder = RecorderStore(keys)
+        recorder.open()  # a store not usable yet is retried by the groups, not fatal
     except BaseException as exc:
         conn.send(("failed", _portable(exc)))
         return
@@ -223,17 +401,18 @@ def _recorder_process(conn: Connection, keys: RecorderKeys) -> None:
     try:
         while True:
             try:
-                jobs = conn.recv()
+                message = conn.recv()
             except EOFError:
                 return
-            if jobs is None:
+            if message is None:
                 return
+            probe, jobs = message
             try:
-                conn.send(("ok", run_jobs(service, fingerprinter, jobs)))
+                conn.send(("ok", recorder.run(jobs, probe=probe)))
             except BaseException as exc:
                 conn.send(("failed", _portable(exc)))
     finally:
-        service.store.close()
+        recorder.close()
 
 
 def _portable(exc: BaseException) -> VerrouError:
@@ -291,7 +470,8 @@ class ProcessRecorder:
     stream. While one group is with the child, the checks that arrive wait in ``_pending``; the
     child's answer settles that group and sends the next. If the child dies, the group it held
     fails closed (503) and a new child is spawned in the background; checks arriving meanwhile
-    wait for it, and get 503 if it cannot start.
+    wait for it, and get 503 if it cannot start. Once the server is stopping, no new child is
+    started.
     """
 
     def __init__(
@@ -303,18 +483,26 @@ class ProcessRecorder:
             collections.deque()
         )
         self._in_flight: _Group | None = None
+        self._probes: list[asyncio.Future[None]] = []
+        self._in_flight_probes: list[asyncio.Future[None]] = []
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None
         self._process: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._starting = False
         self._stopped = False
+        self._shutting_down = False
 
     async def start(self) -> None:
         """Spawn the child and wait until it is ready (refuses to start without one)."""
         self._loop = asyncio.get_running_loop()
         conn, process = await self._loop.run_in_executor(None, _spawn_recorder, self._keys)
         await self._attach(conn, process)
+
+    def begin_shutdown(self) -> None:
+        """The server is stopping: requests still being answered are, but a recorder that dies
+        now is not replaced (called from the signal handler, before the lifespan's stop)."""
+        self._shutting_down = True
 
     async def stop(self) -> None:
         self._stopped = True
@@ -334,6 +522,7 @@ class ProcessRecorder:
         stopping = StoreError("the server is stopping")
         self._fail(list(self._pending) + (self._in_flight or []), stopping)
         self._pending.clear()
+        self._fail_probes(stopping)
 
     @property
     def pid(self) -> int | None:
@@ -351,6 +540,17 @@ class ProcessRecorder:
             self._send()
         return await future
 
+    async def probe(self) -> None:
+        """Return once the child took a write transaction on its store (:class:`StoreError` if
+        it cannot, or if there is no child), in turn with the groups."""
+        if self._loop is None or self._stopped:
+            raise StoreError("the check recorder is not running")
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._probes.append(future)
+        if self._in_flight is None:
+            self._send()
+        await future
+
     # --- on the event loop ----------------------------------------------------------------
 
     async def _attach(self, conn: Connection, process: Any) -> None:
@@ -361,7 +561,7 @@ class ProcessRecorder:
         reader, writer = await asyncio.open_connection(sock=sock)
         self._writer, self._process = writer, process
         self._reading = asyncio.create_task(self._read_answers(reader))
-        if self._pending and self._in_flight is None:
+        if (self._pending or self._probes) and self._in_flight is None:
             self._send()
 
     def _send(self) -> None:
@@ -379,10 +579,11 @@ class ProcessRecorder:
                 continue
             group.append((job, future))
             size += len(job.applicants)
-        if not group:
+        probes, self._probes = self._probes, []
+        if not group and not probes:
             return
-        self._in_flight = group
-        self._writer.write(_frame([job for job, _ in group]))
+        self._in_flight, self._in_flight_probes = group, probes
+        self._writer.write(_frame((bool(probes), [job for job, _ in group])))
 
     async def _read_answers(self, reader: asyncio.StreamReader) -> None:
         while True:
@@ -394,14 +595,17 @@ class ProcessRecorder:
                 self._lost(exc)
                 return
             group, self._in_flight = self._in_flight or [], None
+            probes, self._in_flight_probes = self._in_flight_probes, []
             if status != "ok":
                 self._fail(group, payload)
             else:
-                if self._on_group is not None:
+                if self._on_group is not None and group:
                     self._on_group(sum(len(job.applicants) for job, _ in group))
                 for (_, future), result in zip(group, payload, strict=True):
                     _settle(future, result, None)
-            if self._pending:
+            for waiting in probes:
+                _settle_probe(waiting, payload if status != "ok" else None)
+            if self._pending or self._probes:
                 self._send()
 
     def _lost(self, cause: BaseException) -> None:
@@ -420,17 +624,25 @@ class ProcessRecorder:
         group, self._in_flight = self._in_flight or [], None
         error = StoreError("the check recorder stopped; no verdict was given")
         error.__cause__ = cause
-        logger.error(
-            "the check recorder process stopped (%s, exit code %s); starting a new one",
-            type(cause).__name__,
-            exit_code,
-        )
+        if self._stopped or self._shutting_down:
+            logger.info("the check recorder process stopped (exit code %s)", exit_code)
+        else:
+            logger.error(
+                "the check recorder process stopped (%s, exit code %s); starting a new one",
+                type(cause).__name__,
+                exit_code,
+            )
         self._fail(group, error)
-        if not self._stopped:
-            self._respawn()
+        self._fail_probes(error)
+        self._respawn()
 
     def _respawn(self) -> None:
-        if self._starting or self._stopped or self._loop is None:
+        if self._starting or self._stopped or self._shutting_down or self._loop is None:
+            if self._shutting_down:  # no recorder will come: nothing may wait for one
+                stopping = StoreError("the server is stopping")
+                self._fail(list(self._pending), stopping)
+                self._pending.clear()
+                self._fail_probes(stopping)
             return
         self._starting = True
         self._loop.create_task(self._restart())
@@ -444,6 +656,7 @@ class ProcessRecorder:
             error = exc if isinstance(exc, StoreError) else StoreError("no check recorder")
             self._fail(list(self._pending), error)
             self._pending.clear()
+            self._fail_probes(error)
             return
         self._starting = False
         if self._stopped:
@@ -455,6 +668,64 @@ class ProcessRecorder:
     def _fail(group: _Group, error: BaseException) -> None:
         for _, future in group:
             _settle(future, None, error)
+
+    def _fail_probes(self, error: BaseException) -> None:
+        probes = self._probes + self._in_flight_probes
+        self._probes, self._in_flight_probes = [], []
+        for waiting in probes:
+            _settle_probe(waiting, error)
+
+
+class Readiness:
+    """What ``/readyz`` answers: whether a check would be answered and recorded now.
+
+    ``probe`` asks the store and the recorder (its own connection, a write transaction rolled
+    back, the registry file still the server's); its outcome, good or bad, is kept for
+    ``ttl`` seconds, and concurrent callers share one probe, so /readyz under load costs one
+    transaction a second at most. A probe that takes longer than ``timeout`` is a failure: a
+    recorder that cannot answer a probe cannot answer a check either.
+    """
+
+    def __init__(
+        self,
+        probe: Callable[[], Awaitable[None]],
+        *,
+        ttl: float = 1.0,
+        timeout: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._probe = probe
+        self._ttl = ttl
+        self._timeout = timeout
+        self._clock = clock
+        self._until = -math.inf
+        self._error: StoreError | None = None
+        self._probing: asyncio.Task[None] | None = None
+
+    async def check(self) -> None:
+        """Return if ready; raise :class:`StoreError` saying why not otherwise."""
+        if self._clock() >= self._until:
+            if self._probing is None:
+                self._probing = asyncio.create_task(self._run())
+            await asyncio.shield(self._probing)
+        if self._error is not None:
+            raise StoreError(self._error.message)
+
+    async def _run(self) -> None:
+        try:
+            await asyncio.wait_for(self._probe(), self._timeout)
+        except StoreError as exc:
+            self._error = exc
+        except TimeoutError:
+            self._error = StoreError(f"the check recorder did not answer within {self._timeout}s")
+        except Exception as exc:
+            logger.error("readiness probe failed unexpectedly", exc_info=exc)
+            self._error = StoreError("the readiness probe failed")
+        else:
+            self._error = None
+        finally:
+            self._until = self._clock() + self._ttl
+            self._probing = None
 
 
 @dataclass
