@@ -226,7 +226,7 @@ def test_a_registry_file_replaced_under_the_server_fails_closed_until_the_same_f
 # --- the readiness cache ---------------------------------------------------------------------
 
 
-def test_readiness_probes_at_most_once_a_ttl_and_shares_one_probe() -> None:
+def test_readiness_keeps_a_good_probe_a_ttl_shares_one_probe_and_keeps_no_failure() -> None:
     now = [0.0]
     probes: list[float] = []
     failing = [False]
@@ -248,13 +248,15 @@ def test_readiness_probes_at_most_once_a_ttl_and_shares_one_probe() -> None:
         now[0] = 1.5
         with pytest.raises(StoreError, match="replaced"):
             await readiness.check()
-        with pytest.raises(StoreError):  # a failure is cached too
-            await readiness.check()
         assert len(probes) == 2
-        failing[0] = False
-        now[0] = 3.0
+        failing[0] = False  # a failure is not kept: ready again as soon as it is
         await readiness.check()
         assert len(probes) == 3
+        await readiness.check()
+        assert len(probes) == 3
+        readiness.invalidate()  # a check failed on the store: probe again
+        await readiness.check()
+        assert len(probes) == 4
 
     asyncio.run(scenario())
 

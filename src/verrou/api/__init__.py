@@ -38,6 +38,7 @@ from verrou.api.routes import (
 from verrou.api.runtime import (
     KeyCache,
     Metrics,
+    NotReady,
     ProcessRecorder,
     RateLimiter,
     Readiness,
@@ -258,6 +259,9 @@ def create_app(
             # The detail names the database; operators read it in the log, clients get a
             # sentence that says what it means for them.
             logger.warning("answering 503: %s", exc.message)
+            readiness: Readiness | None = getattr(request.app.state, "readiness", None)
+            if readiness is not None and not isinstance(exc, NotReady):
+                readiness.invalidate()
             message = "the registry is unavailable: no verdict was given; retry later"
         retry_after = getattr(exc, "retry_after", None)
         return error_response(exc.status, exc.code, message, retry_after=retry_after)

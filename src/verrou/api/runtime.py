@@ -676,14 +676,22 @@ class ProcessRecorder:
             _settle_probe(waiting, error)
 
 
+class NotReady(StoreError):
+    """/readyz's answer when a check would fail now (503, as the check would get)."""
+
+
 class Readiness:
     """What ``/readyz`` answers: whether a check would be answered and recorded now.
 
     ``probe`` asks the store and the recorder (its own connection, a write transaction rolled
-    back, the registry file still the server's); its outcome, good or bad, is kept for
-    ``ttl`` seconds, and concurrent callers share one probe, so /readyz under load costs one
-    transaction a second at most. A probe that takes longer than ``timeout`` is a failure: a
-    recorder that cannot answer a probe cannot answer a check either.
+    back, the registry file still the server's). A good outcome is kept for ``ttl`` seconds,
+    and concurrent callers share one probe, so /readyz under load costs one transaction a
+    second at most. A check failing on the store forgets it at once (:meth:`invalidate`), so
+    /readyz never says ready just after a check was refused; a bad outcome is not kept, so it
+    says ready as soon as a check would be answered again (while the store is down, a probe
+    fails fast: the recorder's backoff answers it without trying). A probe
+    that takes longer than ``timeout`` is a failure: a recorder that cannot answer a probe
+    cannot answer a check either.
     """
 
     def __init__(
@@ -702,6 +710,10 @@ class Readiness:
         self._error: StoreError | None = None
         self._probing: asyncio.Task[None] | None = None
 
+    def invalidate(self) -> None:
+        """Forget the last outcome (a check just failed on the store): the next call probes."""
+        self._until = -math.inf
+
     async def check(self) -> None:
         """Return if ready; raise :class:`StoreError` saying why not otherwise."""
         if self._clock() >= self._until:
@@ -709,7 +721,7 @@ class Readiness:
                 self._probing = asyncio.create_task(self._run())
             await asyncio.shield(self._probing)
         if self._error is not None:
-            raise StoreError(self._error.message)
+            raise NotReady(self._error.message)
 
     async def _run(self) -> None:
         try:
@@ -723,8 +735,8 @@ class Readiness:
             self._error = StoreError("the readiness probe failed")
         else:
             self._error = None
-        finally:
             self._until = self._clock() + self._ttl
+        finally:
             self._probing = None
 
 
