@@ -65,6 +65,11 @@ def _error(answer: Any) -> dict[str, Any]:
             f'{{"postal_address": {{"line": "x", "{SECRET_NAME}": null}}}}',
             {"postal_address": "unknown field"},
         ),
+        (  # a name of ours where it does not belong is not a schema path either
+            "/v1/checks",
+            '{"document": {"type": "cni", "number": "1", "email": "x"}}',
+            {"document": "unknown field"},
+        ),
         (
             "/v1/checks/batch",
             f'{{"applicants": [{{}}, {{"{SECRET_NAME}": "{SECRET_VALUE}"}}]}}',

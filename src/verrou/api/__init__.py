@@ -131,8 +131,11 @@ def _field_error(error: Any) -> tuple[str, str]:
     kind = error.get("type")
     if kind == "json_invalid":
         return "body", str(error.get("msg") or "not valid JSON")
+    location = tuple(error.get("loc", ()))
+    if kind == "extra_forbidden":  # the last part is the member's name, even one of ours
+        location = location[:-1]
     path: list[str] = []
-    for part in tuple(error.get("loc", ())):
+    for part in location:
         if part == "body" and not path:
             continue
         if isinstance(part, int) or part in _SCHEMA_FIELDS:
