@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,7 +52,7 @@ def _assert_fails_closed(answer: Any, *hidden: str) -> None:
         assert word not in answer.text.lower(), answer.text
 
 
-def _until(answer: Callable[[], Any], status: int, *, pump: TestClient | None = None) -> Any:
+def _until(answer: Callable[[], Any], status: int) -> Any:
     """The first of repeated answers with ``status``, or the last one after WAIT_SECONDS."""
     deadline = time.monotonic() + WAIT_SECONDS
     got = answer()
@@ -221,6 +222,28 @@ def test_a_registry_file_replaced_under_the_server_fails_closed_until_the_same_f
         answer = _until(lambda: client.post("/v1/checks", json=_person(), headers=headers), 200)
         assert answer.status_code == 200, answer.text
         assert _until(lambda: client.get("/readyz"), 200).status_code == 200
+
+
+@pytest.mark.parametrize("recorder", ["thread", "process"])
+def test_readyz_is_503_while_another_writer_holds_the_sqlite_lock_and_200_once_released(
+    sqlite_url: str, sqlite_registry: str, fingerprint_key: FingerprintKey, recorder: str
+) -> None:
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    headers = {"Authorization": f"Bearer {sqlite_registry}"}
+    with TestClient(_app(sqlite_url, fingerprint_key, recorder)) as client:
+        assert client.get("/readyz").status_code == 200
+        # Another process's writer (an ingest, a CLI command) takes SQLite's one write lock.
+        blocker = sqlite3.connect(path, isolation_level=None)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")
+            # A check now would wait for the lock: the probe cannot write either.
+            _assert_fails_closed(_until(lambda: client.get("/readyz"), 503))
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert _until(lambda: client.get("/readyz"), 200).status_code == 200
+        answer = client.post("/v1/checks", json=_person(), headers=headers)
+        assert answer.status_code == 200, answer.text
 
 
 # --- the readiness cache ---------------------------------------------------------------------

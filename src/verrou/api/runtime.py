@@ -380,16 +380,23 @@ class ThreadRecorder:
             waiting.loop.call_soon_threadsafe(_settle_probe, waiting.future, None)
 
 
+#: Signals that stop the server: the web process handles them, never the recorder child.
+_PARENT_OWNED_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
 def _recorder_process(conn: Connection, keys: RecorderKeys) -> None:
     """The child's loop: (probe?, jobs) in, results out, until the pipe closes or says stop.
 
     The web process owns shutdown: Ctrl-C in a terminal signals the whole process group, and a
     child that died of it mid-read printed a KeyboardInterrupt traceback and made the parent
     start another recorder while stopping. The child ignores SIGINT and SIGTERM; it stops when
-    told to, or when the pipe closes because the parent is gone.
+    told to, or when the pipe closes because the parent is gone. The signals were blocked
+    from its start (see :func:`_spawn_recorder`): one sent while it was importing is dropped
+    here, when they are unblocked with their handlers set to ignore.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENT_OWNED_SIGNALS)
     try:
         recorder = RecorderStore(keys)
         recorder.open()  # a store not usable yet is retried by the groups, not fatal
@@ -431,7 +438,13 @@ def _spawn_recorder(keys: RecorderKeys) -> tuple[Connection, Any]:
     parent, child = context.Pipe()
     process = context.Process(target=_recorder_process, args=(child, keys), name="verrou-recorder")
     process.daemon = True
-    process.start()
+    # The child inherits this thread's signal mask through fork and exec: with the stopping
+    # signals blocked, a Ctrl-C while it imports (before it can ignore them) cannot kill it.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENT_OWNED_SIGNALS)
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     child.close()
     try:
         status, error = parent.recv()
