@@ -47,6 +47,9 @@ def _page(title: str) -> tuple[bytes, str]:
         swagger_js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
         swagger_css_url=f"{ASSETS_PATH}/swagger-ui.css",
         swagger_favicon_url=f"{ASSETS_PATH}/favicon.png",
+        # Swagger UI's default validator badge is an image from validator.swagger.io that
+        # carries our document's URL: no validator.
+        swagger_ui_parameters={"validatorUrl": None},
     ).body
     hashes = [
         "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
