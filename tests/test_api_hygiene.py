@@ -85,6 +85,11 @@ def _error(answer: Any) -> dict[str, Any]:
         ("/v1/checks", f'{{"document": {{"type": "{SECRET_VALUE}", "number": "1"}}}}', None),
         ("/v1/checks", f'{{"nir": "{SECRET_VALUE}" "{SECRET_NAME}"}}', {"body": "not valid JSON"}),
         ("/v1/checks", f'["{SECRET_VALUE}"]', None),
+        (  # pydantic's sentence would say how many were sent
+            "/v1/checks/batch",
+            '{"applicants": [' + ",".join(["{}"] * 173) + "]}",
+            {"applicants": "at most 100 items"},
+        ),
     ],
 )
 def test_a_422_never_quotes_a_submitted_member_name_or_value(
@@ -98,7 +103,7 @@ def test_a_422_never_quotes_a_submitted_member_name_or_value(
     error = _error(answer)
     if fields is not None:
         assert error["fields"] == fields
-    for secret in (SECRET_NAME, SECRET_VALUE, "80 05", "input", "url", "ctx"):
+    for secret in (SECRET_NAME, SECRET_VALUE, "80 05", "173", "input", "url", "ctx"):
         assert secret not in answer.text
     # Every field named is one of our schema's paths (names we defined, positions).
     for name in error["fields"]:

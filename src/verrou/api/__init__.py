@@ -113,8 +113,6 @@ _SCHEMA_MESSAGES = frozenset(
         "string_too_long",
         "string_too_short",
         "string_unicode",
-        "too_long",
-        "too_short",
         "list_type",
         "model_type",
         "model_attributes_type",
@@ -145,7 +143,13 @@ def _field_error(error: Any) -> tuple[str, str]:
             break
     if kind == "extra_forbidden":
         return ".".join(path) or "body", "unknown field"
-    reason = str(error.get("msg")) if kind in _SCHEMA_MESSAGES else "invalid value"
+    context = error.get("ctx") or {}
+    if kind == "too_long":  # pydantic's sentence adds the submitted count
+        reason = f"at most {int(context.get('max_length', 0))} items"
+    elif kind == "too_short":
+        reason = f"at least {int(context.get('min_length', 0))} item(s)"
+    else:
+        reason = str(error.get("msg")) if kind in _SCHEMA_MESSAGES else "invalid value"
     return ".".join(path) or "body", reason
 
 

@@ -126,11 +126,12 @@ class RegistryFile:
 
         if not isinstance(store, SQLiteStore) or str(store.path) == ":memory:":
             return None
+        path = os.path.abspath(store.path)  # as opened: relative to today's directory
         try:
-            found = os.stat(store.path)
+            found = os.stat(path)
         except OSError as exc:
             raise StoreError("the registry file vanished as it was opened") from exc
-        return cls(str(store.path), found.st_dev, found.st_ino)
+        return cls(path, found.st_dev, found.st_ino)
 
     def check(self) -> None:
         """Raise :class:`StoreError` unless the path still names this very file."""
