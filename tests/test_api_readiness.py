@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 
 from conftest import LEAKED_PEOPLE, POSTGRES_URL, ingest_leak, require_postgres
 from verrou.api import create_app
-from verrou.api.runtime import Readiness
+from verrou.api.readiness import Readiness
 from verrou.errors import StoreError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey

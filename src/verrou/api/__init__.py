@@ -27,6 +27,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from verrou.api.docs import docs_router
+from verrou.api.readiness import NotReady, Readiness
+from verrou.api.recording import RecorderKeys, RegistryFile
 from verrou.api.responses import ApiResponse
 from verrou.api.routes import (
     MAX_BODY_BYTES,
@@ -35,17 +37,7 @@ from verrou.api.routes import (
     router,
     security_scheme,
 )
-from verrou.api.runtime import (
-    KeyCache,
-    Metrics,
-    NotReady,
-    ProcessRecorder,
-    RateLimiter,
-    Readiness,
-    RecorderKeys,
-    RegistryFile,
-    ThreadRecorder,
-)
+from verrou.api.runtime import KeyCache, Metrics, ProcessRecorder, RateLimiter, ThreadRecorder
 from verrou.errors import StoreError, VerrouError
 from verrou.keys import FingerprintKey, load_key_file, parse_key_value
 from verrou.policy import InvalidApplicant
