@@ -131,6 +131,54 @@ def test_a_dead_recorder_is_replaced_and_checks_fail_closed_until_it_is(
     assert recovered.json()["verdict"] == "step_up"
 
 
+def _signal_mask(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_ctrl_c_reaching_the_recorder_child_does_not_kill_it(
+    served: tuple[TestClient, dict[str, str], str],
+) -> None:
+    """A terminal's Ctrl-C signals the recorder child too: it used to die of it mid-read
+    (KeyboardInterrupt traceback) and be replaced while the server was stopping."""
+    client, headers, _ = served
+    runner: Any = client.app.state.runner  # type: ignore[attr-defined]
+    pid = runner.pid
+    stopping = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+    assert _signal_mask(pid, "SigIgn") & stopping == stopping
+    assert _signal_mask(pid, "SigBlk") & stopping == 0  # unblocked once ignored
+    os.kill(pid, signal.SIGINT)
+    os.kill(pid, signal.SIGTERM)
+    answer = client.post("/v1/checks", json=_person(0), headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert runner.pid == pid
+
+
+def test_a_recorder_that_dies_while_the_server_stops_is_not_replaced(
+    served: tuple[TestClient, dict[str, str], str],
+) -> None:
+    client, headers, _ = served
+    runner: Any = client.app.state.runner  # type: ignore[attr-defined]
+    first = runner.pid
+    assert first is not None
+    runner.begin_shutdown()  # what a SIGINT or SIGTERM to `verrou serve` does first
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while runner.pid is not None and time.monotonic() < deadline:
+        client.get("/healthz")
+        time.sleep(0.05)
+    assert runner.pid is None
+    failed = client.post("/v1/checks", json=_person(0), headers=headers)
+    assert failed.status_code == 503
+    assert failed.json()["error"]["code"] == "store_unavailable"
+    time.sleep(0.3)
+    client.get("/healthz")
+    assert runner.pid is None, "no recorder is started while the server stops"
+
+
 def test_what_crosses_the_pipe_survives_pickling() -> None:
     key = SigningKey.generate()
     copy = pickle.loads(pickle.dumps(key))

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
+import verrou
 from conftest import LEAKED_PEOPLE, ingest_leak
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey
@@ -176,6 +177,10 @@ def _start_server(tmp_path: Path, database_url: str, key: FingerprintKey) -> Api
         # checks reach the group-commit runner; the second party's key is looked up then.
         "VERROU_AUTH_CACHE_SECONDS": "3600",
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        # The server runs the code under test, wherever the working directory is.
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(verrou.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
     }
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:

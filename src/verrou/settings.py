@@ -115,6 +115,11 @@ SETTINGS_DOC: tuple[Setting, ...] = (
         "Secret that signs webhook alerts (HMAC-SHA256), hex or base64, at least 32 bytes "
         "(default none: webhook alerts wait in the outbox).",
     ),
+    Setting(
+        "VERROU_METRICS_TOKEN",
+        "Bearer token that may read the API's /metrics, at least 32 characters (default none: "
+        "/metrics answers 404 to everyone).",
+    ),
 )
 
 
@@ -138,6 +143,7 @@ class Settings:
     alert_sender: str = "alertes@verrou.invalid"
     webhook_secret: str | None = field(default=None, repr=False)
     alert_window: int = 900
+    metrics_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -176,6 +182,8 @@ class Settings:
             values["alert_window"] = _int_setting(env, "VERROU_ALERT_WINDOW", 1, 86_400)
         if env.get("VERROU_WEBHOOK_SECRET"):
             values["webhook_secret"] = env["VERROU_WEBHOOK_SECRET"]
+        if env.get("VERROU_METRICS_TOKEN"):
+            values["metrics_token"] = env["VERROU_METRICS_TOKEN"]
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if v is not None and k in known})
         settings = cls(**values)  # type: ignore[arg-type]
@@ -208,6 +216,8 @@ class Settings:
             raise ConfigError("VERROU_ALERT_WINDOW must be between 1 and 86,400 seconds")
         if self.smtp_url is not None:
             smtp_address(self.smtp_url)
+        if self.metrics_token is not None and len(self.metrics_token) < 32:
+            raise ConfigError("VERROU_METRICS_TOKEN must be at least 32 characters")
 
     @property
     def smtp(self) -> tuple[str, int] | None:

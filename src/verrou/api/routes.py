@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import math
 import time
@@ -14,6 +15,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
+from verrou.api.responses import ApiResponse
 from verrou.api.runtime import KeyCache
 from verrou.api.schemas import (
     ApplicantIn,
@@ -27,6 +29,7 @@ from verrou.api.schemas import (
 from verrou.checks import CheckJob, SignedVerdict
 from verrou.errors import VerrouError
 from verrou.policy import Applicant, PostalAddress
+from verrou.signing import unique_object
 from verrou.store.base import RelyingParty
 
 router = APIRouter()
@@ -58,7 +61,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status_code=status, media_type="application/json")
+    return ApiResponse(json.dumps(body), status_code=status)
 
 
 #: How the OpenAPI document names the API-key scheme (see :func:`security_scheme`).
@@ -117,15 +120,41 @@ async def _bounded_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+#: Decodes check bodies refusing duplicate members at any depth (the hook the JWS and audit
+#: parsers use): with "last one wins", a body could mean one thing to a proxy or a log and
+#: another to us. Built once: ``json.loads(..., object_pairs_hook=...)`` builds a decoder per
+#: call, which cost as much as the hook itself.
+_BODY_DECODER = json.JSONDecoder(object_pairs_hook=unique_object)
+
+
+class InvalidBody(RequestValidationError):
+    """A body that is not one JSON document without duplicate members: 422 naming only
+    ``body``, never a position or a snippet of it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__([{"type": "json_invalid", "loc": ("body",), "msg": reason}])
+
+
 async def parsed(request: Request, model: type[_Body]) -> _Body:
-    """The body as ``model``, validated by pydantic straight from the bytes.
+    """The body as ``model``: decoded refusing duplicate members, then validated by pydantic.
 
     The check routes parse their body themselves, after authenticating the caller: FastAPI's
-    body pipeline (decode, then validate the decoded object) cost a tenth of a check. Errors
-    take the same path as FastAPI's own, so the answer is the same 422.
+    body pipeline cost a tenth of a check. The decoder with its duplicate hook costs about
+    3 µs more than pydantic's own JSON parser on one applicant (2 µs an applicant in a batch),
+    which has no such hook. Errors take the same path as FastAPI's own (the same 422).
     """
+    body = await _bounded_body(request)
     try:
-        return model.model_validate_json(await _bounded_body(request))
+        document = _BODY_DECODER.decode(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidBody("not UTF-8 text") from None
+    except RecursionError:
+        raise InvalidBody("nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or a duplicate member
+        duplicate = not isinstance(exc, json.JSONDecodeError)
+        raise InvalidBody("duplicate member" if duplicate else "not valid JSON") from None
+    try:
+        return model.model_validate(document)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
 
@@ -214,7 +243,7 @@ async def check(request: Request) -> Response:
     party = await relying_party(request)
     body = await parsed(request, ApplicantIn)
     outcomes = await _run(request, "single", party, [body])
-    return Response(outcomes[0].answer_json(), media_type="application/json")
+    return ApiResponse(outcomes[0].answer_json())
 
 
 @router.post(
@@ -232,7 +261,7 @@ async def check_batch(request: Request) -> Response:
     body = await parsed(request, BatchIn)
     outcomes = await _run(request, "batch", party, body.applicants)
     answers = b",".join(outcome.answer_json() for outcome in outcomes)
-    return Response(b'{"results":[' + answers + b"]}", media_type="application/json")
+    return ApiResponse(b'{"results":[' + answers + b"]}")
 
 
 @router.get(
@@ -254,28 +283,42 @@ async def healthz() -> Response:
     "/readyz",
     response_model=StatusOut,
     responses=_errors(503),
-    summary="The registry store answers",
+    summary="A check would be answered and recorded now",
     tags=["health"],
 )
 async def readyz(request: Request) -> Response:
-    state = request.app.state
-
-    def ping() -> None:
-        with state.store_lock:
-            state.store.ping()
-
-    await asyncio.to_thread(ping)
+    """200 when the store answers and the check recorder can write to it now (probed at
+    most once a second); 503, as a check would get, otherwise."""
+    await request.app.state.readiness.check()
     return _json({"status": "ready"})
+
+
+class MetricsNotFound(VerrouError):
+    status = 404
+    code = "not_found"
 
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics",
+    summary="Prometheus metrics (with VERROU_METRICS_TOKEN)",
     tags=["health"],
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Metrics."}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Metrics."},
+        **_errors(401),
+        404: {"model": ErrorOut, "description": "No VERROU_METRICS_TOKEN is set."},
+    },
 )
 async def metrics(request: Request) -> Response:
-    return Response(
+    """Counts per verdict and sector, latencies, group sizes. Only for the bearer of
+    VERROU_METRICS_TOKEN; without one set, nobody (404), as if there were no such page."""
+    token: str | None = request.app.state.settings.metrics_token
+    if token is None:
+        raise MetricsNotFound("not found")
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    given = credentials.strip().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given, token.encode()):
+        raise Unauthorized("this page needs Authorization: Bearer <VERROU_METRICS_TOKEN>")
+    return ApiResponse(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )

@@ -29,26 +29,23 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import socket
 import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from verrou.alerts import DEFAULT_ALERT_WINDOW
-from verrou.checks import CheckJob, CheckService, JobResult, SignedVerdict, run_jobs
+from verrou.api.recording import RecorderKeys, RecorderStore
+from verrou.checks import CheckJob, JobResult, SignedVerdict
 from verrou.errors import StoreError, VerrouError
-from verrou.fingerprints import Fingerprinter
-from verrou.keys import FingerprintKey
 from verrou.policy import InvalidApplicant
-from verrou.signing import SigningKey
 from verrou.store.base import RegistryStore, RelyingParty, api_key_hash
 
 logger = logging.getLogger(__name__)
@@ -102,25 +99,21 @@ def _settle(
         future.set_result(result)
 
 
-@dataclass(frozen=True)
-class RecorderKeys:
-    """What a recorder needs to work: where the registry is, and the keys."""
+@dataclass
+class _Probe:
+    """A readiness probe waiting in the thread recorder's queue."""
 
-    database_url: str
-    fingerprint_key: FingerprintKey
-    signing_key: SigningKey
-    verdict_ttl: timedelta
-    alert_window: timedelta = DEFAULT_ALERT_WINDOW
+    future: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
 
-    def service(self) -> tuple[CheckService, Fingerprinter]:
-        """A check service on its own store connection, and the fingerprinter."""
-        from verrou.store import open_store
 
-        store = open_store(self.database_url, migrate=False)
-        service = CheckService(
-            store, self.signing_key, verdict_ttl=self.verdict_ttl, alert_window=self.alert_window
-        )
-        return service, Fingerprinter(self.fingerprint_key)
+def _settle_probe(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(None)
 
 
 class ThreadRecorder:
@@ -132,18 +125,21 @@ class ThreadRecorder:
     ) -> None:
         self._keys = keys
         self._on_group = on_group
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending | _Probe | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
 
     async def start(self) -> None:
-        """Start the thread and wait until its store connection is open."""
+        """Start the thread and wait until it tried to open its store connection."""
         self._thread = threading.Thread(target=self._work, name="verrou-recorder", daemon=True)
         self._thread.start()
         await asyncio.to_thread(self._ready.wait, 60)
         if self._startup_error is not None:
             raise self._startup_error
+
+    def begin_shutdown(self) -> None:
+        """The server is stopping (nothing to do: the thread stops with :meth:`stop`)."""
 
     async def stop(self) -> None:
         if self._thread is not None:
@@ -161,9 +157,20 @@ class ThreadRecorder:
         self._queue.put(_Pending(job, future, loop))
         return await future
 
+    async def probe(self) -> None:
+        """Return once the recorder took a write transaction on its store (:class:`StoreError`
+        if it cannot), in turn with the groups."""
+        if self._thread is None or not self._thread.is_alive():
+            raise StoreError("the check recorder is not running")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Probe(future, loop))
+        await future
+
     def _work(self) -> None:
         try:
-            service, fingerprinter = self._keys.service()
+            recorder = RecorderStore(self._keys)
+            recorder.open()
         except BaseException as exc:
             self._startup_error = exc
             self._ready.set()
@@ -174,8 +181,13 @@ class ThreadRecorder:
                 first = self._queue.get()
                 if first is None:
                     return
-                group = [first]
-                size = len(first.job.applicants)
+                group: list[_Pending] = []
+                probes: list[_Probe] = []
+                if isinstance(first, _Probe):
+                    probes.append(first)
+                else:
+                    group.append(first)
+                size = sum(len(pending.job.applicants) for pending in group)
                 stop = False
                 while size < MAX_GROUP:
                     try:
@@ -185,40 +197,59 @@ class ThreadRecorder:
                     if more is None:
                         stop = True
                         break
+                    if isinstance(more, _Probe):
+                        probes.append(more)
+                        continue
                     group.append(more)
                     size += len(more.job.applicants)
-                self._run_group(service, fingerprinter, group, size)
+                self._run_group(recorder, group, probes, size)
                 if stop:
                     return
         finally:
-            service.store.close()
+            recorder.close()
 
     def _run_group(
-        self,
-        service: CheckService,
-        fingerprinter: Fingerprinter,
-        group: list[_Pending],
-        size: int,
+        self, recorder: RecorderStore, group: list[_Pending], probes: list[_Probe], size: int
     ) -> None:
         try:
-            results = run_jobs(service, fingerprinter, [pending.job for pending in group])
+            results = recorder.run([pending.job for pending in group], probe=bool(probes))
         except BaseException as exc:
             if not isinstance(exc, VerrouError):
                 logger.exception("a group of %d checks failed unexpectedly", size)
                 exc = RecorderFailed("internal error while recording checks; it was logged")
             for pending in group:
                 pending.loop.call_soon_threadsafe(_settle, pending.future, None, exc)
+            for waiting in probes:
+                waiting.loop.call_soon_threadsafe(_settle_probe, waiting.future, exc)
             return
-        if self._on_group is not None:
+        if self._on_group is not None and group:
             self._on_group(size)
         for pending, result in zip(group, results, strict=True):
             pending.loop.call_soon_threadsafe(_settle, pending.future, result, None)
+        for waiting in probes:
+            waiting.loop.call_soon_threadsafe(_settle_probe, waiting.future, None)
+
+
+#: Signals that stop the server: the web process handles them, never the recorder child.
+_PARENT_OWNED_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def _recorder_process(conn: Connection, keys: RecorderKeys) -> None:
-    """The child's loop: jobs in, results out, until the pipe closes or says stop."""
+    """The child's loop: (probe?, jobs) in, results out, until the pipe closes or says stop.
+
+    The web process owns shutdown: Ctrl-C in a terminal signals the whole process group, and a
+    child that died of it mid-read printed a KeyboardInterrupt traceback and made the parent
+    start another recorder while stopping. The child ignores SIGINT and SIGTERM; it stops when
+    told to, or when the pipe closes because the parent is gone. The signals were blocked
+    from its start (see :func:`_spawn_recorder`): one sent while it was importing is dropped
+    here, when they are unblocked with their handlers set to ignore.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENT_OWNED_SIGNALS)
     try:
-        service, fingerprinter = keys.service()
+        recorder = RecorderStore(keys)
+        recorder.open()  # a store not usable yet is retried by the groups, not fatal
     except BaseException as exc:
         conn.send(("failed", _portable(exc)))
         return
@@ -227,17 +258,18 @@ def _recorder_process(conn: Connection, keys: RecorderKeys) -> None:
     try:
         while True:
             try:
-                jobs = conn.recv()
+                message = conn.recv()
             except EOFError:
                 return
-            if jobs is None:
+            if message is None:
                 return
+            probe, jobs = message
             try:
-                conn.send(("ok", run_jobs(service, fingerprinter, jobs)))
+                conn.send(("ok", recorder.run(jobs, probe=probe)))
             except BaseException as exc:
                 conn.send(("failed", _portable(exc)))
     finally:
-        service.store.close()
+        recorder.close()
 
 
 def _portable(exc: BaseException) -> VerrouError:
@@ -256,7 +288,13 @@ def _spawn_recorder(keys: RecorderKeys) -> tuple[Connection, Any]:
     parent, child = context.Pipe()
     process = context.Process(target=_recorder_process, args=(child, keys), name="verrou-recorder")
     process.daemon = True
-    process.start()
+    # The child inherits this thread's signal mask through fork and exec: with the stopping
+    # signals blocked, a Ctrl-C while it imports (before it can ignore them) cannot kill it.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENT_OWNED_SIGNALS)
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     child.close()
     try:
         status, error = parent.recv()
@@ -295,7 +333,8 @@ class ProcessRecorder:
     stream. While one group is with the child, the checks that arrive wait in ``_pending``; the
     child's answer settles that group and sends the next. If the child dies, the group it held
     fails closed (503) and a new child is spawned in the background; checks arriving meanwhile
-    wait for it, and get 503 if it cannot start.
+    wait for it, and get 503 if it cannot start. Once the server is stopping, no new child is
+    started.
     """
 
     def __init__(
@@ -307,18 +346,26 @@ class ProcessRecorder:
             collections.deque()
         )
         self._in_flight: _Group | None = None
+        self._probes: list[asyncio.Future[None]] = []
+        self._in_flight_probes: list[asyncio.Future[None]] = []
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None
         self._process: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._starting = False
         self._stopped = False
+        self._shutting_down = False
 
     async def start(self) -> None:
         """Spawn the child and wait until it is ready (refuses to start without one)."""
         self._loop = asyncio.get_running_loop()
         conn, process = await self._loop.run_in_executor(None, _spawn_recorder, self._keys)
         await self._attach(conn, process)
+
+    def begin_shutdown(self) -> None:
+        """The server is stopping: requests still being answered are, but a recorder that dies
+        now is not replaced (called from the signal handler, before the lifespan's stop)."""
+        self._shutting_down = True
 
     async def stop(self) -> None:
         self._stopped = True
@@ -338,6 +385,7 @@ class ProcessRecorder:
         stopping = StoreError("the server is stopping")
         self._fail(list(self._pending) + (self._in_flight or []), stopping)
         self._pending.clear()
+        self._fail_probes(stopping)
 
     @property
     def pid(self) -> int | None:
@@ -355,6 +403,17 @@ class ProcessRecorder:
             self._send()
         return await future
 
+    async def probe(self) -> None:
+        """Return once the child took a write transaction on its store (:class:`StoreError` if
+        it cannot, or if there is no child), in turn with the groups."""
+        if self._loop is None or self._stopped:
+            raise StoreError("the check recorder is not running")
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._probes.append(future)
+        if self._in_flight is None:
+            self._send()
+        await future
+
     # --- on the event loop ----------------------------------------------------------------
 
     async def _attach(self, conn: Connection, process: Any) -> None:
@@ -365,7 +424,7 @@ class ProcessRecorder:
         reader, writer = await asyncio.open_connection(sock=sock)
         self._writer, self._process = writer, process
         self._reading = asyncio.create_task(self._read_answers(reader))
-        if self._pending and self._in_flight is None:
+        if (self._pending or self._probes) and self._in_flight is None:
             self._send()
 
     def _send(self) -> None:
@@ -383,10 +442,11 @@ class ProcessRecorder:
                 continue
             group.append((job, future))
             size += len(job.applicants)
-        if not group:
+        probes, self._probes = self._probes, []
+        if not group and not probes:
             return
-        self._in_flight = group
-        self._writer.write(_frame([job for job, _ in group]))
+        self._in_flight, self._in_flight_probes = group, probes
+        self._writer.write(_frame((bool(probes), [job for job, _ in group])))
 
     async def _read_answers(self, reader: asyncio.StreamReader) -> None:
         while True:
@@ -398,14 +458,17 @@ class ProcessRecorder:
                 self._lost(exc)
                 return
             group, self._in_flight = self._in_flight or [], None
+            probes, self._in_flight_probes = self._in_flight_probes, []
             if status != "ok":
                 self._fail(group, payload)
             else:
-                if self._on_group is not None:
+                if self._on_group is not None and group:
                     self._on_group(sum(len(job.applicants) for job, _ in group))
                 for (_, future), result in zip(group, payload, strict=True):
                     _settle(future, result, None)
-            if self._pending:
+            for waiting in probes:
+                _settle_probe(waiting, payload if status != "ok" else None)
+            if self._pending or self._probes:
                 self._send()
 
     def _lost(self, cause: BaseException) -> None:
@@ -424,17 +487,25 @@ class ProcessRecorder:
         group, self._in_flight = self._in_flight or [], None
         error = StoreError("the check recorder stopped; no verdict was given")
         error.__cause__ = cause
-        logger.error(
-            "the check recorder process stopped (%s, exit code %s); starting a new one",
-            type(cause).__name__,
-            exit_code,
-        )
+        if self._stopped or self._shutting_down:
+            logger.info("the check recorder process stopped (exit code %s)", exit_code)
+        else:
+            logger.error(
+                "the check recorder process stopped (%s, exit code %s); starting a new one",
+                type(cause).__name__,
+                exit_code,
+            )
         self._fail(group, error)
-        if not self._stopped:
-            self._respawn()
+        self._fail_probes(error)
+        self._respawn()
 
     def _respawn(self) -> None:
-        if self._starting or self._stopped or self._loop is None:
+        if self._starting or self._stopped or self._shutting_down or self._loop is None:
+            if self._shutting_down:  # no recorder will come: nothing may wait for one
+                stopping = StoreError("the server is stopping")
+                self._fail(list(self._pending), stopping)
+                self._pending.clear()
+                self._fail_probes(stopping)
             return
         self._starting = True
         self._loop.create_task(self._restart())
@@ -448,6 +519,7 @@ class ProcessRecorder:
             error = exc if isinstance(exc, StoreError) else StoreError("no check recorder")
             self._fail(list(self._pending), error)
             self._pending.clear()
+            self._fail_probes(error)
             return
         self._starting = False
         if self._stopped:
@@ -460,6 +532,12 @@ class ProcessRecorder:
         for _, future in group:
             _settle(future, None, error)
 
+    def _fail_probes(self, error: BaseException) -> None:
+        probes = self._probes + self._in_flight_probes
+        self._probes, self._in_flight_probes = [], []
+        for waiting in probes:
+            _settle_probe(waiting, error)
+
 
 @dataclass
 class _Bucket:
@@ -470,14 +548,15 @@ class _Bucket:
 @dataclass
 class RateLimiter:
     """A token bucket per relying party: ``limit`` checks a minute, bursts up to a tenth of it
-    (at least the batch size that fits in the limit)."""
+    (at least 1), as the README says; a batch larger than the burst is refused outright."""
 
     default_limit: int
     clock: Callable[[], float] = time.monotonic
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
     def capacity(self, limit: int) -> float:
-        return float(max(limit / 10, min(limit, 100), 1))
+        """The burst: a tenth of a minute's allowance, at least one check."""
+        return float(max(limit / 10, 1))
 
     def take(self, party: RelyingParty, count: int) -> float | None:
         """Take ``count`` checks from the party's allowance: None when allowed, else the

@@ -21,21 +21,12 @@ def serve(obj: Context, host: str, port: int, access_log: bool) -> None:
     One process: checks arriving together share one store transaction (group commit). Needs
     the fingerprint key and the signing key (`verrou keys init`). Stop with Ctrl-C.
     """
-    import uvicorn
-
     from verrou.api import create_app
+    from verrou.api.server import serve_app
 
     settings = obj.settings()
     app = create_app(settings)
     tune_garbage_collector()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     err.print(f"verrou API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        access_log=access_log,
-        log_level="info",
-        server_header=False,
-        proxy_headers=False,
-    )
+    serve_app(app, host, port, access_log=access_log)

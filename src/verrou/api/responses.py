@@ -1,0 +1,31 @@
+"""The one response class of the API: every answer, verdicts and errors alike, carries the
+headers that keep it out of caches and stop browsers from sniffing its type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from starlette.responses import Response
+
+#: Sent with every API answer. A verdict is personal data about an applicant: no shared or
+#: browser cache may keep it, and no browser may guess a type other than the declared one.
+HARDENING_HEADERS: Final = (
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+)
+
+
+class ApiResponse(Response):
+    """A JSON response with :data:`HARDENING_HEADERS`.
+
+    The headers are appended already encoded, after Starlette built its own: passing them as
+    ``headers=`` would encode them on every answer (about 0.7 µs, as much as the rest of the
+    response object), and a middleware would cost a call per ASGI message.
+    """
+
+    media_type = "application/json"
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        super().init_headers(headers)
+        self.raw_headers.extend(HARDENING_HEADERS)
