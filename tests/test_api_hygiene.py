@@ -265,8 +265,27 @@ def test_the_burst_is_a_tenth_of_a_minute_not_a_whole_minute(limit: int, burst: 
     now[0] += 60 / limit * 1.001  # one check's worth of time: one more check
     assert limiter.take(party, 1) is None
     assert limiter.take(party, 1) is not None
-    # A batch larger than the burst can never pass: refused outright.
-    assert limiter.take(party, burst + 1) == float("inf")
+    # A batch larger than the burst waits for a full bucket, then passes and leaves it in
+    # debt: the next check waits until the refill has paid for the whole batch.
+    wait = limiter.take(party, burst + 1)
+    assert wait is not None and wait == pytest.approx(burst * 60 / limit, rel=1e-3)
+    now[0] += wait * 1.001
+    assert limiter.take(party, burst + 1) is None
+    wait = limiter.take(party, 1)
+    assert wait is not None and wait == pytest.approx(2 * 60 / limit)  # one of debt, one asked
+
+
+def test_a_batch_of_100_passes_at_the_default_limit_and_the_average_stays_under_it() -> None:
+    now = [1000.0]
+    limiter = RateLimiter(600, lambda: now[0])
+    party = _party(600)
+    sent = 0
+    for _ in range(600):  # ten simulated minutes, one attempt a second
+        if limiter.take(party, 100) is None:
+            sent += 100
+        now[0] += 1.0
+    assert sent >= 100
+    assert sent <= 600 * 10 + 100  # never more than the limit, plus the one batch of debt
 
 
 def test_the_readme_states_the_burst_the_code_allows() -> None:

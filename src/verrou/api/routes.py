@@ -217,10 +217,6 @@ async def _run_checks(
     state = request.app.state
     wait = state.limiter.take(party, len(bodies))
     if wait is not None:
-        if math.isinf(wait):
-            raise RateLimited(
-                f"{len(bodies)} checks at once exceed this key's allowance; send fewer", 60
-            )
         raise RateLimited("rate limit reached for this API key", max(1, math.ceil(wait)))
     job = CheckJob(party, tuple(_applicant(body) for body in bodies))
     verdicts: list[SignedVerdict] = await state.runner.run(job)

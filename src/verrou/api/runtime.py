@@ -24,7 +24,6 @@ import collections
 import contextlib
 import gc
 import logging
-import math
 import multiprocessing
 import os
 import pickle
@@ -548,7 +547,13 @@ class _Bucket:
 @dataclass
 class RateLimiter:
     """A token bucket per relying party: ``limit`` checks a minute, bursts up to a tenth of it
-    (at least 1), as the README says; a batch larger than the burst is refused outright."""
+    (at least 1), as the README says.
+
+    A batch larger than the burst (the API takes up to 100 applicants a request) is let through
+    only from a full bucket, which it leaves in debt: the party then waits until the refill has
+    paid for the whole batch, so over any period it never gets more than its limit, and a
+    batch the API accepts is never refused forever.
+    """
 
     default_limit: int
     clock: Callable[[], float] = time.monotonic
@@ -570,12 +575,10 @@ class RateLimiter:
             bucket = self._buckets[party.id] = _Bucket(capacity, now)
         bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * per_second)
         bucket.updated = now
-        if count <= bucket.tokens:
+        if count <= bucket.tokens or (count > capacity and bucket.tokens >= capacity):
             bucket.tokens -= count
             return None
-        if count > capacity:
-            return math.inf
-        return (count - bucket.tokens) / per_second
+        return (min(count, capacity) - bucket.tokens) / per_second
 
 
 class KeyCache:
