@@ -166,10 +166,12 @@ def has_line_longer_than(data: bytes, limit: int = MAX_RECORD_BYTES) -> bool:
         start = end + 1
 
 
-# Structural bytes of JSON, for the cheap pre-checks: opening brackets and key separators.
+# Structural bytes of JSON, for the cheap pre-checks: opening brackets (all as "{"), key
+# separators and line feeds.
+_STRUCTURE: Final = bytes.maketrans(b"[", b"{")
 _NOT_STRUCTURE: Final = bytes(c for c in range(256) if c not in b"{[:\n")
-_DEEP: Final = re.compile(rb"(?:[{\[]:*){%d}" % (MAX_JSON_DEPTH + 1))
-_WIDE: Final = re.compile(rb"(?:[{\[]*:){%d}" % (MAX_COLUMNS + 1))
+_TOO_DEEP_RUN: Final = b"{" * (MAX_JSON_DEPTH + 1)
+_TOO_WIDE_RUN: Final = b":" * (MAX_COLUMNS + 1)
 _JSON_TOKEN: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 _OPENERS: Final = frozenset(b"{[")
 
@@ -178,11 +180,14 @@ def json_chunk_needs_checks(chunk: bytes) -> bool:
     """False if no line of ``chunk`` can nest too deep or hold too many keys.
 
     A line can nest no deeper than it has opening brackets and hold no more keys than it has
-    ``:``; counting those (strings included, so an over-estimate) takes one ``translate`` and a
-    regex over what is left, a few ms for 4 MiB.
+    ``:`` (strings included, so an over-estimate). One ``translate`` keeps just those bytes and
+    the line feeds; two more on that (much shorter) text and a substring search per limit tell
+    whether a line has too many (about 3 ms for 4 MiB).
     """
-    structure = chunk.translate(None, _NOT_STRUCTURE)
-    return _DEEP.search(structure) is not None or _WIDE.search(structure) is not None
+    structure = chunk.translate(_STRUCTURE, _NOT_STRUCTURE)
+    if structure.translate(None, b":").find(_TOO_DEEP_RUN) >= 0:
+        return True
+    return structure.translate(None, b"{").find(_TOO_WIDE_RUN) >= 0
 
 
 def json_line_problem(line: bytes) -> str | None:
