@@ -12,6 +12,7 @@ note or a rejects report.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import subprocess
@@ -25,6 +26,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from verrou.errors import DumpError
 from verrou.fingerprints import Fingerprinter
@@ -34,6 +37,10 @@ from verrou.ingest.limits import (
     MAX_RECORD_BYTES,
     TOO_DEEP_REASON,
     TOO_MANY_KEYS_REASON,
+    CappedLines,
+    has_line_longer_than,
+    json_chunk_needs_checks,
+    json_line_problem,
 )
 from verrou.ingest.pipeline import IngestOptions, IngestReport, ingest_dump
 from verrou.ingest.readers import Malformed, open_dump
@@ -576,3 +583,89 @@ def test_rerun_after_oversized_field_succeeds(tmp_path: Path, fingerprinter: Fin
         resumed = list(dump.batches(skip_records=3000))
     assert [m.row for b in resumed for m in b.malformed] == [3002]
     assert sum(b.batch.num_rows for b in resumed) == 3
+
+
+# --- the byte-level guards, against plain reference implementations -------------------------
+
+
+class _ShortReads(io.BytesIO):
+    """A stream that returns fewer bytes than asked, as gzip and zip members may."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        super().__init__(data)
+        self._sizes = sizes or [1]
+        self._turn = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return super().read()
+        self._turn += 1
+        return super().read(max(1, min(size, self._sizes[self._turn % len(self._sizes)])))
+
+
+def _capped_reference(data: bytes, limit: int, marker: bytes) -> bytes:
+    lines = data.split(b"\n")
+    out = []
+    for index, line in enumerate(lines):
+        last = index == len(lines) - 1
+        if last and not line:
+            break
+        if len(line) > limit:
+            out.append(marker + b"\n")
+        else:
+            out.append(line + (b"" if last else b"\n"))
+    return b"".join(out)
+
+
+_LINES = st.lists(
+    st.one_of(st.integers(0, 40), st.sampled_from([0, 7, 8, 9, 16, 17])).map(lambda n: b"a" * n),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_LINES, st.booleans(), st.integers(1, 12), st.lists(st.integers(1, 30), max_size=5))
+def test_capped_lines_replaces_exactly_the_lines_over_the_limit(
+    lines: list[bytes], final_newline: bool, limit: int, sizes: list[int]
+) -> None:
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    stream = CappedLines(_ShortReads(data, sizes), b"M", limit)
+    got = b"".join(iter(lambda: stream.read(sizes[0] if sizes else 5), b""))
+    assert got == _capped_reference(data, limit, b"M")
+    assert stream.replaced == sum(1 for line in data.split(b"\n") if len(line) > limit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_LINES, st.integers(1, 20))
+def test_has_line_longer_than_agrees_with_splitting(lines: list[bytes], limit: int) -> None:
+    data = b"\n".join(lines)
+    expected = any(len(line) > limit for line in data.split(b"\n"))
+    assert has_line_longer_than(data, limit) is expected
+
+
+_JSON_LEAF = st.one_of(st.none(), st.integers(), st.text(alphabet='[]{}"\\ab', max_size=6))
+_JSON = st.recursive(
+    _JSON_LEAF,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON, st.integers(0, 70))
+def test_json_depth_check_matches_the_nesting_of_the_document(value: object, wrap: int) -> None:
+    line = ("[" * wrap + json.dumps(value) + "]" * wrap).encode()
+    too_deep = wrap + _depth(value) > MAX_JSON_DEPTH
+    assert (json_line_problem(line) == TOO_DEEP_REASON) is too_deep
+    if too_deep:
+        assert json_chunk_needs_checks(b'{"a":1}\n' + line + b"\n")
