@@ -33,6 +33,15 @@ CSV quoting
     line break together with a quote (the sign of a stray quote eating the following lines), the
     read goes on from the next record with quoting off. With quoting off, a value fully enclosed in
     quotes still loses its enclosing quotes.
+
+Hostile records (limits in :mod:`verrou.ingest.limits`)
+    A line (CSV, JSON Lines, COPY) or SQL tuple over ``MAX_RECORD_BYTES``, a Parquet value over it,
+    a JSON line nested deeper than ``MAX_JSON_DEPTH`` or an object with more than ``MAX_COLUMNS``
+    keys is one malformed record; an over-long line is skipped in chunks, never held whole. A
+    Parquet row group that cannot be decoded makes its rows malformed and the next group is read.
+    A quoted CSV record that spans lines and outgrows pyarrow's blocks turns quoting off from there
+    on, as a stray quote does. A header (or schema) with more than ``MAX_COLUMNS`` columns is a
+    :class:`DumpError`.
 """
 
 from __future__ import annotations
