@@ -223,6 +223,20 @@ def test_jsonl_object_with_100000_keys_is_one_malformed_row(tmp_path: Path) -> N
     assert str(MAX_COLUMNS) in TOO_MANY_KEYS_REASON.replace(",", "")
 
 
+def test_jsonl_key_of_500kib_is_not_a_column_nor_kept(tmp_path: Path) -> None:
+    odd = json.dumps({"email": GOOD[0][0], SECRET + "k" * (500 << 10): "x"})
+    lines = [json.dumps({"email": e, "nom": n}) for e, n in GOOD]
+    # the key in the sample, and once more 2,500 lines later
+    body = [lines[0], odd, *[lines[1]] * 2500, odd, lines[2]]
+    path = tmp_path / "key.jsonl"
+    path.write_text("\n".join(body) + "\n")
+    with open_dump(path) as dump:
+        assert dump.columns == ["email", "nom"]
+        rows = sum(b.batch.num_rows for b in dump.batches())
+        assert dump.unseen_keys == set()
+    assert rows == len(body)
+
+
 def test_jsonl_line_of_100mib_without_newline_is_one_malformed_row_in_bounded_memory(
     tmp_path: Path,
 ) -> None:
@@ -380,6 +394,13 @@ def test_csv_row_with_100000_fields_is_malformed(tmp_path: Path) -> None:
     assert malformed == [Malformed(2, "row has 100001 fields, expected 2")]
 
 
+def test_csv_header_longer_than_the_sample_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text("email;" + "n" * (2 * MIB) + "\n" + f"{GOOD[0][0]};A\n")
+    with pytest.raises(DumpError, match="no header row could be read"):
+        open_dump(path)
+
+
 def test_csv_header_with_too_many_columns_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "header.csv"
     path.write_text(
@@ -505,6 +526,17 @@ def test_parquet_resume_skips_a_corrupt_row_group() -> None:
         n for n in numbers if n > 3
     ]
     assert [n for n in numbers if n > 3] == [5, 6]
+
+
+def test_parquet_schema_nested_1000_levels_is_one_clear_error(tmp_path: Path) -> None:
+    deep = pa.array([SECRET])
+    for _ in range(1000):
+        deep = pa.StructArray.from_arrays([deep], names=["a"])
+    path = tmp_path / "deep.parquet"
+    pq.write_table(pa.table({"email": [GOOD[0][0]], "deep": deep}), path)
+    with pytest.raises(DumpError, match="Parquet") as caught:
+        open_dump(path)
+    assert SECRET not in str(caught.value)
 
 
 # --- end to end through the pipeline, with a real SQLite registry ----------------------------

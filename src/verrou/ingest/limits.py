@@ -16,6 +16,7 @@ from typing import IO, Final
 __all__ = [
     "MAX_COLUMNS",
     "MAX_JSON_DEPTH",
+    "MAX_NAME_CHARS",
     "MAX_RECORD_BYTES",
     "TOO_DEEP_REASON",
     "TOO_MANY_KEYS_REASON",
@@ -38,6 +39,9 @@ MAX_JSON_DEPTH: Final = 64
 #: Most columns of a dump, and most keys of one JSON object (after flattening). A real dump has
 #: tens of columns; every column costs an Arrow array in every batch.
 MAX_COLUMNS: Final = 4096
+#: Longest JSON key kept as a column name (or noted as an unseen key): names are shown to
+#: operators and kept for the whole read, values are not.
+MAX_NAME_CHARS: Final = 256
 
 
 def overlong_reason(what: str) -> str:

@@ -75,6 +75,7 @@ import pyarrow.parquet as pq
 from verrou.errors import DumpError
 from verrou.ingest.limits import (
     MAX_COLUMNS,
+    MAX_NAME_CHARS,
     MAX_RECORD_BYTES,
     TOO_MANY_KEYS_REASON,
     CappedLines,
@@ -698,7 +699,7 @@ class Dump:
 
     def _note_unseen(self, key: str) -> None:
         # bounded: a hostile dump could bring new keys on every line
-        if len(self.unseen_keys) < MAX_COLUMNS:
+        if len(self.unseen_keys) < MAX_COLUMNS and len(key) <= MAX_NAME_CHARS:
             self.unseen_keys.add(key)
 
     # -- Parquet --
@@ -1904,7 +1905,7 @@ def _open_jsonl(
             continue  # reported as malformed when read
         objects += 1
         for key in flat:
-            if len(seen) < MAX_COLUMNS:
+            if len(seen) < MAX_COLUMNS and len(key) <= MAX_NAME_CHARS:
                 seen.setdefault(key, None)
         _note_string_leaves(obj, "", string_only)
     if not objects:
