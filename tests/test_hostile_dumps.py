@@ -55,6 +55,7 @@ GOOD = [
 ]
 MIB = 1 << 20
 LIMIT_TEXT = f"{MAX_RECORD_BYTES:,} bytes"
+LIMIT_CHARS = f"{MAX_RECORD_BYTES:,} characters"  # SQL is measured decoded
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -417,7 +418,7 @@ def test_mysql_value_of_4mib_is_malformed_and_rest_of_statement_read() -> None:
     rows, numbers, malformed = read(HOSTILE / "mysql_value_of_4mib.sql.gz")
     assert [r["email"] for r in rows] == good_emails()
     assert numbers == [1, 3, 4]
-    assert malformed == [Malformed(2, f"SQL tuple longer than the limit of {LIMIT_TEXT}")]
+    assert malformed == [Malformed(2, f"SQL tuple longer than the limit of {LIMIT_CHARS}")]
 
 
 def test_mysql_value_of_100mib_is_malformed_and_next_tuples_read(tmp_path: Path) -> None:
@@ -433,7 +434,7 @@ def test_mysql_value_of_100mib_is_malformed_and_next_tuples_read(tmp_path: Path)
     assert result["first_column"] == [*good_emails(), "d@example.fr"]
     assert result["numbers"] == [1, 3, 4, 5]
     assert [row for row, _ in result["malformed"]] == [2]
-    assert LIMIT_TEXT in result["malformed"][0][1]
+    assert LIMIT_CHARS in result["malformed"][0][1]
     assert result["grown_kib"] < 96 * 1024
 
 
@@ -477,7 +478,7 @@ def test_pg_copy_line_of_4mib_is_malformed_and_rest_read() -> None:
     rows, numbers, malformed = read(HOSTILE / "pg_copy_line_of_4mib.sql.gz")
     assert [r["email"] for r in rows] == good_emails()
     assert numbers == [1, 3, 4]
-    assert malformed == [Malformed(2, f"COPY line longer than the limit of {LIMIT_TEXT}")]
+    assert malformed == [Malformed(2, f"COPY line longer than the limit of {LIMIT_CHARS}")]
 
 
 def test_pg_copy_line_of_100mib_without_newline_in_bounded_memory(tmp_path: Path) -> None:
@@ -490,7 +491,7 @@ def test_pg_copy_line_of_100mib_without_newline_in_bounded_memory(tmp_path: Path
     path = write_chunks(tmp_path / "copy.sql", parts())
     result = read_in_subprocess(path)
     assert result["first_column"] == good_emails()
-    assert result["malformed"] == [[2, f"COPY line longer than the limit of {LIMIT_TEXT}"]]
+    assert result["malformed"] == [[2, f"COPY line longer than the limit of {LIMIT_CHARS}"]]
     assert result["grown_kib"] < 96 * 1024
 
 

@@ -44,9 +44,10 @@ MAX_COLUMNS: Final = 4096
 MAX_NAME_CHARS: Final = 256
 
 
-def overlong_reason(what: str) -> str:
-    """The malformed-record reason for a record over :data:`MAX_RECORD_BYTES`."""
-    return f"{what} longer than the limit of {MAX_RECORD_BYTES:,} bytes"
+def overlong_reason(what: str, unit: str = "bytes") -> str:
+    """The malformed-record reason for a record over :data:`MAX_RECORD_BYTES` (``unit`` is
+    "characters" where the text is measured decoded, as SQL is)."""
+    return f"{what} longer than the limit of {MAX_RECORD_BYTES:,} {unit}"
 
 
 TOO_DEEP_REASON: Final = f"JSON nested deeper than the limit of {MAX_JSON_DEPTH} levels"

@@ -1255,7 +1255,11 @@ class _SqlScanner:
                     return pos
                 self.count += 1
                 if remaining >= _MAX_TUPLE_CHARS:
-                    yield self.count, None, overlong_reason("SQL tuple") + ", or unterminated"
+                    yield (
+                        self.count,
+                        None,
+                        overlong_reason("SQL tuple", "characters") + ", or unterminated",
+                    )
                 else:
                     yield self.count, None, "unterminated or unparseable SQL tuple"
                 resync, pos = self._resync(pos)
@@ -1265,7 +1269,7 @@ class _SqlScanner:
             self.count += 1
             if found.end() - pos > MAX_RECORD_BYTES:
                 pos = found.end()
-                yield self.count, None, overlong_reason("SQL tuple")
+                yield self.count, None, overlong_reason("SQL tuple", "characters")
                 if found.group(2) != ",":
                     return pos
                 continue
@@ -1530,7 +1534,7 @@ class _SqlScanner:
             end = buf.find("\n", pos)
             if end < 0 and len(buf) - pos > MAX_RECORD_BYTES:
                 self.count += 1
-                yield self.count, None, overlong_reason("COPY line")
+                yield self.count, None, overlong_reason("COPY line", "characters")
                 pos = self._skip_line(pos)
                 continue
             if end < 0:
@@ -1547,7 +1551,7 @@ class _SqlScanner:
                 return pos
             self.count += 1
             if len(line) > MAX_RECORD_BYTES:
-                yield self.count, None, overlong_reason("COPY line")
+                yield self.count, None, overlong_reason("COPY line", "characters")
                 continue
             fields = line.split("\t")
             if len(fields) != width:
