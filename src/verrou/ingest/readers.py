@@ -33,6 +33,15 @@ CSV quoting
     line break together with a quote (the sign of a stray quote eating the following lines), the
     read goes on from the next record with quoting off. With quoting off, a value fully enclosed in
     quotes still loses its enclosing quotes.
+
+Hostile records (limits in :mod:`verrou.ingest.limits`)
+    A line (CSV, JSON Lines, COPY) or SQL tuple over ``MAX_RECORD_BYTES``, a Parquet value over it,
+    a JSON line nested deeper than ``MAX_JSON_DEPTH`` or an object with more than ``MAX_COLUMNS``
+    keys is one malformed record; an over-long line is skipped in chunks, never held whole. A
+    Parquet row group that cannot be decoded makes its rows malformed and the next group is read.
+    A quoted CSV record that spans lines and outgrows pyarrow's blocks turns quoting off from there
+    on, as a stray quote does. A header (or schema) with more than ``MAX_COLUMNS`` columns is a
+    :class:`DumpError`.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ import io
 import itertools
 import json
 import re
+import secrets
 import shutil
 import tempfile
 import zipfile
@@ -63,6 +73,17 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from verrou.errors import DumpError
+from verrou.ingest.limits import (
+    MAX_COLUMNS,
+    MAX_NAME_CHARS,
+    MAX_RECORD_BYTES,
+    TOO_MANY_KEYS_REASON,
+    CappedLines,
+    has_line_longer_than,
+    json_chunk_needs_checks,
+    json_line_problem,
+    overlong_reason,
+)
 
 __all__ = ["Dump", "DumpBatch", "Malformed", "open_dump"]
 
@@ -71,7 +92,8 @@ _CHUNK_BYTES: Final = 4 << 20
 #: pyarrow's streaming CSV reader keeps several blocks in flight: 1 MiB blocks read as fast as
 #: 4 MiB ones here (0.73 s vs 0.76 s for 1M rows) with half the resident memory (123 vs 258 MiB).
 _CSV_BLOCK_BYTES: Final = 1 << 20
-#: Longest SQL tuple we wait for before calling it unterminated (bounds memory).
+#: Longest SQL tuple we wait for before calling it unterminated (bounds memory). Tuples longer
+#: than MAX_RECORD_BYTES but within this are parsed, to skip them exactly, and reported malformed.
 _MAX_TUPLE_CHARS: Final = 8 << 20
 _JSON_SAMPLE_LINES: Final = 2000
 _DELIMITERS: Final = (";", ",", "\t", "|")
@@ -190,9 +212,10 @@ class _Piece:
 class _Restart(Exception):
     """A reader must go on from the next undelivered record with other options."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, why: str = "a stray quote was met") -> None:
         super().__init__(what)
         self.what = what
+        self.why = why
 
 
 @dataclass(slots=True)
@@ -263,6 +286,9 @@ class Dump:
         self._json_schema: pa.Schema | None = None
         self._parquet: pq.ParquetFile | None = None
         self._sql_backslash = True
+        #: Stands for a line over MAX_RECORD_BYTES (see CappedLines); random, so a dump cannot
+        #: forge it.
+        self._overlong = b"\x1fverrou-overlong-" + secrets.token_hex(8).encode()
 
     # -- public API --
 
@@ -418,12 +444,22 @@ class Dump:
                     quoting = False
                     self.quoting = False
                     self.notes.append(
-                        f"a stray quote was met near record {delivered + 1}; "
+                        f"{restart.why} near record {delivered + 1}; "
                         "read on from there with quoting off"
                     )
                     continue
                 raise
             except pa.ArrowInvalid as error:
+                if "straddl" in str(error) and quoting:
+                    # A quoted record spanning lines, longer than pyarrow's blocks: quoting off
+                    # cuts it into lines, each at most MAX_RECORD_BYTES (reported malformed).
+                    quoting = False
+                    self.quoting = False
+                    self.notes.append(
+                        f"a quoted record longer than {MAX_RECORD_BYTES:,} bytes was met near "
+                        f"record {delivered + 1}; read on from there with quoting off"
+                    )
+                    continue
                 if "UTF8" in str(error) and encoding in ("utf-8", "utf-8-sig"):
                     encoding = _UTF8_FALLBACK
                     self.encoding = "utf-8+cp1252"
@@ -440,14 +476,21 @@ class Dump:
         reasons: dict[int, str] = {}
         stray = [0]
 
+        overlong = self._overlong.decode("ascii")
+        seen_overlong = [0]
+
         def on_invalid(row: Any) -> str:
             # ``number`` is the parsed-row count including the header (needs use_threads=False).
             number = int(row.number) - 1 if row.number is not None else -1
             pending.append(number)
+            text = row.text or ""
+            if overlong in text:
+                seen_overlong[0] += 1
+                reasons[number] = overlong_reason("line")
+                return "skip"
             reasons[number] = (
                 f"row has {row.actual_columns} fields, expected {row.expected_columns}"
             )
-            text = row.text or ""
             if quoting and "\n" in text and '"' in text:
                 stray[0] = number
             return "skip"
@@ -456,7 +499,9 @@ class Dump:
         pa_encoding = {"utf-8-sig": "utf8", "utf-8": "utf8"}.get(encoding, encoding)
         if encoding == "cp1252":
             pa_encoding = _CP1252_LENIENT
-        stream = self._source.open()
+        # An over-long line becomes a line of width + 1 fields, which pyarrow hands to on_invalid.
+        marker = self._overlong + (self.delimiter or ",").encode("ascii") * max(len(names), 1)
+        stream = CappedLines(self._source.open(), marker)
         try:
             reader = pacsv.open_csv(
                 stream,
@@ -485,6 +530,9 @@ class Dump:
             for batch in reader:
                 if stray[0]:
                     raise _Restart("quoting")
+                if stream.replaced > seen_overlong[0] and _holds(batch, overlong):
+                    # the over-long line was inside a quoted value: the quoting is broken there
+                    raise _Restart("quoting", "a quoted value longer than the limit was met")
                 n = batch.num_rows
                 if n == 0:
                     continue
@@ -526,28 +574,24 @@ class Dump:
 
     def _jsonl_pieces(self) -> Iterator[_Piece]:
         record = 0
-        with self._source.open() as stream:
-            rest = b""
+        # Whole lines only, and an over-long line replaced by the marker (never buffered whole).
+        with CappedLines(self._source.open(), self._overlong) as stream:
             first = True
             while True:
-                data = stream.read(_CHUNK_BYTES)
-                buf = rest + data
+                blocks: list[bytes] = []
+                size = 0
+                while size < _CHUNK_BYTES and (block := stream.next_block()):
+                    blocks.append(block)
+                    size += len(block)
+                chunk = b"".join(blocks)
                 if first:
-                    buf = buf.removeprefix(codecs.BOM_UTF8)
+                    chunk = chunk.removeprefix(codecs.BOM_UTF8)
                     first = False
-                if data:
-                    cut = buf.rfind(b"\n")
-                    if cut < 0:
-                        rest = buf
-                        continue
-                    chunk, rest = buf[: cut + 1], buf[cut + 1 :]
-                else:
-                    chunk, rest = buf, b""
                 if chunk and not chunk.isspace():  # i.e. chunk.strip(), without the copy
                     piece = self._json_chunk(chunk, record)
                     record = piece.end
                     yield piece
-                if not data:
+                if not size:
                     return
 
     def _json_chunk(self, chunk: bytes, before: int) -> _Piece:
@@ -566,9 +610,12 @@ class Dump:
             chunk = b"\n".join(line for line in chunk.split(b"\n") if line.strip()) + b"\n"
         count = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         records = np.arange(before + 1, before + count + 1, dtype=np.int64)
-        batch = self._json_arrow(chunk, count)
-        if batch is not None:
-            return _Piece(batch, records, [], before + count)
+        # pyarrow's parser must never see a deep document (it overflows the C stack) nor one with
+        # thousands of keys: chunks that may hold one take the per-line path, which checks lines.
+        if not json_chunk_needs_checks(chunk):
+            batch = self._json_arrow(chunk, count)
+            if batch is not None:
+                return _Piece(batch, records, [], before + count)
         return self._json_python(chunk, before)
 
     def _json_arrow(self, chunk: bytes, count: int) -> pa.RecordBatch | None:
@@ -587,10 +634,12 @@ class Dump:
             return None
         while any(pa.types.is_struct(f.type) for f in table.schema):
             table = table.flatten()
+            if table.num_columns > MAX_COLUMNS:
+                return None  # the per-line path finds the objects with too many keys
         arrays = []
         for name in table.column_names:
             if name not in self._schema.names:
-                self.unseen_keys.add(name)
+                self._note_unseen(name)
         for name in self.columns:
             if name not in table.column_names:
                 arrays.append(pa.nulls(count, pa.string()))
@@ -620,9 +669,13 @@ class Dump:
             if not line.strip():
                 continue
             number += 1
+            problem = _json_line_problem(line, self._overlong)
+            if problem is not None:
+                malformed.append(Malformed(number, problem))
+                continue
             try:
                 obj = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: belt and braces, see limits
                 malformed.append(Malformed(number, "invalid JSON"))
                 continue
             if not isinstance(obj, dict):
@@ -630,9 +683,12 @@ class Dump:
                 continue
             flat: dict[str, str | None] = {}
             _flatten_json(obj, "", flat)
+            if len(flat) > MAX_COLUMNS:
+                malformed.append(Malformed(number, TOO_MANY_KEYS_REASON))
+                continue
             for key in flat:
                 if key not in values:
-                    self.unseen_keys.add(key)
+                    self._note_unseen(key)
             for name, column in values.items():
                 column.append(flat.get(name))
             records.append(number)
@@ -640,6 +696,11 @@ class Dump:
             [pa.array(values[name], pa.string()) for name in self.columns], schema=self._schema
         )
         return _Piece(batch, np.asarray(records, dtype=np.int64), malformed, number)
+
+    def _note_unseen(self, key: str) -> None:
+        # bounded: a hostile dump could bring new keys on every line
+        if len(self.unseen_keys) < MAX_COLUMNS and len(key) <= MAX_NAME_CHARS:
+            self.unseen_keys.add(key)
 
     # -- Parquet --
 
@@ -657,13 +718,26 @@ class Dump:
         if not groups:
             return
         record = start
-        for batch in self._parquet.iter_batches(
-            batch_size=self.batch_rows, row_groups=groups, use_threads=False
-        ):
-            n = batch.num_rows
-            records = np.arange(record + 1, record + n + 1, dtype=np.int64)
-            record += n
-            yield _Piece(_parquet_strings(batch, self._schema), records, [], record)
+        for index in groups:
+            # Row group by row group: a row group that cannot be decoded (corrupt part-way) makes
+            # its rows malformed, and the next one is read.
+            group_end = record + meta.row_group(index).num_rows
+            try:
+                for batch in self._parquet.iter_batches(
+                    batch_size=self.batch_rows, row_groups=[index], use_threads=False
+                ):
+                    n = batch.num_rows
+                    records = np.arange(record + 1, record + n + 1, dtype=np.int64)
+                    record += n
+                    yield _parquet_piece(_parquet_strings(batch, self._schema), records)
+            except (OSError, pa.ArrowException) as error:
+                reason = f"Parquet row group {index + 1} cannot be decoded ({type(error).__name__})"
+                while record < group_end:
+                    upto = min(group_end, record + self.batch_rows)
+                    lost = [Malformed(r, reason) for r in range(record + 1, upto + 1)]
+                    yield _Piece(self._empty(), np.zeros(0, dtype=np.int64), lost, upto)
+                    record = upto
+            record = group_end
 
     # -- SQL --
 
@@ -765,6 +839,14 @@ def _blank_to_null(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Ar
     return pc.if_else(pc.not_equal(array, ""), array, pa.scalar(None, pa.string()))
 
 
+def _holds(batch: pa.RecordBatch, text: str) -> bool:
+    """True if a value of ``batch`` contains ``text``."""
+    return any(
+        pc.any(pc.fill_null(pc.match_substring(column, text), False)).as_py()
+        for column in batch.columns
+    )
+
+
 def _strip_enclosing_quotes(batch: pa.RecordBatch) -> pa.RecordBatch:
     """With quoting off, ``"Dupont"`` still means Dupont; ``""`` inside it means one quote."""
     arrays = []
@@ -774,7 +856,15 @@ def _strip_enclosing_quotes(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.record_batch(arrays, schema=batch.schema)
 
 
+def _json_line_problem(line: bytes, overlong: bytes) -> str | None:
+    """Why a JSON Lines line is not parsed at all (over-long, too deep), or None."""
+    if line.rstrip(b"\r") == overlong:
+        return overlong_reason("line")
+    return json_line_problem(line)
+
+
 def _flatten_json(obj: dict[str, Any], prefix: str, out: dict[str, str | None]) -> None:
+    # Recursion is bounded: objects deeper than MAX_JSON_DEPTH never get this far.
     for key, value in obj.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
@@ -805,6 +895,24 @@ def _flat_field_names(schema: pa.Schema) -> list[str]:
     for item in schema:
         walk("", item.type, item.name)
     return names
+
+
+def _parquet_piece(batch: pa.RecordBatch, records: _Recnums) -> _Piece:
+    """Rows of a Parquet batch, those with a value over MAX_RECORD_BYTES made malformed."""
+    end = int(records[-1]) if records.size else 0
+    too_long: npt.NDArray[np.bool_] | None = None
+    for column in batch.columns:
+        lengths = pc.binary_length(column)
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > MAX_RECORD_BYTES:
+            over = _bools(pc.fill_null(pc.greater(lengths, MAX_RECORD_BYTES), False))
+            too_long = over if too_long is None else too_long | over
+    if too_long is None:
+        return _Piece(batch, records, [], end)
+    reason = overlong_reason("value")
+    malformed = [Malformed(int(r), reason) for r in records[too_long]]
+    keep = ~too_long
+    return _Piece(batch.filter(pa.array(keep)), records[keep], malformed, end)
 
 
 def _parquet_strings(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -1146,15 +1254,25 @@ class _SqlScanner:
                 if not buf[pos:].strip():
                     return pos
                 self.count += 1
-                yield self.count, None, "unterminated or unparseable SQL tuple"
-                resync = _RESYNC.search(buf, pos)
-                if resync is None:
-                    return len(buf)
-                pos = resync.end()
-                if resync.group(1) == ";":
+                if remaining >= _MAX_TUPLE_CHARS:
+                    yield (
+                        self.count,
+                        None,
+                        overlong_reason("SQL tuple", "characters") + ", or unterminated",
+                    )
+                else:
+                    yield self.count, None, "unterminated or unparseable SQL tuple"
+                resync, pos = self._resync(pos)
+                if resync != ",":
                     return pos
                 continue
             self.count += 1
+            if found.end() - pos > MAX_RECORD_BYTES:
+                pos = found.end()
+                yield self.count, None, overlong_reason("SQL tuple", "characters")
+                if found.group(2) != ",":
+                    return pos
+                continue
             row: list[str | None] = []
             for quoted, bare in values_of(found.group(1)):
                 if bare:
@@ -1174,6 +1292,18 @@ class _SqlScanner:
                 yield self.count, row, None
             if found.group(2) != ",":
                 return pos
+
+    def _resync(self, pos: int) -> tuple[str | None, int]:
+        """Skip to just after the next ``)`` followed by ``,`` or ``;`` (that character, and the
+        position), reading on in chunks without keeping what is skipped; (None, end) if none."""
+        while True:
+            resync = _RESYNC.search(self.buf, pos)
+            if resync is not None:
+                return resync.group(1), resync.end()
+            if self.eof:
+                return None, len(self.buf)
+            # keep a little, for a ")" and its "," cut by the chunk end
+            pos = self._fill(max(pos, len(self.buf) - 64))
 
     def _fast_tuples(self, pos: int, window: int) -> tuple[_SqlRun | None, int, bool]:
         """Parse the run of well-formed tuples at ``pos`` (within ``window`` chars) in one go.
@@ -1206,10 +1336,16 @@ class _SqlScanner:
         pattern[0], pattern[width] = _OPEN, _CLOSE
         full = int(struct.size) // step
         shaped = (kinds[: full * step].reshape(full, step) == pattern).all(axis=1)
+        # a tuple of more than MAX_RECORD_BYTES bytes is left to the per-tuple parser (which
+        # counts characters) to report
+        spans = struct[step - 1 : full * step : step] - struct[0 : full * step : step]
+        shaped &= spans <= MAX_RECORD_BYTES
         limit = full if shaped.all() else int(np.argmin(shaped))
         # the tuple after the shaped ones: cut by the window end, or something else?
         rest = kinds[limit * step : (limit + 1) * step]
         cut = rest.size < step and bool((rest == pattern[: rest.size]).all())
+        if limit < full and spans[limit] > MAX_RECORD_BYTES:
+            cut = False
         if not limit:
             return None, pos, cut
         offsets = np.zeros(limit * step + 1, dtype=np.int32)
@@ -1322,6 +1458,9 @@ class _SqlScanner:
             return None, after if stop >= 0 else pos, stop >= 0, 0
         if "\r" in lines and lines.count("\r") != lines.count("\r\n"):
             return None, pos, False, count
+        data = lines.encode("utf-8")
+        if has_line_longer_than(data):
+            return None, pos, False, count  # the per-line parser reports it
         names = [f"c{i}" for i in range(self.width)]
         invalid: list[tuple[int, int]] = []
 
@@ -1329,7 +1468,6 @@ class _SqlScanner:
             invalid.append((-1 if row.number is None else int(row.number), row.actual_columns))
             return "skip"
 
-        data = lines.encode("utf-8")
         table = pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(
@@ -1394,6 +1532,11 @@ class _SqlScanner:
                     return pos
             buf = self.buf
             end = buf.find("\n", pos)
+            if end < 0 and len(buf) - pos > MAX_RECORD_BYTES:
+                self.count += 1
+                yield self.count, None, overlong_reason("COPY line", "characters")
+                pos = self._skip_line(pos)
+                continue
             if end < 0:
                 if not self.eof:
                     pos = self._fill(pos)
@@ -1407,6 +1550,9 @@ class _SqlScanner:
             if line == "\\.":
                 return pos
             self.count += 1
+            if len(line) > MAX_RECORD_BYTES:
+                yield self.count, None, overlong_reason("COPY line", "characters")
+                continue
             fields = line.split("\t")
             if len(fields) != width:
                 yield self.count, None, f"row has {len(fields)} fields, expected {width}"
@@ -1423,6 +1569,16 @@ class _SqlScanner:
                 ],
                 None,
             )
+
+    def _skip_line(self, pos: int) -> int:
+        """Position after the end of the line at ``pos``, read on in chunks, none of it kept."""
+        while True:
+            end = self.buf.find("\n", pos)
+            if end >= 0:
+                return end + 1
+            if self.eof:
+                return len(self.buf)
+            pos = self._fill(len(self.buf))
 
 
 @dataclass(slots=True)
@@ -1680,6 +1836,7 @@ def _open_csv(
     data_like = sum(1 for cell in header if _DATA_LIKE.match(cell))
     if data_like and data_like * 2 >= len(header):
         raise DumpError(f"{name}: the first row holds data, not column names; add a header row")
+    _check_width(name, len(header))
     columns = _unique_names(header)
     dump = Dump(
         source,
@@ -1694,6 +1851,14 @@ def _open_csv(
     if not quoting:
         dump.notes.append("stray quotes in the first MiB: quoting is off")
     return dump
+
+
+def _check_width(name: str, width: int) -> None:
+    if width > MAX_COLUMNS:
+        raise DumpError(
+            f"{name}: {width:,} columns, more than the limit of {MAX_COLUMNS:,}; "
+            "not an identity dump (or a broken header)"
+        )
 
 
 def _unique_names(header: list[str]) -> list[str]:
@@ -1714,24 +1879,38 @@ def _unique_names(header: list[str]) -> list[str]:
 def _open_jsonl(
     source: _Source, batch_rows: int, sample: bytes, encoding: str, complete: bool
 ) -> Dump:
+    if has_line_longer_than(sample) or b"\n" not in sample:
+        # Sample whole lines, an over-long one left out (as a blank line): else one hostile line
+        # at the top would leave no object in the sample and the dump unreadable.
+        blocks: list[bytes] = []
+        size = 0
+        with CappedLines(source.open(), b"") as stream:
+            while size < _SAMPLE_BYTES and (block := stream.next_block()):
+                blocks.append(block)
+                size += len(block)
+            complete = not stream.next_block()
+        sample = b"".join(blocks)
     text = _decode_sample(sample, encoding, complete)
     seen: dict[str, None] = {}
     string_only: dict[str, bool] = {}
     objects = 0
     for line in text.splitlines()[:_JSON_SAMPLE_LINES]:
-        if not line.strip():
+        if not line.strip() or json_line_problem(line.encode("utf-8")) is not None:
             continue
         try:
             obj = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if not isinstance(obj, dict):
             continue
-        objects += 1
         flat: dict[str, str | None] = {}
         _flatten_json(obj, "", flat)
+        if len(flat) > MAX_COLUMNS:
+            continue  # reported as malformed when read
+        objects += 1
         for key in flat:
-            seen.setdefault(key, None)
+            if len(seen) < MAX_COLUMNS and len(key) <= MAX_NAME_CHARS:
+                seen.setdefault(key, None)
         _note_string_leaves(obj, "", string_only)
     if not objects:
         raise DumpError(f"{source.path.name}: no JSON object found in the first lines")
@@ -1809,6 +1988,11 @@ def _open_parquet(source: _Source, batch_rows: int) -> Dump:
     columns = _flat_field_names(parquet.schema_arrow)
     if not columns:
         raise DumpError(f"{name}: the Parquet file has no column")
+    if len(columns) > MAX_COLUMNS:
+        parquet.close()
+        for closer in closers:
+            closer()
+        _check_width(name, len(columns))
     dump = Dump(source, "parquet", batch_rows=batch_rows, columns=columns)
     dump._parquet = parquet
     dump._closers.extend([parquet.close, *closers])
@@ -1838,6 +2022,7 @@ def _open_sql(
         if not chosen.first_width:
             raise DumpError(f"{name}: no column names or values found for table {chosen.name!r}")
         columns = [f"col{i}" for i in range(1, chosen.first_width + 1)]
+    _check_width(name, len(columns))
     is_postgres = has_copy or b"PostgreSQL database dump" in sample
     dump = Dump(
         source,
