@@ -170,7 +170,7 @@ def test_migrate_is_idempotent(env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_demo_serves_and_its_three_curls_give_step_up_deny_clear(tmp_path: Path) -> None:
+def test_demo_serves_and_its_four_curls_give_step_up_deny_deny_clear(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "VERROU_WORKERS": "0", "XDG_CONFIG_HOME": str(tmp_path / "config")}
     demo = subprocess.Popen(
@@ -202,13 +202,15 @@ def test_demo_serves_and_its_three_curls_give_step_up_deny_clear(tmp_path: Path)
                 curls.append(line.strip())
             if line.startswith("Docs:"):
                 break
-        assert len(curls) == 3, curls
+        assert len(curls) == 4, curls
+        # The third is the frozen applicant spoofed: a Cyrillic letter and a Hangul filler.
+        assert "\\u3164" in curls[2] and "\\u04" in curls[2]
         _wait_for(f"http://127.0.0.1:{port}/healthz")
         verdicts = []
         for command in curls:
             done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
             verdicts.append(json.loads(done.stdout)["verdict"])
-        assert verdicts == ["step_up", "deny", "clear"]
+        assert verdicts == ["step_up", "deny", "deny", "clear"]
     finally:
         demo.terminate()
         demo.wait(30)
@@ -234,7 +236,7 @@ def _wait_for(url: str) -> None:
 
 
 @pytest.mark.slow
-def test_demo_without_a_terminal_asks_its_three_questions_and_stops(tmp_path: Path) -> None:
+def test_demo_without_a_terminal_asks_its_four_questions_and_stops(tmp_path: Path) -> None:
     env = {**os.environ, "VERROU_WORKERS": "0", "XDG_CONFIG_HOME": str(tmp_path / "config")}
     with socket.socket() as busy:  # the port it is told to use is taken: it must pick another
         busy.bind(("127.0.0.1", 0))
@@ -261,5 +263,6 @@ def test_demo_without_a_terminal_asks_its_three_questions_and_stops(tmp_path: Pa
         )
     assert done.returncode == 0, done.stdout + done.stderr
     asked = [line.split("got:")[1].strip() for line in done.stdout.splitlines() if "got:" in line]
-    assert asked == ["step_up", "deny", "clear"]
+    assert asked == ["step_up", "deny", "deny", "clear"]
     assert f"port {taken} is taken" in done.stderr
+    assert "audit log: " in done.stdout and "entries verified" in done.stdout

@@ -26,6 +26,7 @@ from verrou.cli import (
     main,
     out,
     print_ingest_report,
+    registry,
 )
 from verrou.errors import InvalidIdentifier, VerrouError
 from verrou.fingerprints import Fingerprinter
@@ -68,11 +69,40 @@ UNKNOWN_APPLICANT = {
 }
 
 
+#: Latin letters and the Cyrillic letters drawn the same, for the demo's spoofed applicant only
+#: (the canonicalisers take their look-alikes from Unicode's confusables data, not from this).
+_CYRILLIC_DOUBLES = str.maketrans("aceopxyAEOPCXHKMTB", "асеорхуАЕОРСХНКМТВ")
+#: An invisible Hangul filler, a default-ignorable code point a form may accept.
+_HANGUL_FILLER = "\u3164"
+
+
 @dataclass(frozen=True)
 class DemoApplicants:
     leaked: dict[str, str]
     frozen: dict[str, str]
+    spoofed: dict[str, str]
     unknown: dict[str, str]
+
+
+def spoofed_applicant(applicant: dict[str, str]) -> dict[str, str]:
+    """``applicant`` as a fraudster would type it past a naive registry: the first Latin letter
+    of the family name and of the email that has a Cyrillic double swapped for it, and an
+    invisible filler slipped into the given names."""
+
+    def first_swapped(text: str) -> str:
+        for index, char in enumerate(text):
+            double = char.translate(_CYRILLIC_DOUBLES)
+            if double != char:
+                return text[:index] + double + text[index + 1 :]
+        return text
+
+    given = applicant["given_names"]
+    return {
+        **applicant,
+        "family_name": first_swapped(applicant["family_name"]),
+        "given_names": given[:1] + _HANGUL_FILLER + given[1:],
+        "email": first_swapped(applicant["email"]),
+    }
 
 
 def _applicant(fields: dict[str, str]) -> Applicant:
@@ -124,11 +154,12 @@ def prepare_applicants(
                 now,
             ),
         )
-    return DemoApplicants(leaked, frozen, UNKNOWN_APPLICANT)
+    return DemoApplicants(leaked, frozen, spoofed_applicant(frozen), UNKNOWN_APPLICANT)
 
 
 def curl_command(base_url: str, api_key: str, body: dict[str, Any]) -> str:
-    """A ready-to-paste curl for one check."""
+    """A ready-to-paste curl for one check (non-ASCII as ``\\u`` escapes, so a look-alike
+    or an invisible character shows on the screen as what it is)."""
     return " ".join(
         [
             "curl -s",
@@ -138,7 +169,7 @@ def curl_command(base_url: str, api_key: str, body: dict[str, Any]) -> str:
             "-H",
             shlex.quote("Content-Type: application/json"),
             "-d",
-            shlex.quote(json.dumps(body, ensure_ascii=False)),
+            shlex.quote(json.dumps(body)),
         ]
     )
 
@@ -177,9 +208,10 @@ def demo(
     Everything lives in the demo folder: its own keys (keys/), the dump (dumps/), the registry
     (registry.sqlite3) and the reports; nothing else to install or start. It then creates a
     demo relying party, freezes one leaked identity as its owner would, starts the API on
-    127.0.0.1 and prints three curl commands: a leaked applicant (step_up), the frozen one
-    (deny) and an unknown one (clear). On a terminal it serves until Ctrl-C; run from a script
-    (no terminal), it asks the three questions itself, prints the verdicts and stops. Running
+    127.0.0.1 and prints four curl commands: a leaked applicant (step_up), the frozen one
+    (deny), the frozen one again spelled with Cyrillic look-alikes and an invisible character
+    (still deny) and an unknown one (clear). On a terminal it serves until Ctrl-C; run from a script
+    (no terminal), it asks the four questions itself, prints the verdicts and stops. Running
     it again reuses what is there.
     """
     from verrou.ingest.pipeline import IngestOptions
@@ -235,15 +267,19 @@ def demo(
     examples = (
         ("a leaked applicant -> step_up", applicants.leaked),
         ("a leaked applicant whose owner froze the identity -> deny", applicants.frozen),
+        (
+            "the frozen one with Cyrillic look-alikes and an invisible filler -> deny",
+            applicants.spoofed,
+        ),
         ("someone unknown -> clear", applicants.unknown),
     )
     interactive = serve_for is None and sys.stdin.isatty()
     if interactive:
         out.print(
-            "\nThe check API is starting. In another terminal, ask it about three applicants:\n"
+            "\nThe check API is starting. In another terminal, ask it about four applicants:\n"
         )
     else:
-        out.print("\nThe check API is starting; three applicants to ask it about:\n")
+        out.print("\nThe check API is starting; four applicants to ask it about:\n")
     for title, body in examples:
         out.print(f"# {title}", markup=False)
         out.print(curl_command(base_url, api_key, body), markup=False, soft_wrap=True)
@@ -256,7 +292,7 @@ def demo(
         _serve(settings, port, serve_for)
     else:
         # Not on a terminal (a script, CI): nobody will paste the commands, so the demo asks
-        # the three questions itself, prints the verdicts, and stops the server.
+        # the four questions itself, prints the verdicts, and stops the server.
         _serve_and_ask(settings, port, api_key, examples)
 
 
@@ -326,7 +362,26 @@ def _serve_and_ask(
             )
             with urllib.request.urlopen(request, timeout=10) as answer:
                 verdict = json.loads(answer.read())["verdict"]
-            out.print(f"asked: {title:<62} got: {verdict}", markup=False)
+            out.print(f"asked: {title:<72} got: {verdict}", markup=False)
     finally:
         server.should_exit = True
         thread.join(30)
+    _print_audit_verified(settings)
+
+
+def _print_audit_verified(settings: Settings) -> None:
+    """What ``verrou audit verify`` says of the demo's log: every check and freeze above is in
+    the hash chain, the chain ends at its recorded head, and the freeze state is the one the
+    log explains."""
+    from verrou.audit import verify_registry
+
+    with registry(settings) as store:
+        snapshot = store.audit_snapshot()
+        report = verify_registry(store.audit_entries(), snapshot)
+    if not report.ok:
+        raise VerrouError(f"the demo's audit log does not verify: {report.problem}")
+    out.print(
+        f"audit log: {report.entries} entries verified (hash chain, head, freeze state); "
+        "run `verrou audit verify` to check it yourself",
+        markup=False,
+    )
