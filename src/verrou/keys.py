@@ -61,6 +61,32 @@ class FingerprintKeyMismatch(KeyMaterialError):
         self.given_key_id = given_key_id
 
 
+class CanonicaliserVersionMismatch(KeyMaterialError):
+    """The registry's fingerprints were made with other canonicaliser versions than this
+    verrou's.
+
+    A fingerprint hashes the kind's canonicaliser version with the value, so for a kind whose
+    version changed every key differs: its freezes and exposures would match nothing, and a
+    frozen identity would come back ``clear``. Every keyed command refuses to run, as for
+    another fingerprint key (:class:`FingerprintKeyMismatch`).
+    """
+
+    code = "canonicaliser_version_mismatch"
+
+    def __init__(self, differing: dict[str, tuple[int, int | None]]) -> None:
+        described = ", ".join(
+            f"{kind} {built} (this verrou: {'none' if ours is None else ours})"
+            for kind, (built, ours) in sorted(differing.items())
+        )
+        super().__init__(
+            f"this registry was built with other canonicaliser versions: {described}; its "
+            "keys would not match this verrou's, so frozen identities would come back clear. "
+            "Run the verrou release that built it, or rebuild the registry with this one "
+            "(ingest the dumps into a new registry and place the freezes again)"
+        )
+        self.differing = differing
+
+
 def key_id_for(secret: bytes) -> str:
     """Public id of a key: a one-way, domain-separated digest, safe to store and log."""
     digest = hashlib.blake2b(secret, digest_size=6, person=b"verrou-key-id").hexdigest()

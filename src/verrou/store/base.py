@@ -427,15 +427,18 @@ class RegistryStore(Protocol):
         """Raise :class:`~verrou.errors.StoreError` unless the store answers a query."""
         ...
 
-    def bind_fingerprint_key(self, key_id: str) -> None:
-        """Refuse a fingerprint key other than the registry's.
+    def bind_fingerprint_key(self, key_id: str, versions: Mapping[str, int] | None = None) -> None:
+        """Refuse a fingerprint key, or canonicaliser versions (``versions``, default this
+        verrou's :data:`~verrou.identifiers.kinds.KIND_VERSIONS`), other than the registry's.
 
         The first call records ``key_id`` as the registry's key (a registry from before the
         key was recorded adopts the key id of its ingest runs, and is refused when they hold
         several); every call then raises
         :class:`~verrou.keys.FingerprintKeyMismatch` (naming both ids, never a key) unless
-        ``key_id`` is the recorded one. :func:`verrou.store.open_store` calls it for every
-        command that holds the fingerprint key.
+        ``key_id`` is the recorded one. Likewise each kind's recorded canonicaliser version
+        must be this verrou's (:class:`~verrou.keys.CanonicaliserVersionMismatch` otherwise);
+        kinds with none recorded are recorded. :func:`verrou.store.open_store` calls it for
+        every command that holds the fingerprint key.
         """
         ...
 

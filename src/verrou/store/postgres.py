@@ -383,7 +383,8 @@ class PostgresStore(SqlRegistry):
             db.execute(
                 "DROP TABLE IF EXISTS contacts, alert_outbox, audit_head, audit_log, thaws, "
                 "relying_parties, freezes, ingest_rejects, exposure_blocks, ingest_segments, "
-                "ingest_runs, breaches, registry_key, schema_migrations CASCADE"
+                "ingest_runs, breaches, registry_key, registry_canonicalisers, schema_migrations "
+                "CASCADE"
             )
             db.execute("DROP FUNCTION IF EXISTS audit_log_append_only() CASCADE")
 

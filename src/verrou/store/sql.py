@@ -14,7 +14,7 @@ order in which they happened.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,7 +24,8 @@ from verrou.alerts import ALERT_RANK, Alert, OutboxItem, new_alert_id
 from verrou.audit import AuditEntry, AuditSnapshot, StoredEntry
 from verrou.errors import Conflict, KeyMaterialError, NotFound, StoreError
 from verrou.fingerprints import block_prefix
-from verrou.keys import FingerprintKeyMismatch
+from verrou.identifiers.kinds import KIND_VERSIONS
+from verrou.keys import CanonicaliserVersionMismatch, FingerprintKeyMismatch
 from verrou.policy import Freeze, Thaw
 from verrou.store.base import (
     AUDIT_PAGE,
@@ -72,6 +73,11 @@ Fetch = Callable[[str, Sequence[Any]], list[Any]]
 def _now() -> datetime:
     return datetime.now(UTC)
 
+
+#: This verrou's canonicaliser version per kind, by the kind's name (as the registry records it).
+_CURRENT_VERSIONS: Mapping[str, int] = {
+    kind.value: version for kind, version in KIND_VERSIONS.items()
+}
 
 #: An alert kind's rank in SQL (higher is stronger), as :data:`verrou.alerts.ALERT_RANK`.
 _RANK_SQL = "(CASE {} WHEN 'canary_tripped' THEN 3 WHEN 'attempt_on_frozen' THEN 2 ELSE 1 END)"
@@ -136,7 +142,7 @@ class SqlRegistry:
 
     # --- the fingerprint key the registry is built with ---------------------------------------
 
-    def bind_fingerprint_key(self, key_id: str) -> None:
+    def bind_fingerprint_key(self, key_id: str, versions: Mapping[str, int] | None = None) -> None:
         with self._write() as db:
             row = self._exec(db, "SELECT key_id FROM registry_key WHERE id = 1").fetchone()
             if row is None:
@@ -164,6 +170,35 @@ class SqlRegistry:
         bound = str(row[0])
         if bound != key_id:
             raise FingerprintKeyMismatch(bound, key_id)
+        with self._write() as db:
+            self._bind_canonicalisers(db, _CURRENT_VERSIONS if versions is None else versions)
+
+    def _bind_canonicalisers(self, db: Any, versions: Mapping[str, int]) -> None:
+        """Refuse other canonicaliser versions than the registry's; record the kinds it has
+        none for (a new registry, or a kind this verrou added)."""
+        recorded = {
+            str(kind): int(version)
+            for kind, version in self._exec(
+                db, "SELECT kind, version FROM registry_canonicalisers"
+            ).fetchall()
+        }
+        differing = {
+            kind: (built, versions.get(kind))
+            for kind, built in recorded.items()
+            if versions.get(kind) != built
+        }
+        if differing:
+            raise CanonicaliserVersionMismatch(differing)
+        now = self._at(_now())
+        missing = [(str(kind), v, now) for kind, v in versions.items() if kind not in recorded]
+        if missing:
+            db.cursor().executemany(
+                self._sql(
+                    "INSERT INTO registry_canonicalisers (kind, version, bound_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT (kind) DO NOTHING"
+                ),
+                missing,
+            )
 
     def probe_write(self) -> None:
         # The chain head is what every check writes first: if it can be written now, a check
