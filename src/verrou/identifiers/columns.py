@@ -38,6 +38,7 @@ from verrou.identifiers.contact import (
     _EMAIL_RAW_MAX,
     _EMAIL_SPECIAL_USE,
     ACCOUNT_ID_MAX,
+    GMAIL_DOMAINS,
     OVERSEAS_NATIONAL_REGIONS,
     TERRITORIAL_TYPES,
     canonical_account_id,
@@ -138,6 +139,25 @@ def _match(values: pa.Array, pattern: str) -> pa.Array:
 # unchanged: DOT_ATOM_TEXT local part, DOT_ATOM_TEXT_HOSTNAME domain, idempotent UTS-46 remap.
 
 
+def _email_aliases(text: pa.Array) -> pa.Array:
+    """contact._mailbox_aliases in bulk: ``+tag`` dropped everywhere, Gmail dots dropped."""
+    untagged = pc.replace_substring_regex(text, pattern=_EMAIL_TAG, replacement=r"\1@")
+    gmail = _match(untagged, _GMAIL_DOMAIN)
+    if not pc.any(gmail).as_py():
+        return untagged
+    local = pc.replace_substring(
+        pc.replace_substring_regex(untagged, pattern="@[^@]*$", replacement=""), ".", ""
+    )
+    return pc.if_else(gmail, pc.binary_join_element_wise(local, "@gmail.com", ""), untagged)
+
+
+# "+tag" after a non-empty local part, with the dots just before it (see _mailbox_aliases).
+_EMAIL_TAG: Final = r"^([^@+]*[^@+.])\.*\+[^@]*@"
+_GMAIL_DOMAIN: Final = (
+    "@(?:" + "|".join(re.escape(domain) for domain in sorted(GMAIL_DOMAINS)) + ")$"
+)
+
+
 def _email_fast(values: pa.Array) -> _Fast:
     # ascii_* functions only touch ASCII, exactly like NFKC + str.strip + str.lower do on the
     # all-ASCII values the regex lets through.
@@ -153,7 +173,7 @@ def _email_fast(values: pa.Array) -> _Fast:
             ),
         ),
     )
-    canonical = pc.if_else(accepted, text, pa.scalar(None, pa.string()))
+    canonical = pc.if_else(accepted, _email_aliases(text), pa.scalar(None, pa.string()))
     # An ASCII value without "@" (NFKC can only make one from a non-ASCII at-sign look-alike).
     no_at = pc.and_(
         pc.and_(_mask(pc.string_is_ascii(values)), pc.invert(blank)),
