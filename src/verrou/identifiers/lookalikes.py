@@ -150,8 +150,12 @@ def _cased(text: str, upper: bool) -> str:
 
 def _resolve(char: str, target: Target) -> str | None:
     """The ASCII text ``char`` imitates in ``target``'s case, :data:`AMBIGUOUS`, or None."""
-    partner = char.lower() if target.upper else char.upper()
-    for candidate in (char, partner):
+    # The character, then its case forms (Cyrillic shha: only the small letter imitates h;
+    # Cherokee case-folds to capitals), the target's case first.
+    forms = (char.lower(), char.upper()) if target.upper else (char.upper(), char.lower())
+    for candidate in (char, *forms):
+        if len(candidate) != 1:
+            continue
         proto = _without_marks(prototype(candidate))
         if proto == candidate or not proto or not proto.isascii():
             continue
