@@ -25,7 +25,7 @@ from verrou.errors import InvalidIdentifier
 from verrou.fingerprints import Fingerprinter
 from verrou.identifiers import SINGLE_FIELD, Kind, PersonParts, person_keys
 from verrou.identifiers.address import canonical_postal_address
-from verrou.identifiers.contact import canonical_account_id, canonical_email
+from verrou.identifiers.contact import canonical_account_id, canonical_email, canonical_phone
 from verrou.identifiers.lookalikes import INVISIBLE, lookalike_sources, prototype
 from verrou.identifiers.names import fold_name
 from verrou.policy import Applicant, applicant_keys
@@ -232,7 +232,7 @@ def test_names_written_wholly_in_another_script_still_get_keys() -> None:
 # --- properties -------------------------------------------------------------------------------
 
 _WORDS = st.text(alphabet=string.ascii_letters, min_size=1, max_size=8)
-_LOOSE = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_LOOSE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_LOOSE
@@ -263,6 +263,19 @@ def test_lookalikes_and_invisibles_never_change_an_account_id(
 ) -> None:
     tricked = data.draw(spoof(login))
     assert canonical_account_id("ants", tricked) == canonical_account_id("ants", login)
+
+
+@_LOOSE
+@given(st.data())
+def test_lookalikes_and_invisibles_never_change_a_phone_number(data: st.DataObject) -> None:
+    from test_identifiers_contact import phones
+
+    number = data.draw(phones())
+    try:
+        canonical = canonical_phone(number)
+    except InvalidIdentifier:
+        return
+    assert canonical_phone(data.draw(spoof(number))) == canonical
 
 
 def _document_values() -> st.SearchStrategy[tuple[Kind, str]]:
@@ -313,7 +326,7 @@ _TEXT_CANONICALISERS: dict[str, Callable[[str], object]] = {
 }
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @pytest.mark.parametrize("name", sorted(_TEXT_CANONICALISERS))
 @given(raw=_ANY_TEXT)
 def test_canonicalisers_raise_only_our_error_on_any_text(name: str, raw: str) -> None:
