@@ -21,6 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from test_identifiers_contact import phones
+from test_identifiers_documents import nirs, old_cnis
 from verrou.errors import InvalidIdentifier
 from verrou.fingerprints import Fingerprinter
 from verrou.identifiers import SINGLE_FIELD, Kind, PersonParts, person_keys
@@ -223,6 +225,18 @@ def test_spoofed_applicant_gets_the_frozen_applicant_fingerprints(
     )
 
 
+def test_real_addresses_in_other_scripts_stay_valid() -> None:
+    """Folding a real Arabic or Hebrew domain label in part would mix writing directions,
+    which IDNA refuses: such labels are kept, only homographs of Latin labels are folded."""
+    for address, domain in (
+        ("محمد@مثال.مصر", "xn--mgbh0fb.xn--wgbh1c"),
+        ("user@דוגמה.ישראל", "xn--6dbbec0c.xn--4dbrk0ce"),
+        ("ivan@почта.рф", "xn--80a1acny.xn--p1ai"),
+    ):
+        assert canonical_email(address).endswith("@" + domain)
+    assert canonical_email("jean@\u05e1range.fr") == "jean@orange.fr"
+
+
 def test_names_written_wholly_in_another_script_still_get_keys() -> None:
     for family, given_names in (("Иванов", "Сергей"), ("Παπαδόπουλος", "Νίκος"), ("حداد", "محمد")):
         upper = person_keys(PersonParts((family.upper(),), given_names.upper(), "1980-05-17"))
@@ -268,8 +282,6 @@ def test_lookalikes_and_invisibles_never_change_an_account_id(
 @_LOOSE
 @given(st.data())
 def test_lookalikes_and_invisibles_never_change_a_phone_number(data: st.DataObject) -> None:
-    from test_identifiers_contact import phones
-
     number = data.draw(phones())
     try:
         canonical = canonical_phone(number)
@@ -279,8 +291,6 @@ def test_lookalikes_and_invisibles_never_change_a_phone_number(data: st.DataObje
 
 
 def _document_values() -> st.SearchStrategy[tuple[Kind, str]]:
-    from test_identifiers_documents import nirs, old_cnis
-
     passports = st.tuples(
         st.text(alphabet=string.digits, min_size=2, max_size=2),
         st.text(alphabet=string.ascii_uppercase, min_size=2, max_size=2),

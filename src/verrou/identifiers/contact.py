@@ -20,10 +20,13 @@ Email
     use: ``jean@café.fr`` and ``jean@xn--caf-dma.fr`` are the same canonical address. Unicode local
     parts are accepted (SMTPUTF8) and lower-cased. Quoted local parts (``"jean dupont"@x.fr``),
     display names (``Jean <jean@x.fr>``) and IP-literal domains are rejected: they do not occur
-    in the identity data we ingest and each would need its own equivalence rules. A domain given
-    in punycode is decoded for the look-alike fold, so ``xn--gmil-63d.com`` (Cyrillic а) is
-    ``gmail.com`` too: a homograph domain is another domain, but for a freeze matching it is the
-    safe side.
+    in the identity data we ingest and each would need its own equivalence rules. Look-alikes
+    are folded in the whole local part, and in each domain label that then becomes ASCII (a
+    homograph of a Latin label: ``gmаil`` with a Cyrillic а is ``gmail``); a label in another
+    script that does not fold wholly is kept, since folding it in part would mix writing
+    directions, which IDNA refuses, and a real Arabic or Hebrew address would be refused. A
+    domain given in punycode is decoded for that fold, so ``xn--gmil-63d.com`` is ``gmail.com``
+    too. A homograph domain is another domain, but for a freeze matching it is the safe side.
 
     Provider aliases. ``+tag`` sub-addressing is dropped for EVERY domain (``jean+banque@x.fr`` is
     ``jean@x.fr``), when something precedes the ``+``: Gmail, Outlook, iCloud, Fastmail, Proton and
@@ -186,11 +189,33 @@ def _fold_email_case(text: str) -> str:
     can produce text NFKC changes, hence the loop; it ends after one or two rounds in practice.
     """
     for _ in range(4):
-        folded = fold_lookalikes(unicodedata.normalize("NFKC", text.lower()), LOWER_TARGET)
+        folded = unicodedata.normalize("NFKC", text.lower())
         if folded == text:
             break
         text = folded
     return text
+
+
+def _fold_domain_lookalikes(domain: str) -> str:
+    """Fold each domain label that folds wholly to ASCII: a homograph of a Latin label.
+
+    Other labels (a real Arabic, Cyrillic or Hebrew name) keep their letters: folded in part they
+    would mix scripts and writing directions, which IDNA refuses, so a real address would be
+    refused. Only their invisible code points go.
+    """
+    labels = []
+    for label in domain.split("."):
+        folded = fold_lookalikes(label, LOWER_TARGET)
+        labels.append(folded if folded.isascii() else drop_invisible(label))
+    return ".".join(labels)
+
+
+def _fold_email_lookalikes(text: str) -> str:
+    """Case, NFKC and look-alikes folded (local part wholly, domain label by label)."""
+    text = _fold_email_case(text)
+    local, at, domain = text.rpartition("@")
+    local = _fold_email_case(fold_lookalikes(local, LOWER_TARGET))
+    return f"{local}{at}{_fold_email_case(_fold_domain_lookalikes(domain))}"
 
 
 def canonical_email(raw: str) -> str:
@@ -219,7 +244,7 @@ def _validated_email(raw: str, refolded: bool = False) -> str:
         raise InvalidIdentifier("email", "more than one @")
     if any(ch.isspace() for ch in text):
         raise InvalidIdentifier("email", "whitespace inside the address")
-    text = _fold_email_case(text)
+    text = _fold_email_lookalikes(text)
     try:
         validated = validate_email(
             text,
@@ -242,7 +267,7 @@ def _validated_email(raw: str, refolded: bool = False) -> str:
     if "xn--" in domain and not refolded:
         # A domain written in punycode hides its Unicode letters from the look-alike fold: fold
         # the decoded form, and validate again if that changed it.
-        decoded = _fold_email_case(validated.domain)
+        decoded = _fold_email_case(_fold_domain_lookalikes(validated.domain))
         if decoded != validated.domain.lower():
             return _validated_email(f"{local}@{decoded}", refolded=True)
     return _mailbox_aliases(f"{local}@{domain}")

@@ -67,6 +67,7 @@ _WHITESPACE = (
 _SEPARATORS = "-./_\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u00ad\u200b\u200c\u200d\u2060\ufeff"
 # Every invisible code point (Default_Ignorable_Code_Point and Cf, from Unicode data) goes too.
 _STRIP_TABLE = {**DROP_INVISIBLE, **str.maketrans("", "", _WHITESPACE + _SEPARATORS)}
+_LONGEST_CANONICAL = 34  # an IBAN of the longest registry layout
 _AMBIGUOUS_REASON = "look-alike character that could be read as a letter or as a digit"
 # Fast path for pure-ASCII input (nearly all of a dump): bytes.translate with a delete set.
 _ASCII_STRIP = "".join(c for c in _WHITESPACE + _SEPARATORS if c.isascii()).encode("ascii")
@@ -154,7 +155,8 @@ def _normalise(kind: Kind, raw: str) -> str:
     else:
         text = unicodedata.normalize("NFKC", raw).translate(_STRIP_TABLE).upper()
         text = fold_lookalikes(text, DOCUMENT_TARGET)
-        if AMBIGUOUS in text:
+        if AMBIGUOUS in text and len(text) <= _LONGEST_CANONICAL:
+            # (Longer text is refused for its length by the kind's own check, as before.)
             raise InvalidIdentifier(kind, _AMBIGUOUS_REASON)
         text = text.upper()
     if not text:

@@ -12,7 +12,9 @@ text therefore (after NFKC, so full-width and mathematical letters are already p
    marks). Both come from Unicode data, read through the ``regex`` module's property tables: the
    standard library has no Default_Ignorable property, and a hand list would miss code points.
 2. maps each remaining non-ASCII character to the ASCII text it imitates, from TR39's
-   ``confusables.txt`` as shipped by the ``confusable-homoglyphs`` package (:func:`prototype`).
+   ``confusables.txt`` as shipped by the ``confusable-homoglyphs`` package (:func:`prototype`;
+   its JSON keeps the LEFT-TO-RIGHT MARKs that wrap right-to-left characters in the source's
+   comments, which are removed here, else Hebrew and Arabic look-alikes would be missed).
 
 ASCII characters are never remapped: TR39 folds ``m``→``rn``, ``0``→``O`` and ``1``/``I``→``l``,
 which would merge distinct document numbers and e-mail addresses that no one can spoof (both sides
@@ -51,6 +53,7 @@ import regex  # type: ignore[import-untyped]  # no stubs shipped; two calls used
 CONFUSABLES_PACKAGE: Final = "confusable_homoglyphs"
 
 _ASCII_PRINTABLE: Final = frozenset(string.printable)
+_LRM: Final = "\u200e"
 _ASCII_ALNUM: Final = frozenset(string.ascii_letters + string.digits)
 
 
@@ -81,7 +84,12 @@ def _prototypes() -> Mapping[str, str]:
     """Each confusable source character to its TR39 prototype (rebuilt; see the module doc)."""
     data_file = resources.files(CONFUSABLES_PACKAGE).joinpath("confusables.json")
     pairs: dict[str, list[dict[str, str]]] = json.loads(data_file.read_text(encoding="utf-8"))
-    partners = {char: [entry["c"] for entry in entries] for char, entries in pairs.items()}
+    # confusables.txt wraps right-to-left characters in LEFT-TO-RIGHT MARKs in the comments the
+    # package parses: unwrap them, or Arabic and Hebrew look-alikes would be missed.
+    partners: dict[str, list[str]] = {}
+    for wrapped, entries in pairs.items():
+        found_for = partners.setdefault(wrapped.replace(_LRM, ""), [])
+        found_for.extend(entry["c"].replace(_LRM, "") for entry in entries)
     found: dict[str, str] = {}
     for char, others in partners.items():
         if len(char) != 1 or len(others) != 1:
