@@ -32,9 +32,9 @@ from stdnum.fr import nir as stdnum_nir
 from verrou.errors import InvalidIdentifier
 from verrou.identifiers.kinds import Kind
 from verrou.identifiers.lookalikes import (
-    AMBIGUOUS,
     DOCUMENT_TARGET,
     DROP_INVISIBLE,
+    ambiguous_lookalikes,
     fold_lookalikes,
 )
 
@@ -67,6 +67,7 @@ _WHITESPACE = (
 _SEPARATORS = "-./_\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u00ad\u200b\u200c\u200d\u2060\ufeff"
 # Every invisible code point (Default_Ignorable_Code_Point and Cf, from Unicode data) goes too.
 _STRIP_TABLE = {**DROP_INVISIBLE, **str.maketrans("", "", _WHITESPACE + _SEPARATORS)}
+_AMBIGUOUS = ambiguous_lookalikes(DOCUMENT_TARGET)
 _LONGEST_CANONICAL = 34  # an IBAN of the longest registry layout
 _AMBIGUOUS_REASON = "look-alike character that could be read as a letter or as a digit"
 # Fast path for pure-ASCII input (nearly all of a dump): bytes.translate with a delete set.
@@ -154,11 +155,10 @@ def _normalise(kind: Kind, raw: str) -> str:
         text = raw.encode("ascii").translate(None, _ASCII_STRIP).upper().decode("ascii")
     else:
         text = unicodedata.normalize("NFKC", raw).translate(_STRIP_TABLE).upper()
-        text = fold_lookalikes(text, DOCUMENT_TARGET)
-        if AMBIGUOUS in text and len(text) <= _LONGEST_CANONICAL:
-            # (Longer text is refused for its length by the kind's own check, as before.)
+        # (Longer text is refused for its length by the kind's own check, as before.)
+        if len(text) <= _LONGEST_CANONICAL and not _AMBIGUOUS.isdisjoint(map(ord, text)):
             raise InvalidIdentifier(kind, _AMBIGUOUS_REASON)
-        text = text.upper()
+        text = fold_lookalikes(text, DOCUMENT_TARGET).upper()
     if not text:
         raise InvalidIdentifier(kind, "empty")
     return text

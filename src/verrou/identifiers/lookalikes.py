@@ -42,7 +42,7 @@ import functools
 import json
 import string
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Final
@@ -141,8 +141,8 @@ class Target:
     map_digits: bool = True  # False: digits of other scripts are left for the caller to judge
 
 
-#: Marker value in a table for a character refused as ambiguous (never a real output).
-AMBIGUOUS: Final = "\x00"
+# What _resolve answers for a look-alike of both a letter and a digit under Ambiguity.REFUSE.
+_AMBIGUOUS: Final = "\x00"
 
 
 def _without_marks(text: str) -> str:
@@ -157,7 +157,7 @@ def _cased(text: str, upper: bool) -> str:
 
 
 def _resolve(char: str, target: Target) -> str | None:
-    """The ASCII text ``char`` imitates in ``target``'s case, :data:`AMBIGUOUS`, or None."""
+    """The ASCII text ``char`` imitates in ``target``'s case, ``_AMBIGUOUS``, or None."""
     # The character, then its case forms (Cyrillic shha: only the small letter imitates h;
     # Cherokee case-folds to capitals), the target's case first.
     forms = (char.lower(), char.upper()) if target.upper else (char.upper(), char.lower())
@@ -181,7 +181,7 @@ def _resolve(char: str, target: Target) -> str | None:
         digits = {c for c in choices if c.isdigit()}
         if letters and digits:
             if target.ambiguity is Ambiguity.REFUSE:
-                return AMBIGUOUS
+                return _AMBIGUOUS
             digit_wanted = target.ambiguity is Ambiguity.DIGIT or char.isdecimal()
             choices = digits if digit_wanted else letters
         if len(choices) > 1 and choices == {_cased("I", target.upper), _cased("L", target.upper)}:
@@ -192,34 +192,42 @@ def _resolve(char: str, target: Target) -> str | None:
 
 
 @functools.cache
+def _resolved(target: Target) -> Mapping[int, str]:
+    """Every non-ASCII character that imitates something, resolved for ``target``."""
+    table: dict[int, str] = {}
+    # Sources first, then their case forms: upper- or lower-casing a source may give a character
+    # that is no source itself but whose case partner is (Cyrillic shha: only the small letter
+    # imitates h), so the table answers the same whatever case the canonicaliser folded to first.
+    sources = list(_prototypes())
+    forms = [form for source in sources for form in (source.upper(), source.lower())]
+    for char in sources + forms:
+        if len(char) != 1 or char.isascii() or ord(char) in table:
+            continue
+        if not target.map_digits and unicodedata.category(char) == "Nd":
+            continue
+        resolved = _resolve(char, target)
+        if resolved is not None:
+            table[ord(char)] = resolved
+    return table
+
+
+@functools.cache
 def lookalike_table(target: Target) -> Mapping[int, str]:
     """``str.translate`` table: each non-ASCII look-alike to what it imitates, for ``target``.
 
     Characters whose prototype is not ASCII (a look-alike of another non-Latin letter) are left
     as they are: they cannot pass for a Latin-script identifier, and a name written wholly in
     another script keeps its own letters. Decimal digits of other scripts are left alone when
-    ``target.map_digits`` is false. Values may be :data:`AMBIGUOUS` under ``Ambiguity.REFUSE``.
+    ``target.map_digits`` is false, and under ``Ambiguity.REFUSE`` the look-alikes of both a
+    letter and a digit are left alone too (see :func:`ambiguous_lookalikes`).
     """
-    table: dict[int, str] = {}
-    for char in _prototypes():
-        if char.isascii() or (not target.map_digits and unicodedata.category(char) == "Nd"):
-            continue
-        resolved = _resolve(char, target)
-        if resolved is not None:
-            table[ord(char)] = resolved
-    # Upper- or lower-casing a source may give a character that is not a source itself but whose
-    # case partner is (Cyrillic shha: only the small letter imitates h): cover those too, so the
-    # table gives the same answer whatever case the canonicaliser folded to first.
-    for source in list(_prototypes()):
-        for char in (source.upper(), source.lower()):
-            if len(char) != 1 or char.isascii() or ord(char) in table:
-                continue
-            if not target.map_digits and unicodedata.category(char) == "Nd":
-                continue
-            resolved = _resolve(char, target)
-            if resolved is not None:
-                table[ord(char)] = resolved
-    return table
+    return {code: text for code, text in _resolved(target).items() if text != _AMBIGUOUS}
+
+
+@functools.cache
+def ambiguous_lookalikes(target: Target) -> frozenset[int]:
+    """Under ``Ambiguity.REFUSE``: the code points that imitate both a letter and a digit."""
+    return frozenset(code for code, text in _resolved(target).items() if text == _AMBIGUOUS)
 
 
 def fold_lookalikes(text: str, target: Target) -> str:
@@ -227,16 +235,6 @@ def fold_lookalikes(text: str, target: Target) -> str:
     if text.isascii():
         return text
     return text.translate(DROP_INVISIBLE).translate(lookalike_table(target))
-
-
-def to_fixed_point(fold: Callable[[str], str], text: str, rounds: int = 6) -> str:
-    """Apply ``fold`` until the text stops changing (at most ``rounds`` times)."""
-    for _ in range(rounds):
-        again = fold(text)
-        if again == text:
-            break
-        text = again
-    return text
 
 
 #: Person names, birth places and postal addresses: upper case, letters stay letters.
