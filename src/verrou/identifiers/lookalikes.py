@@ -33,6 +33,13 @@ share a shape (``l`` stands for ``I``, ``l``, ``1`` and ``|``; ``O`` for ``O`` a
 canonicaliser says which it wants (:class:`Target`): the case it folds to and what to do with a
 character that imitates both a letter and a digit (keep the class of the character itself, prefer
 the digit, or refuse). See :func:`lookalike_table`.
+
+Known limits. Canonicalisers fold case before look-alikes (so that a name in another script
+matches itself in upper and lower case): a small letter whose capital imitates another Latin
+letter reads as its capital does (Greek η draws n, its capital Η draws H: η reads H). A name
+written wholly in another script has its look-alike letters folded too (ИВАНОВ gives ИBAHOB): it
+still gets keys and matches itself, and may also match a Latin name of the same shape, which
+over-matches (the safe side). A character whose TR39 prototype is not ASCII is left as it is.
 """
 
 from __future__ import annotations
