@@ -19,10 +19,31 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey, key_id_for
 from verrou.store import RegistryStore, open_store
+
+# Hypothesis profiles. "ci" (the default) is derandomized: the same examples every run, so a red
+# CI means a real regression, never a lucky draw. "thorough" (HYPOTHESIS_PROFILE=thorough) draws
+# fresh random examples, many more of them: run it before handing over a canonicaliser change.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=100,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=2_000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 POSTGRES_URL = os.environ.get(
     "VERROU_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from test_identifiers_lookalikes import spoofed
 from verrou.errors import InvalidIdentifier
 from verrou.identifiers.address import address_column, canonical_postal_address
 from verrou.identifiers.names import fold_name
@@ -135,9 +136,12 @@ pool_lines = st.sampled_from(
 @given(
     st.lists(
         st.tuples(
-            st.none() | pool_lines | st.text(max_size=12),
+            st.none() | pool_lines | st.text(max_size=12) | spoofed(pool_lines),
             st.none() | st.sampled_from(["75002", "1000", "2A004", "", "96000"]),
-            st.none() | st.sampled_from(["Paris", "", "Lyon 3e"]) | st.text(max_size=5),
+            st.none()
+            | st.sampled_from(["Paris", "", "Lyon 3e"])
+            | st.text(max_size=5)
+            | spoofed(st.sampled_from(["Paris", "Lyon 3e"])),
         ),
         min_size=1,
         max_size=30,

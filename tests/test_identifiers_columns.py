@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from test_identifiers_contact import ACCOUNT_IDS, EMAILS, PHONES, padded, phones, realistic_emails
+from test_identifiers_lookalikes import spoofed
 from verrou.errors import InvalidIdentifier
 from verrou.identifiers import columns, documents
 from verrou.identifiers.columns import ColumnResult, canonicalise_column
@@ -67,19 +68,19 @@ _BLANKS = st.sampled_from([None, "", " ", "\t\n", "\u00a0", "\u3000 "])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(EMAILS | _BLANKS, max_size=40))
+@given(st.lists(EMAILS | spoofed(realistic_emails()) | _BLANKS, max_size=40))
 def test_email_column_equals_per_value(values: list[str | None]) -> None:
     assert_matches_reference(Kind.EMAIL, values)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(PHONES | _BLANKS, max_size=40))
+@given(st.lists(PHONES | spoofed(phones()) | _BLANKS, max_size=40))
 def test_phone_column_equals_per_value(values: list[str | None]) -> None:
     assert_matches_reference(Kind.PHONE, values)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(ACCOUNT_IDS | _BLANKS, max_size=40))
+@given(st.lists(ACCOUNT_IDS | spoofed(ACCOUNT_IDS) | _BLANKS, max_size=40))
 def test_account_id_column_equals_per_value(values: list[str | None]) -> None:
     assert_matches_reference(Kind.ACCOUNT_ID, values)
 

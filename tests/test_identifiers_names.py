@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from test_identifiers_lookalikes import spoofed
 from verrou.errors import InvalidIdentifier
 from verrou.identifiers.names import (
     PERSON_KEY_NAMES,
@@ -393,9 +394,9 @@ def _row_keys(columns: list[pa.Array], row: int) -> list[str]:
 @given(
     st.lists(
         st.tuples(
-            st.none() | pool_names | st.text(max_size=6),
+            st.none() | pool_names | st.text(max_size=6) | spoofed(pool_names),
             st.none() | pool_names,
-            st.none() | pool_given | st.text(max_size=6),
+            st.none() | pool_given | st.text(max_size=6) | spoofed(pool_given),
             st.none() | pool_dates | st.text(max_size=10),
             st.none() | pool_places,
         ),

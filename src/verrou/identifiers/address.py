@@ -1,6 +1,7 @@
 """French postal addresses.
 
-Canonical form (version 1): ``NUMBER|STREET|POSTCODE|CITY``
+Canonical form (version 2: folding gained look-alikes and invisible characters, via
+:func:`~verrou.identifiers.names.fold_name`): ``NUMBER|STREET|POSTCODE|CITY``
 
 * folded like names (:func:`verrou.identifiers.names.fold_name`: accents, case, Œ/Æ, hyphens,
   apostrophes and punctuation do not matter);

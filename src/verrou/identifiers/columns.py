@@ -38,6 +38,7 @@ from verrou.identifiers.contact import (
     _EMAIL_RAW_MAX,
     _EMAIL_SPECIAL_USE,
     ACCOUNT_ID_MAX,
+    GMAIL_DOMAINS,
     OVERSEAS_NATIONAL_REGIONS,
     TERRITORIAL_TYPES,
     canonical_account_id,
@@ -138,6 +139,36 @@ def _match(values: pa.Array, pattern: str) -> pa.Array:
 # unchanged: DOT_ATOM_TEXT local part, DOT_ATOM_TEXT_HOSTNAME domain, idempotent UTS-46 remap.
 
 
+def _email_aliases(text: pa.Array) -> pa.Array:
+    """contact._mailbox_aliases in bulk: ``+tag`` dropped everywhere, Gmail dots dropped.
+
+    Each rewrite runs only on the rows it concerns (a regex pass over a whole batch would cost
+    more than the rest of the email fast path)."""
+    tagged = _mask(pc.match_substring(text, "+"))
+    if pc.any(tagged).as_py():
+        untagged = pc.replace_substring_regex(
+            text.filter(tagged), pattern=_EMAIL_TAG, replacement=r"\1@"
+        )
+        text = pc.replace_with_mask(text, tagged, untagged)
+    gmail = _falses(len(text))
+    for domain in sorted(GMAIL_DOMAINS):
+        gmail = pc.or_(gmail, _mask(pc.ends_with(text, "@" + domain)))
+    if pc.any(gmail).as_py():
+        local = text.filter(gmail)
+        for domain in sorted(GMAIL_DOMAINS):
+            # An address has one "@", so the literal "@domain" can only be its end.
+            local = pc.replace_substring(local, "@" + domain, "")
+        local = pc.replace_substring(local, ".", "")
+        text = pc.replace_with_mask(
+            text, gmail, pc.binary_join_element_wise(local, "@gmail.com", "")
+        )
+    return text
+
+
+# "+tag" after a non-empty local part, with the dots just before it (see _mailbox_aliases).
+_EMAIL_TAG: Final = r"^([^@+]*[^@+.])\.*\+[^@]*@"
+
+
 def _email_fast(values: pa.Array) -> _Fast:
     # ascii_* functions only touch ASCII, exactly like NFKC + str.strip + str.lower do on the
     # all-ASCII values the regex lets through.
@@ -153,7 +184,7 @@ def _email_fast(values: pa.Array) -> _Fast:
             ),
         ),
     )
-    canonical = pc.if_else(accepted, text, pa.scalar(None, pa.string()))
+    canonical = pc.if_else(accepted, _email_aliases(text), pa.scalar(None, pa.string()))
     # An ASCII value without "@" (NFKC can only make one from a non-ASCII at-sign look-alike).
     no_at = pc.and_(
         pc.and_(_mask(pc.string_is_ascii(values)), pc.invert(blank)),

@@ -1,11 +1,15 @@
-"""Email, phone and account identifiers (canonicaliser version 1 of each kind).
+"""Email, phone and account identifiers (canonicaliser versions: email 2, phone 1, account_id 2).
 
 Every canonicaliser here turns raw text into the one canonical text of its kind or raises
 :class:`verrou.errors.InvalidIdentifier`. Reasons are fixed sentences: they never quote the value,
 a part of it (local part, digits) or a library message that might (email-validator's messages name
 the offending characters, so they are translated, never passed on).
 
-Decisions of version 1 (changing any of them changes fingerprints, so it is a new version):
+Decisions (changing any of them changes fingerprints, so it is a new version of the kind). Every
+kind here drops invisible code points and maps non-ASCII look-alike characters to what they
+imitate (:mod:`verrou.identifiers.lookalikes`, Unicode TR39 data): new in email 2 and account_id
+2; phone stays at version 1, since every number it accepted before keeps its E.164 form (it now
+also reads a look-alike of a digit as that digit). Email 2 also folds the provider aliases below.
 
 Email
     NFKC, then surrounding whitespace (NBSP included) is stripped and the WHOLE address is
@@ -16,9 +20,24 @@ Email
     use: ``jean@café.fr`` and ``jean@xn--caf-dma.fr`` are the same canonical address. Unicode local
     parts are accepted (SMTPUTF8) and lower-cased. Quoted local parts (``"jean dupont"@x.fr``),
     display names (``Jean <jean@x.fr>``) and IP-literal domains are rejected: they do not occur
-    in the identity data we ingest and each would need its own equivalence rules. Provider aliases
-    (Gmail dots, ``+tag``) are NOT folded: the rule is per provider and would merge distinct
-    mailboxes elsewhere.
+    in the identity data we ingest and each would need its own equivalence rules. Look-alikes
+    are folded in the whole local part, and in each domain label that then becomes ASCII (a
+    homograph of a Latin label: ``gmаil`` with a Cyrillic а is ``gmail``); a label in another
+    script that does not fold wholly is kept, since folding it in part would mix writing
+    directions, which IDNA refuses, and a real Arabic or Hebrew address would be refused. A
+    domain given in punycode is decoded for that fold, so ``xn--gmil-63d.com`` is ``gmail.com``
+    too. A homograph domain is another domain, but for a freeze matching it is the safe side.
+
+    Provider aliases. ``+tag`` sub-addressing is dropped for EVERY domain (``jean+banque@x.fr`` is
+    ``jean@x.fr``), when something precedes the ``+``: Gmail, Outlook, iCloud, Fastmail, Proton and
+    most self-hosted servers deliver tagged addresses to the untagged mailbox, and a leaked
+    address with a tag belongs to the person of the untagged one. Where a ``+`` is really part of
+    a distinct mailbox name the two now match: that over-matches (a ``step_up`` or ``deny``
+    instead of ``clear``), the safe side for a freeze, whereas not folding lets a frozen address
+    come back ``clear`` with any tag added. Dots are dropped only for Gmail (gmail.com, and
+    googlemail.com, which becomes gmail.com), the one large provider that ignores them; elsewhere
+    ``jean.dupont`` and ``jeandupont`` are commonly two people, so folding dots everywhere would
+    over-match widely.
 
 Phone
     E.164. ``+`` or ``00`` means an international number, parsed as such (any country). A national
@@ -50,6 +69,12 @@ from email_validator import EmailNotValidError, validate_email
 from phonenumbers import PhoneNumber, PhoneNumberType
 
 from verrou.errors import InvalidIdentifier
+from verrou.identifiers.lookalikes import (
+    LOWER_TARGET,
+    PHONE_TARGET,
+    drop_invisible,
+    fold_lookalikes,
+)
 
 # --------------------------------------------------------------------------------------------
 # Email
@@ -132,8 +157,29 @@ def _simple_email(raw: str) -> str | None:
         and not _EMAIL_LONG_LABEL_RE.search(text)
         and not _EMAIL_SPECIAL_USE_RE.search(text)
     ):
-        return text
+        return _mailbox_aliases(text)
     return None
+
+
+#: Gmail's domains; googlemail.com is the same mailbox service under its older name.
+GMAIL_DOMAINS: Final = frozenset({"gmail.com", "googlemail.com"})
+
+
+def _mailbox_aliases(address: str) -> str:
+    """Fold the spellings a provider delivers to one mailbox (see the module docstring).
+
+    ``+tag`` is dropped for every domain (when something precedes the ``+``); for Gmail dots in
+    the local part are dropped too and googlemail.com becomes gmail.com.
+    """
+    local, _, domain = address.rpartition("@")
+    tagged = local.find("+")
+    if tagged > 0 and local[:tagged].rstrip("."):
+        # "jean.+x" would leave a dot last, which no address has: the dot goes with the tag.
+        local = local[:tagged].rstrip(".")
+    if domain in GMAIL_DOMAINS:
+        domain = "gmail.com"
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
 
 
 def _fold_email_case(text: str) -> str:
@@ -150,6 +196,28 @@ def _fold_email_case(text: str) -> str:
     return text
 
 
+def _fold_domain_lookalikes(domain: str) -> str:
+    """Fold each domain label that folds wholly to ASCII: a homograph of a Latin label.
+
+    Other labels (a real Arabic, Cyrillic or Hebrew name) keep their letters: folded in part they
+    would mix scripts and writing directions, which IDNA refuses, so a real address would be
+    refused. Only their invisible code points go.
+    """
+    labels = []
+    for label in domain.split("."):
+        folded = fold_lookalikes(label, LOWER_TARGET)
+        labels.append(folded if folded.isascii() else drop_invisible(label))
+    return ".".join(labels)
+
+
+def _fold_email_lookalikes(text: str) -> str:
+    """Case, NFKC and look-alikes folded (local part wholly, domain label by label)."""
+    text = _fold_email_case(text)
+    local, at, domain = text.rpartition("@")
+    local = _fold_email_case(fold_lookalikes(local, LOWER_TARGET))
+    return f"{local}{at}{_fold_email_case(_fold_domain_lookalikes(domain))}"
+
+
 def canonical_email(raw: str) -> str:
     """Canonical email address: validated, punycode domain, whole address lower-cased.
 
@@ -163,9 +231,10 @@ def canonical_email(raw: str) -> str:
     return _validated_email(raw)
 
 
-def _validated_email(raw: str) -> str:
-    """The full path of :func:`canonical_email`: NFKC, case folding, email-validator."""
-    text = unicodedata.normalize("NFKC", raw).strip()
+def _validated_email(raw: str, refolded: bool = False) -> str:
+    """The full path of :func:`canonical_email`: NFKC, case and look-alike folding,
+    email-validator, then the provider aliases."""
+    text = drop_invisible(unicodedata.normalize("NFKC", raw)).strip()
     if not text:
         raise InvalidIdentifier("email", "empty address")
     # NFKC already turned the full-width and small at-signs into "@".
@@ -175,7 +244,7 @@ def _validated_email(raw: str) -> str:
         raise InvalidIdentifier("email", "more than one @")
     if any(ch.isspace() for ch in text):
         raise InvalidIdentifier("email", "whitespace inside the address")
-    text = _fold_email_case(text)
+    text = _fold_email_lookalikes(text)
     try:
         validated = validate_email(
             text,
@@ -195,7 +264,13 @@ def _validated_email(raw: str) -> str:
         raise InvalidIdentifier("email", "not a valid email address") from None
     local = validated.local_part
     domain = validated.ascii_domain.lower()
-    return f"{local}@{domain}"
+    if "xn--" in domain and not refolded:
+        # A domain written in punycode hides its Unicode letters from the look-alike fold: fold
+        # the decoded form, and validate again if that changed it.
+        decoded = _fold_email_case(_fold_domain_lookalikes(validated.domain))
+        if decoded != validated.domain.lower():
+            return _validated_email(f"{local}@{decoded}", refolded=True)
+    return _mailbox_aliases(f"{local}@{domain}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,7 +425,10 @@ def canonical_phone(raw: str) -> str:
     """
     if len(raw) > _PHONE_RAW_MAX:
         raise InvalidIdentifier("phone", "too many characters for a phone number")
-    text = _ascii_digits(unicodedata.normalize("NFKC", raw).strip())
+    text = drop_invisible(unicodedata.normalize("NFKC", raw)).strip()
+    # Digits of any script are read by value first; what is left that imitates a digit (Cyrillic
+    # З for 3, a letter O for 0) is read as that digit.
+    text = fold_lookalikes(_ascii_digits(text), PHONE_TARGET)
     if not text:
         raise InvalidIdentifier("phone", "empty number")
     extension = _EXTENSION.search(text)
@@ -393,12 +471,10 @@ _ACCOUNT_RAW_MAX: Final = 4 * ACCOUNT_ID_MAX
 
 
 def _fold_account_once(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    if not text.isascii():
-        # Format characters are invisible (zero-width space, BOM, soft hyphen): two logins never
-        # differ by one only, so they are dropped rather than kept as a distinguishing difference.
-        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    text = unicodedata.normalize("NFKC", text.casefold())
+    # Invisible code points (zero-width space, BOM, soft hyphen, Hangul fillers...) are dropped:
+    # two logins never differ by one only. Non-ASCII look-alikes become what they imitate.
+    text = drop_invisible(unicodedata.normalize("NFKC", text))
+    text = fold_lookalikes(unicodedata.normalize("NFKC", text.casefold()), LOWER_TARGET)
     return " ".join(text.split())
 
 

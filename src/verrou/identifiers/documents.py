@@ -5,7 +5,12 @@ Every canonicaliser takes raw text from a dump and returns the one canonical tex
 that says what is wrong without echoing the value. Before any check, every canonicaliser applies the
 same normalisation: Unicode NFKC (full-width digits and letters become ASCII), removal of all
 whitespace (NBSP and narrow NBSP included), of the separators ``- . / _`` with their Unicode dash
-variants, and of invisible format characters (BOM, zero-width space), then upper case.
+variants, and of every invisible code point (BOM, zero-width space, Hangul fillers, ...: see
+:mod:`verrou.identifiers.lookalikes`), then upper case. Version 2: a non-ASCII look-alike of a
+letter or digit (Cyrillic К for K, Greek Ρ for P) is read as what it imitates (Unicode TR39
+data); one that imitates both a letter and a digit (Cyrillic О: O or 0, Greek Ι: I or 1) is
+refused, since either reading may be the real number and guessing wrong would let a frozen
+document through. Digits of other scripts are still refused, never read.
 
 Only the NIR and the IBAN carry check digits outside a machine-readable zone; the CNI, passport,
 driving licence and residence permit numbers are checked for shape only. :func:`mrz_check_digit`
@@ -26,6 +31,12 @@ from stdnum.fr import nir as stdnum_nir
 
 from verrou.errors import InvalidIdentifier
 from verrou.identifiers.kinds import Kind
+from verrou.identifiers.lookalikes import (
+    DOCUMENT_TARGET,
+    DROP_INVISIBLE,
+    ambiguous_lookalikes,
+    fold_lookalikes,
+)
 
 __all__ = [
     "MAX_RAW_LENGTH",
@@ -54,7 +65,11 @@ _WHITESPACE = (
 # Separators seen in exports, with the dashes word processors substitute for "-", and invisible
 # characters (BOM on the first cell of a file, zero-width spaces from web copies, soft hyphen).
 _SEPARATORS = "-./_\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u00ad\u200b\u200c\u200d\u2060\ufeff"
-_STRIP_TABLE = str.maketrans("", "", _WHITESPACE + _SEPARATORS)
+# Every invisible code point (Default_Ignorable_Code_Point and Cf, from Unicode data) goes too.
+_STRIP_TABLE = {**DROP_INVISIBLE, **str.maketrans("", "", _WHITESPACE + _SEPARATORS)}
+_AMBIGUOUS = ambiguous_lookalikes(DOCUMENT_TARGET)
+_LONGEST_CANONICAL = 34  # an IBAN of the longest registry layout
+_AMBIGUOUS_REASON = "look-alike character that could be read as a letter or as a digit"
 # Fast path for pure-ASCII input (nearly all of a dump): bytes.translate with a delete set.
 _ASCII_STRIP = "".join(c for c in _WHITESPACE + _SEPARATORS if c.isascii()).encode("ascii")
 
@@ -140,6 +155,10 @@ def _normalise(kind: Kind, raw: str) -> str:
         text = raw.encode("ascii").translate(None, _ASCII_STRIP).upper().decode("ascii")
     else:
         text = unicodedata.normalize("NFKC", raw).translate(_STRIP_TABLE).upper()
+        # (Longer text is refused for its length by the kind's own check, as before.)
+        if len(text) <= _LONGEST_CANONICAL and not _AMBIGUOUS.isdisjoint(map(ord, text)):
+            raise InvalidIdentifier(kind, _AMBIGUOUS_REASON)
+        text = fold_lookalikes(text, DOCUMENT_TARGET).upper()
     if not text:
         raise InvalidIdentifier(kind, "empty")
     return text

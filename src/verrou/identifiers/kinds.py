@@ -19,8 +19,21 @@ class Kind(StrEnum):
     PERSON = "person"
 
 
-#: Canonicaliser version per kind. Bump on any change of canonical output.
-KIND_VERSIONS: dict[Kind, int] = {kind: 1 for kind in Kind}
+#: Canonicaliser version per kind. Bump on any change of canonical output: the version is hashed
+#: into every fingerprint, so a registry ingested under another version no longer matches (see the
+#: README, "Canonicaliser versions").
+#:
+#: Version 2 of person, postal_address, email and account_id: invisible code points dropped and
+#: non-ASCII look-alikes folded (Unicode TR39); email also folds provider aliases (+tag, Gmail
+#: dots). Document kinds, NIR, IBAN and phone gained the same folding but stay at 1: for every
+#: value they accepted before, their output is unchanged (they only accept, or refuse for a
+#: clearer reason, values they refused before), so fingerprints already in a registry still hold.
+KIND_VERSIONS: dict[Kind, int] = {kind: 1 for kind in Kind} | {
+    Kind.PERSON: 2,
+    Kind.POSTAL_ADDRESS: 2,
+    Kind.EMAIL: 2,
+    Kind.ACCOUNT_ID: 2,
+}
 
 #: Stable small integer per kind, used in compact binary fingerprint entries. Never renumber.
 KIND_CODES: dict[Kind, int] = {

@@ -4,10 +4,14 @@ A ``person`` is never stored: it yields several canonical *matching key* texts, 
 so the same human matches across the spellings found in dumps (accents, case, Œ/Æ, hyphens,
 apostrophes, particles, given-name order, birth vs usage name).
 
-Folding (version 1, :data:`NAME_FOLDING_VERSION`): NFKC, then the letters NFKD cannot decompose
+Folding (version 2, :data:`NAME_FOLDING_VERSION`): NFKC, then the letters NFKD cannot decompose
 (Œ→OE, Æ→AE, ß→SS, Ø→O, Ł→L, Đ/Ð→D, Þ→TH, ...), uppercase, NFKD and drop every combining mark;
+then invisible code points are dropped and each non-ASCII look-alike becomes the Latin letter it
+imitates (Cyrillic О → O, Greek Ι → I; Unicode TR39 data, :mod:`verrou.identifiers.lookalikes`);
 every character that is not a letter or digit (space, NBSP, hyphen, apostrophes ' ’ ʼ, dot, comma,
-...) is a token boundary. The folded text is the tokens joined by one space.
+...) is a token boundary. The folded text is the tokens joined by one space. Version 1 had no
+look-alike or invisible-character step. A name written wholly in another script keeps its letters
+where they imitate no Latin one, so it still gets keys; its look-alike letters fold like any other.
 
 What matches what (family names; all comparisons after folding):
 
@@ -30,7 +34,8 @@ What matches what (family names; all comparisons after folding):
   are very likely one person typed two ways, and a false match only costs a stronger check.
 * a family field holding "DUPONT ÉPOUSE MARTIN", "Martin née Dupont", "Dupont ep. Martin",
   "Durand veuve Petit" is split into two names at the first marker (ÉPOUSE, EPSE, EP, NÉE, VEUVE,
-  VVE); each yields its keys. The birth and usage names given as two fields do the same.
+  VVE); each yields its keys. The birth and usage names given as two fields do the same. A marker
+  with no name beside it ("Ep", "Née" alone) is not a marker: it is the family name.
 * given names: the *full* key sorts the tokens ("Marie Claire" == "Claire-Marie"); the *first* key
   is the first token as written ("Jean-Pierre" → ``JEAN``, so it matches "Jean").
 * birth place: folded, glued, "ST"/"STE" expanded to SAINT/SAINTE, a parenthesised part ("Lyon
@@ -54,9 +59,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from verrou.errors import InvalidIdentifier
+from verrou.identifiers.lookalikes import NAME_TARGET, fold_lookalikes
 
 #: Version of :func:`fold_name`. Any change of its output changes fingerprints: bump it then.
-NAME_FOLDING_VERSION: Final = 1
+NAME_FOLDING_VERSION: Final = 2
 
 #: The matching keys a person yields, in the order :func:`person_keys` emits them per family key.
 PERSON_KEY_NAMES: Final = ("full", "first", "place")
@@ -160,7 +166,10 @@ def _fold_characters(raw: str) -> str:
     text = unicodedata.normalize("NFKC", raw).upper().translate(_UNDECOMPOSABLE)
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("M"))
-    return _NON_TOKEN.sub(" ", text.translate(_MODIFIER_BOUNDARIES))
+    # After case and accents are folded: invisible code points go, and a non-ASCII look-alike
+    # (Cyrillic О, Greek Ι, ...) becomes the Latin letter it imitates (TR39 data, see lookalikes).
+    text = fold_lookalikes(text.translate(_MODIFIER_BOUNDARIES), NAME_TARGET)
+    return _NON_TOKEN.sub(" ", text)
 
 
 def _fold_once(raw: str) -> str:
@@ -241,8 +250,10 @@ def family_keys(raw: str) -> tuple[str, ...]:
             before, after = tokens[:at], tokens[at + 1 :]
             names = [part for part in (before, after) if part]
             break
-    else:
-        names = [tokens] if tokens else []
+    if not names and tokens:
+        # No marker, or only markers ("Ep", "Née", "Veuve Vve"): with no name beside it a
+        # marker word is the name itself, and a real family name can be one of these words.
+        names = [tokens]
     keys: list[str] = []
     for name in names:
         for key in _family_name_keys(name):
