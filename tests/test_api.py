@@ -103,6 +103,39 @@ def test_leaked_frozen_and_unknown_applicants_get_their_verdicts(
     assert unknown.json()["reasons"] == []
 
 
+#: Jean Pierre Dupont (LEAKED_PEOPLE[0]) and his email as a fraudster types them past a naive
+#: registry: one look-alike letter of another script, or an invisible character.
+SPOOFED_DUPONT = [
+    pytest.param({"family_name": "Dup\u043ent"}, id="cyrillic-o-family"),
+    pytest.param({"family_name": "Dup\u03bfnt"}, id="greek-omicron-family"),
+    pytest.param({"family_name": "\U0001d403upont"}, id="mathematical-bold-d"),
+    pytest.param({"given_names": "Jean\u3164 Pierre"}, id="hangul-filler-given"),
+    pytest.param({"given_names": "Pierre\uffa0Jean"}, id="halfwidth-filler-as-the-blank"),
+    pytest.param({"given_names": "J\u200bean Pi\u00aderre"}, id="zero-width-and-soft-hyphen"),
+    pytest.param({"family_name": "\u202eDupont\u202c"}, id="bidi-override"),
+    pytest.param({"email": "j\u0435an.dupont@example.fr"}, id="cyrillic-e-email-local-part"),
+    pytest.param({"email": "jean.dupont+bank@ex\u0430mple.fr"}, id="tag-and-cyrillic-a-domain"),
+]
+
+
+@pytest.mark.parametrize("spoof", SPOOFED_DUPONT)
+def test_a_frozen_identity_spoofed_with_lookalikes_or_invisibles_is_still_denied(
+    api: Api, fingerprinter: Fingerprinter, spoof: dict[str, str]
+) -> None:
+    family, given, birth, email, _ = LEAKED_PEOPLE[0]
+    owner = Applicant(family_name=family, given_names=given, birth_date=birth, email=email)
+    for key in applicant_keys(owner, fingerprinter):
+        api.store.place_freeze(
+            Freeze(key.fingerprint, "owner", "owner_request", NOW),
+            audit=AuditDraft("freeze.place", "owner", key.fingerprint.hex(), {}, NOW),
+        )
+    body = {**_person(0), **spoof} if "email" not in spoof else spoof
+    answer = api.check(body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["verdict"] == "deny"
+    assert "frozen" in {reason["code"] for reason in answer.json()["reasons"]}
+
+
 def test_the_verdict_verifies_against_the_published_jwks(api: Api) -> None:
     answer = api.check(_person(2)).json()
     key_set = KeySet.import_key_set(api.client.get("/.well-known/jwks.json").json())

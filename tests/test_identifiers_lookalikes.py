@@ -25,8 +25,8 @@ from test_identifiers_contact import phones
 from test_identifiers_documents import nirs, old_cnis
 from verrou.errors import InvalidIdentifier
 from verrou.fingerprints import Fingerprinter
-from verrou.identifiers import SINGLE_FIELD, Kind, PersonParts, person_keys
-from verrou.identifiers.address import canonical_postal_address
+from verrou.identifiers import SINGLE_FIELD, Kind, PersonParts, person_key_readings, person_keys
+from verrou.identifiers.address import canonical_postal_address, postal_address_readings
 from verrou.identifiers.contact import canonical_account_id, canonical_email, canonical_phone
 from verrou.identifiers.lookalikes import INVISIBLE, lookalike_sources, prototype
 from verrou.identifiers.names import fold_name
@@ -147,7 +147,14 @@ def _case(name: str) -> dict[str, Any]:
 def _assert_case(name: str) -> None:
     case = _case(name)
     frozen = _canonical_of(case["kind"], case["frozen"])
-    if case["same"]:
+    if case["same"] == "within_readings":
+        # A check keys the applicant under every reading of its blank-drawn letters: all the
+        # frozen person's keys are among them.
+        raw = case["raw"]
+        parts = PersonParts(tuple(raw["family_names"]), raw["given_names"], raw["birth_date"])
+        assert isinstance(frozen, list)
+        assert set(frozen) <= set(person_key_readings(parts, today=TODAY))
+    elif case["same"]:
         assert _canonical_of(case["kind"], case["raw"]) == frozen
     else:
         with pytest.raises(InvalidIdentifier) as caught:
@@ -174,6 +181,10 @@ def test_cyrillic_o_in_family_name_keeps_person_keys() -> None:
 
 def test_hangul_filler_in_given_names_keeps_person_keys() -> None:
     _assert_case("person_hangul_filler_in_given_names")
+
+
+def test_hangul_filler_as_the_blank_between_given_names_keeps_the_full_key() -> None:
+    _assert_case("person_hangul_filler_as_the_blank_between_given_names")
 
 
 def test_greek_capital_iota_reads_i_in_an_upper_case_name() -> None:
@@ -354,3 +365,51 @@ def test_name_folding_output_has_no_invisible_or_lookalike_left(raw: str) -> Non
     folded = fold_name(raw)
     assert not any(ord(c) in INVISIBLE for c in folded)
     assert not any(_imitates(c) and c in lookalike_sources() for c in folded if not c.isascii())
+
+
+#: Characters drawn as a blank: a real separator, or a Hangul filler standing for one.
+_BLANK_DRAWN = ["\u0020", "-", "\u00a0", "\u3000", "\u3164", "\uffa0", "\u115f", "\u1160"]
+
+
+@_LOOSE
+@given(
+    st.lists(_WORDS, min_size=1, max_size=3),
+    st.lists(_WORDS, min_size=2, max_size=4),
+    st.data(),
+)
+def test_a_hangul_filler_standing_for_the_blank_between_names_keeps_every_key(
+    family: list[str], given_names: list[str], data: st.DataObject
+) -> None:
+    def cut(words: list[str]) -> str:
+        return words[0] + "".join(data.draw(st.sampled_from(_BLANK_DRAWN)) + w for w in words[1:])
+
+    plain = PersonParts((" ".join(family),), " ".join(given_names), "1980-05-17")
+    tricked = PersonParts((cut(family),), cut(given_names), "1980-05-17")
+    assert set(person_keys(plain, today=TODAY)) <= set(person_key_readings(tricked, today=TODAY))
+
+
+@_LOOSE
+@given(st.lists(_WORDS, min_size=1, max_size=3), st.data())
+def test_a_hangul_filler_hidden_inside_a_name_keeps_every_key(
+    given_names: list[str], data: st.DataObject
+) -> None:
+    filler = data.draw(st.sampled_from(["\u3164", "\uffa0", "\u115f", "\u1160"]))
+    text = " ".join(given_names)
+    at = data.draw(st.integers(0, len(text)))
+    plain = PersonParts(("Dupont",), text, "1980-05-17")
+    tricked = PersonParts(("Du" + filler + "pont",), text[:at] + filler + text[at:], "1980-05-17")
+    assert set(person_keys(plain, today=TODAY)) <= set(person_key_readings(tricked, today=TODAY))
+
+
+def test_a_name_without_blank_drawn_letters_has_one_reading() -> None:
+    parts = PersonParts(("Dupont",), "Jean\u200bPierre", "1980-05-17")
+    assert person_key_readings(parts, today=TODAY) == person_keys(parts, today=TODAY)
+
+
+def test_a_hangul_filler_standing_for_the_blanks_of_an_address_keeps_its_key() -> None:
+    frozen = canonical_postal_address("12 av Foch", "75016", "Paris")
+    tricked = postal_address_readings("12\u3164av\u3164Foch", "75016", "Paris")
+    assert frozen in tricked
+    hidden = postal_address_readings("12 av Fo\uffa0ch", "75016", "Paris")
+    assert frozen in hidden
+    assert postal_address_readings("12 av Foch", "75016", "Paris") == [frozen]

@@ -46,7 +46,14 @@ from typing import Final, Literal, TypeAlias, assert_never, get_args
 
 from verrou.errors import InvalidIdentifier, VerrouError
 from verrou.fingerprints import Fingerprinter
-from verrou.identifiers import Kind, PersonParts, canonical, canonical_postal_address, person_keys
+from verrou.identifiers import (
+    Kind,
+    PersonParts,
+    canonical,
+    person_key_readings,
+    person_keys,
+    postal_address_readings,
+)
 from verrou.store.base import ExposureHit
 
 # --- verdicts and states -------------------------------------------------------------------------
@@ -319,7 +326,7 @@ def _person_canonicals(
         # The common case, a complete and valid person, in one pass; only when it fails are the
         # parts checked one by one to name every bad one.
         try:
-            return person_keys(PersonParts(families, given, birth, place), today)
+            return person_key_readings(PersonParts(families, given, birth, place), today)
         except InvalidIdentifier:
             pass
     found: dict[str, str] = {}
@@ -343,7 +350,7 @@ def _person_canonicals(
         return []
     assert given is not None and birth is not None
     try:
-        return person_keys(PersonParts(families, given, birth, place), today)
+        return person_key_readings(PersonParts(families, given, birth, place), today)
     except InvalidIdentifier as error:  # parts valid alone but not together: name the person
         problems["person"] = error.reason
         return []
@@ -402,8 +409,8 @@ def applicant_keys(
     address = attributes.postal_address
     if address is not None and _given(address.line) is not None:
         try:
-            text = canonical_postal_address(address.line, address.postcode, address.city)
-            add("postal_address", Kind.POSTAL_ADDRESS, [text])
+            readings = postal_address_readings(address.line, address.postcode, address.city)
+            add("postal_address", Kind.POSTAL_ADDRESS, readings)
         except InvalidIdentifier as error:
             problems["postal_address"] = error.reason
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from verrou.identifiers.address import canonical_postal_address
+from verrou.identifiers.address import canonical_postal_address, postal_address_readings
 from verrou.identifiers.contact import canonical_account_id, canonical_email, canonical_phone
 from verrou.identifiers.documents import (
     canonical_cni,
@@ -20,7 +20,7 @@ from verrou.identifiers.documents import (
     canonical_residence_permit,
 )
 from verrou.identifiers.kinds import KIND_CODES, KIND_VERSIONS, KINDS_BY_CODE, Kind
-from verrou.identifiers.names import PersonParts, person_keys
+from verrou.identifiers.names import PersonParts, person_key_readings, person_keys
 
 #: Kinds whose canonical form comes from one raw field.
 SINGLE_FIELD: dict[Kind, Callable[[str], str]] = {
@@ -50,5 +50,7 @@ __all__ = [
     "canonical",
     "canonical_account_id",
     "canonical_postal_address",
+    "person_key_readings",
     "person_keys",
+    "postal_address_readings",
 ]

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from verrou.errors import InvalidIdentifier
+from verrou.identifiers.lookalikes import blank_letters_as_spaces, has_blank_letter
 from verrou.identifiers.names import (
     fold_name,
     fold_tokens_uncached,
@@ -244,6 +245,28 @@ def canonical_postal_address(
         _refuse("no street")
     city_tokens = fold_name(city).split() if city is not None and fold_name(city) else line_city
     return f"{number}|{street}|{code}|{_city_key(city_tokens)}"
+
+
+def postal_address_readings(
+    line: str, postcode: str | None = None, city: str | None = None
+) -> list[str]:
+    """:func:`canonical_postal_address` under every reading of a Hangul filler in the address
+    (dropped, and read as the blank it is drawn as: "12\u3164av\u3164Foch" is "12 av Foch"),
+    without duplicates; one value when there is none. Checks and freezes use it, as
+    :func:`verrou.identifiers.names.person_key_readings` for names."""
+    dropped = canonical_postal_address(line, postcode, city)
+    parts = (line, postcode or "", city or "")
+    if not any(has_blank_letter(part) for part in parts):
+        return [dropped]
+    try:
+        spaced = canonical_postal_address(
+            blank_letters_as_spaces(line),
+            None if postcode is None else blank_letters_as_spaces(postcode),
+            None if city is None else blank_letters_as_spaces(city),
+        )
+    except InvalidIdentifier:
+        return [dropped]
+    return [dropped] if spaced == dropped else [dropped, spaced]
 
 
 # The city part of a non-blank city field, per raw value (None when the field is blank).

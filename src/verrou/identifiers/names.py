@@ -36,8 +36,10 @@ What matches what (family names; all comparisons after folding):
   "Durand veuve Petit" is split into two names at the first marker (ÉPOUSE, EPSE, EP, NÉE, VEUVE,
   VVE); each yields its keys. The birth and usage names given as two fields do the same. A marker
   with no name beside it ("Ep", "Née" alone) is not a marker: it is the family name.
-* given names: the *full* key sorts the tokens ("Marie Claire" == "Claire-Marie"); the *first* key
-  is the first token as written ("Jean-Pierre" → ``JEAN``, so it matches "Jean").
+* given names: the *full* key sorts the tokens and glues them ("Marie Claire" == "Claire-Marie"
+  == "ClaireMarie" → ``CLAIREMARIE``), so an invisible character standing for the blank between
+  two names, which folding drops, changes nothing; the *first* key is the first token as written
+  ("Jean-Pierre" → ``JEAN``, so it matches "Jean").
 * birth place: folded, glued, "ST"/"STE" expanded to SAINT/SAINTE, a parenthesised part ("Lyon
   (69)") and a trailing arrondissement ("Paris 15e") dropped. A 5-character INSEE commune code
   (``75115``, ``2A004``, ``99352`` for a country) is accepted as ``#CODE``, a namespace of its own:
@@ -59,7 +61,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from verrou.errors import InvalidIdentifier
-from verrou.identifiers.lookalikes import NAME_TARGET, fold_lookalikes
+from verrou.identifiers.lookalikes import (
+    NAME_TARGET,
+    blank_letters_as_spaces,
+    fold_lookalikes,
+    has_blank_letter,
+)
 
 #: Version of :func:`fold_name`. Any change of its output changes fingerprints: bump it then.
 NAME_FOLDING_VERSION: Final = 2
@@ -269,12 +276,20 @@ _MISSING: Final = object()
 
 
 def given_name_keys(raw: str) -> tuple[str, str] | None:
-    """``(all tokens sorted, first token)`` of a given-names field, or None when blank."""
+    """``(all tokens sorted and glued, first token)`` of a given-names field, or None when
+    blank.
+
+    Glued, so that where the names are split never matters: "Jean Pierre", "Jean-Pierre",
+    "Pierre Jean" and "JeanPierre" share ``JEANPIERRE``. This is what keeps a blank-looking
+    invisible character between two names from changing the key: the Hangul fillers (U+3164,
+    U+FFA0, ...) are dropped, which joins "Jean\u3164Pierre" into one token, and a key that
+    depended on the split would then miss the frozen "Jean Pierre".
+    """
     cached = _GIVEN_CACHE.get(raw, _MISSING)
     if cached is not _MISSING:
         return cached  # type: ignore[return-value]
     tokens = fold_name(raw).split()
-    value = (" ".join(sorted(tokens)), tokens[0]) if tokens else None
+    value = ("".join(sorted(tokens)), tokens[0]) if tokens else None
     return _remember(_GIVEN_CACHE, raw, value)
 
 
@@ -437,7 +452,7 @@ def person_keys(parts: PersonParts, today: date | None = None) -> list[str]:
     """The canonical matching-key texts of a person, deduplicated, in a stable order.
 
     For each distinct family key (fields in order, each field's keys in order):
-    ``full|FAMILY|GIVEN TOKENS SORTED|YYYY-MM-DD``, ``first|FAMILY|FIRSTGIVEN|YYYY-MM-DD`` and,
+    ``full|FAMILY|GIVENTOKENSSORTEDGLUED|YYYY-MM-DD``, ``first|FAMILY|FIRSTGIVEN|YYYY-MM-DD`` and,
     with a birth place, ``place|FAMILY|FIRSTGIVEN|YYYY-MM-DD|PLACE``. Raises
     ``InvalidIdentifier("person", reason)`` naming the wrong part, never its value.
     """
@@ -464,6 +479,27 @@ def person_keys(parts: PersonParts, today: date | None = None) -> list[str]:
         if place:
             keys.append(f"place|{family}|{first}|{birth}|{place}")
     return keys
+
+
+def person_key_readings(parts: PersonParts, today: date | None = None) -> list[str]:
+    """:func:`person_keys` under every reading of the person's text: a Hangul filler
+    (:data:`~verrou.identifiers.lookalikes.BLANK_LETTERS`) draws a blank, so it may stand for
+    the space between two names ("Pierre\u3164Jean") or hide inside one ("Pi\u3164erre");
+    both readings' keys are returned, in that order, without duplicates. Without such a
+    character this is :func:`person_keys`. Checks and freezes use it, so that neither placement
+    turns a frozen "Pierre Jean" into someone unknown.
+    """
+    keys = person_keys(parts, today)
+    texts = (*parts.family_names, parts.given_names, parts.birth_place or "")
+    if not any(has_blank_letter(text) for text in texts):
+        return keys
+    spaced = PersonParts(
+        tuple(blank_letters_as_spaces(name) for name in parts.family_names),
+        blank_letters_as_spaces(parts.given_names),
+        parts.birth_date,
+        None if parts.birth_place is None else blank_letters_as_spaces(parts.birth_place),
+    )
+    return keys + [key for key in person_keys(spaced, today) if key not in keys]
 
 
 # --- column level (ingest) ----------------------------------------------------------------------
