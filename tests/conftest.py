@@ -211,3 +211,25 @@ def smtp_mailbox() -> Iterator[tuple[str, Mailbox]]:
         yield f"smtp://127.0.0.1:{port}", box
     finally:
         controller.stop()
+
+
+def run_keyed_cli(tmp_path: Path, database: Path, secret: bytes, *args: str) -> Any:
+    """``verrou --database-url sqlite:///DATABASE ARGS`` in process, with fingerprint key
+    ``secret`` and every other key and folder under ``tmp_path``: a click ``Result``."""
+    from click.testing import CliRunner
+
+    from verrou.cli import main
+
+    keys = tmp_path / "keys"
+    env = {
+        "VERROU_KEY": secret.hex(),
+        "VERROU_SIGNING_KEY_FILE": str(keys / "signing.key"),
+        "VERROU_CONTACT_KEY_FILE": str(keys / "contact.key"),
+        "VERROU_REPORT_DIR": str(tmp_path / "reports"),
+        "VERROU_WORKERS": "0",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "COLUMNS": "200",
+    }
+    return CliRunner().invoke(
+        main, ["--database-url", f"sqlite:///{database}", *args], env=env, catch_exceptions=False
+    )

@@ -13,9 +13,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from conftest import write_leak
+from conftest import run_keyed_cli, write_leak
 from verrou.api import create_app
 from verrou.identifiers.kinds import KIND_VERSIONS
 from verrou.keys import CanonicaliserVersionMismatch
@@ -30,21 +30,8 @@ CURRENT = {kind.value: version for kind, version in KIND_VERSIONS.items()}
 
 
 def _run(tmp_path: Path, database: Path, *args: str) -> Result:
-    from verrou.cli import main
-
-    keys = tmp_path / "keys"
-    env = {
-        "VERROU_KEY": KEY.hex(),
-        "VERROU_SIGNING_KEY_FILE": str(keys / "signing.key"),
-        "VERROU_CONTACT_KEY_FILE": str(keys / "contact.key"),
-        "VERROU_REPORT_DIR": str(tmp_path / "reports"),
-        "VERROU_WORKERS": "0",
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "COLUMNS": "200",
-    }
-    return CliRunner().invoke(
-        main, ["--database-url", f"sqlite:///{database}", *args], env=env, catch_exceptions=False
-    )
+    result: Result = run_keyed_cli(tmp_path, database, KEY, *args)
+    return result
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from conftest import write_leak
+from conftest import run_keyed_cli, write_leak
 from verrou.api import create_app
 from verrou.errors import KeyMaterialError
 from verrou.keys import FingerprintKeyMismatch, key_id_for
@@ -29,21 +29,8 @@ PERSON = ("--person", "Dupont", "Jean Pierre", "1980-05-17")
 
 
 def _run(tmp_path: Path, database: Path, secret: bytes, *args: str) -> Result:
-    from verrou.cli import main
-
-    keys = tmp_path / "keys"
-    env = {
-        "VERROU_KEY": secret.hex(),
-        "VERROU_SIGNING_KEY_FILE": str(keys / "signing.key"),
-        "VERROU_CONTACT_KEY_FILE": str(keys / "contact.key"),
-        "VERROU_REPORT_DIR": str(tmp_path / "reports"),
-        "VERROU_WORKERS": "0",
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "COLUMNS": "200",
-    }
-    return CliRunner().invoke(
-        main, ["--database-url", f"sqlite:///{database}", *args], env=env, catch_exceptions=False
-    )
+    result: Result = run_keyed_cli(tmp_path, database, secret, *args)
+    return result
 
 
 def _assert_refused(result: Result, registry_id: str = ID_A, given_id: str = ID_B) -> None:
