@@ -250,6 +250,22 @@ def test_unreadable_file_leaves_the_registry_unchanged(
     assert store.list_breaches() == []
 
 
+def test_headerless_dump_of_names_is_refused_without_echoing_its_first_row(
+    store: RegistryStore, fingerprinter: Fingerprinter, tmp_path: Path
+) -> None:
+    # Regression: a dump without a header whose first row holds only names was refused with
+    # "no column maps to an identifier (columns: Dupont, Jean-Baptiste)": a leaked person in
+    # an error message and every log it reaches.
+    headerless = tmp_path / "names.csv"
+    headerless.write_text("Dupont;Jean-Baptiste\nMartin;Marie-Christine\n", encoding="utf-8")
+    with pytest.raises(DumpError, match="no column maps to an identifier") as caught:
+        ingest_dump(store, fingerprinter, headerless, options(tmp_path))
+    message = str(caught.value)
+    assert "2 columns" in message
+    for value in ("Dupont", "Jean-Baptiste", "Martin", "Marie-Christine"):
+        assert value not in message
+
+
 def test_dry_run_writes_nothing(tmp_path: Path, dump_dir: Path) -> None:
     path, _ = synth(dump_dir)
     report, mapping = dry_run(path, options(tmp_path))

@@ -304,10 +304,14 @@ def ingest_dump(
     plan = IngestPlan.from_mapping(mapping, service)
     if plan.is_empty:
         prepared.dump.close()
+        # The header is masked: when nothing in it names an identifier it may well be a row of
+        # data (a dump without a header whose first row looked like names), and an error must
+        # never carry a dump's content. --save-mapping writes the real names to the file.
+        columns = prepared.dump.columns
         raise DumpError(
-            f"{path.name}: no column maps to an identifier (columns: "
-            f"{', '.join(prepared.dump.columns[:12])}); write a mapping with --save-mapping "
-            "and pass it with --mapping"
+            f"{path.name}: no column maps to an identifier ({len(columns)} columns: "
+            f"{', '.join(mask_value(column) for column in columns[:12])}); write a mapping "
+            "with --save-mapping and pass it with --mapping"
         )
 
     # From here on the registry changes.
