@@ -369,6 +369,40 @@ def test_csv_quoted_record_of_4mib_across_lines_is_malformed_and_rest_read(tmp_p
     assert {m.reason for m in malformed} == {"row has 1 fields, expected 2"}
 
 
+def test_csv_whose_quoted_column_holds_the_delimiter_is_read_as_its_columns(
+    tmp_path: Path,
+) -> None:
+    # Regression: every data line had one more ";" than the header (inside a quoted address),
+    # so no delimiter looked consistent and the dump was read as one column named
+    # "email;nom;adresse": nothing mapped, the ingest was refused.
+    rows = "".join(f'{e};{n};"{i} rue X; bat B"\n' for i, (e, n) in enumerate(GOOD * 20))
+    path = tmp_path / "quoted_delimiters.csv"
+    path.write_text("email;nom;adresse\n" + rows)
+    with open_dump(path) as dump:
+        assert dump.columns == ["email", "nom", "adresse"]
+        assert dump.delimiter == ";" and dump.quoting is True
+        read = [row for b in dump.batches() for row in b.batch.to_pylist()]
+    assert len(read) == 60
+    assert read[0]["adresse"] == "0 rue X; bat B"
+
+
+def test_csv_whose_first_mib_ends_inside_a_long_quoted_value_keeps_quoting_on(
+    tmp_path: Path,
+) -> None:
+    # Regression: the sample ended inside a quoted value of several lines that goes on past it;
+    # its open quote was taken for a stray quote, quoting was turned off for the whole file,
+    # and every quoted "12 rue X; bat B" before it was split into two fields (malformed).
+    before = "".join(f'{e};{n};"{i} rue X; bat B"\n' for i, (e, n) in enumerate(GOOD * 100))
+    long_value = f'{SECRET};N;"' + "z" * 99 + ("\n" + "z" * 99) * 15_000 + '"\n'
+    path = tmp_path / "long_quoted_value.csv"
+    path.write_text("email;nom;adresse\n" + before + long_value)
+    with open_dump(path) as dump:
+        assert dump.quoting is True
+        read = [row for b in dump.batches() for row in b.batch.to_pylist()]
+    first = read[: len(GOOD) * 100]
+    assert all(row["adresse"].endswith("rue X; bat B") for row in first)
+
+
 def test_csv_over_long_line_inside_a_quoted_value_is_not_swallowed(tmp_path: Path) -> None:
     lines = "".join(f"{e};{n}\n" for e, n in GOOD)
     quoted = f'{SECRET};"start\n' + "z" * (2 * MAX_RECORD_BYTES) + '\nend"\n'

@@ -29,10 +29,11 @@ Encodings
 
 CSV quoting
     Quoting is on unless the first MiB has a field that opens a quote it does not close properly
-    (a stray ``"`` at the start of an unquoted field). If quoting is on and a row later swallows a
-    line break together with a quote (the sign of a stray quote eating the following lines), the
-    read goes on from the next record with quoting off. With quoting off, a value fully enclosed in
-    quotes still loses its enclosing quotes.
+    (a stray ``"`` at the start of an unquoted field; one quote still open where a longer file's
+    sample ends is a value going on past it, not a stray quote). If quoting is on and a row later
+    swallows a line break together with a quote (the sign of a stray quote eating the following
+    lines), the read goes on from the next record with quoting off. With quoting off, a value
+    fully enclosed in quotes still loses its enclosing quotes.
 
 Hostile records (limits in :mod:`verrou.ingest.limits`)
     A line (CSV, JSON Lines, COPY) or SQL tuple over ``MAX_RECORD_BYTES``, a Parquet value over it,
@@ -1783,9 +1784,18 @@ def _decode_sample(sample: bytes, encoding: str, complete: bool) -> str:
     return text
 
 
+#: A quoted field within one line (``""`` is an escaped quote): what a delimiter inside it is not.
+_QUOTED_FIELD: Final = re.compile(r'"(?:[^"\r\n]|"")*"')
+
+
 def _sniff_delimiter(text: str) -> str | None:
-    """The delimiter among ; , TAB | that splits the first lines into equal, >1 field counts."""
-    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    """The delimiter among ; , TAB | that splits the first lines into equal, >1 field counts.
+
+    Delimiters inside quoted fields do not count: a column of addresses quoted because they
+    hold the delimiter ("12 rue X; bat B") made every data line look one field wider than the
+    header, and the dump was read as one column.
+    """
+    lines = [_QUOTED_FIELD.sub("", line) for line in text.splitlines()[:50] if line.strip()]
     if not lines:
         return None
     best: tuple[float, str] | None = None
@@ -1800,12 +1810,21 @@ def _sniff_delimiter(text: str) -> str | None:
     return best[1] if best else None
 
 
-def _has_stray_quotes(text: str, delimiter: str) -> bool:
-    """True if a field opens a quote that is not closed right before a delimiter or line end."""
+def _has_stray_quotes(text: str, delimiter: str, complete: bool = True) -> bool:
+    """True if a field opens a quote that is not closed right before a delimiter or line end.
+
+    In a sample cut from a longer file (``complete`` false), one quote left open with no quote
+    after it is a field that goes on past the sample (a long value with line breaks in it), not
+    a stray quote: turning quoting off for it split every quoted value of the rest of the file.
+    """
     d = re.escape(delimiter)
     well_formed = re.compile(r"(?:^|(?<=" + d + r'))"(?:[^"]|"")*"(?=' + d + r"|\r?\n|\r|$)", re.M)
     rest = well_formed.sub("", text)
-    return re.search(r"(?:^|" + d + r')"', rest, re.M) is not None
+    openers = list(re.finditer(r"(?:^|" + d + r')"', rest, re.M))
+    if not openers:
+        return False
+    last = openers[-1]
+    return complete or len(openers) > 1 or '"' in rest[last.end() :]
 
 
 _DATA_LIKE: Final = re.compile(r"^\s*(?:[^@\s]+@[^@\s]+|[+\d][\d\s./:-]{3,})\s*$")
@@ -1820,7 +1839,7 @@ def _open_csv(
     delimiter = "\t" if suffix == ".tsv" and "\t" in text else _sniff_delimiter(text)
     if delimiter is None:
         delimiter = ","  # a one-column file
-    quoting = not _has_stray_quotes(text, delimiter)
+    quoting = not _has_stray_quotes(text, delimiter, complete)
     header_reader = csv.reader(
         io.StringIO(text),
         delimiter=delimiter,
