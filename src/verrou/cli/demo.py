@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 import time
+import unicodedata
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -158,8 +159,9 @@ def prepare_applicants(
 
 
 def curl_command(base_url: str, api_key: str, body: dict[str, Any]) -> str:
-    """A ready-to-paste curl for one check (non-ASCII as ``\\u`` escapes, so a look-alike
-    or an invisible character shows on the screen as what it is)."""
+    """A ready-to-paste curl for one check. Characters of other scripts than Latin, and
+    invisible ones, are written as ``\\u`` escapes, so a look-alike or a hidden character
+    shows on the screen as what it is; accented Latin letters stay as they are."""
     return " ".join(
         [
             "curl -s",
@@ -169,9 +171,25 @@ def curl_command(base_url: str, api_key: str, body: dict[str, Any]) -> str:
             "-H",
             shlex.quote("Content-Type: application/json"),
             "-d",
-            shlex.quote(json.dumps(body)),
+            shlex.quote(_shown_escaped(json.dumps(body, ensure_ascii=False))),
         ]
     )
+
+
+def _shown_escaped(text: str) -> str:
+    """``text`` with every non-ASCII character that is not a Latin letter as a JSON escape."""
+
+    def shown(char: str) -> str:
+        if char.isascii() or unicodedata.name(char, "").startswith("LATIN "):
+            return char
+        return "".join(f"\\u{unit:04x}" for unit in _utf16_units(char))
+
+    return "".join(shown(char) for char in text)
+
+
+def _utf16_units(char: str) -> list[int]:
+    encoded = char.encode("utf-16-be")
+    return [int.from_bytes(encoded[i : i + 2], "big") for i in range(0, len(encoded), 2)]
 
 
 @main.command()
