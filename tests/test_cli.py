@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -266,3 +267,54 @@ def test_demo_without_a_terminal_asks_its_four_questions_and_stops(tmp_path: Pat
     assert asked == ["step_up", "deny", "deny", "clear"]
     assert f"port {taken} is taken" in done.stderr
     assert "audit log: " in done.stdout and "entries verified" in done.stdout
+
+
+@pytest.mark.slow
+def test_demo_on_a_terminal_stops_quietly_on_ctrl_c(tmp_path: Path) -> None:
+    # Regression: Ctrl-C on a serving demo went through uvicorn's plain server, which printed
+    # the recorder's KeyboardInterrupt traceback and could start a new recorder while stopping.
+    import pty
+    import select
+
+    port = _free_port()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the demo, on a terminal of its own
+        os.environ.update(VERROU_WORKERS="0", XDG_CONFIG_HOME=str(tmp_path / "config"))
+        folder = str(tmp_path / "demo")
+        argv = [sys.executable, "-m", "verrou.cli", "demo", "--rows", "2000", "--dir", folder]
+        os.execv(sys.executable, [*argv, "--port", str(port)])
+    output = b""
+    interrupted_at: float | None = None
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break  # the demo ended and closed its terminal
+                if not chunk:
+                    break
+                output += chunk
+            if interrupted_at is None and b"Stop with Ctrl-C" in output:
+                _wait_for(f"http://127.0.0.1:{port}/healthz")
+                os.write(fd, b"\x03")
+                interrupted_at = time.monotonic()
+            if interrupted_at is not None and time.monotonic() - interrupted_at > 20:
+                break
+        for _ in range(100):  # up to 10 s more for it to exit, then it is stopped for good
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"the demo did not stop after Ctrl-C: {output[-2000:]!r}")
+    finally:
+        os.close(fd)
+    text = output.decode("utf-8", "replace")
+    assert interrupted_at is not None, text[-2000:]
+    assert os.waitstatus_to_exitcode(status) == 0, text[-2000:]
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-2000:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import shlex
@@ -332,16 +333,19 @@ def _server(settings: Settings, port: int) -> Any:
     import uvicorn
 
     from verrou.api import create_app
+    from verrou.api.server import ApiServer
 
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
         access_log=False,
         server_header=False,
     )
-    return uvicorn.Server(config)
+    # The API's own server: a Ctrl-C stops the recorder quietly, as under `verrou serve`.
+    return ApiServer(config, app)
 
 
 def _serve(settings: Settings, port: int, serve_for: float | None) -> None:
@@ -350,7 +354,9 @@ def _serve(settings: Settings, port: int, serve_for: float | None) -> None:
         timer = threading.Timer(serve_for, lambda: setattr(server, "should_exit", True))
         timer.daemon = True
         timer.start()
-    server.run()
+    # uvicorn re-raises the Ctrl-C that stopped it once it has shut down: the end asked for.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     if not server.started:
         err.print(f"[bold red]error:[/] the API could not listen on 127.0.0.1:{port}")
         raise SystemExit(1)
