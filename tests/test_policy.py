@@ -15,6 +15,7 @@ from verrou.policy import (
     Applicant,
     AttributeState,
     Decision,
+    ExposureHit,
     Freeze,
     IdentityKey,
     InvalidApplicant,
@@ -28,7 +29,6 @@ from verrou.policy import (
     decide,
     state_verdict,
 )
-from verrou.store.base import ExposureHit
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TODAY = NOW.date()

@@ -31,6 +31,7 @@ from verrou.fingerprints import Fingerprinter
 from verrou.policy import (
     Applicant,
     Decision,
+    ExposureHit,
     Freeze,
     IdentityKey,
     InvalidApplicant,
@@ -45,7 +46,6 @@ from verrou.store.base import (
     Breach,
     CheckRecord,
     CheckSnapshot,
-    ExposureHit,
     QueuedAlert,
     RegistryStore,
     RelyingParty,

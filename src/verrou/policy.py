@@ -54,7 +54,6 @@ from verrou.identifiers import (
     person_keys,
     postal_address_readings,
 )
-from verrou.store.base import ExposureHit
 
 # --- verdicts and states -------------------------------------------------------------------------
 
@@ -153,6 +152,19 @@ FREEZE_REASONS: Final[tuple[str, ...]] = get_args(FreezeReason)
 def _require_aware(name: str, moment: datetime) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware")
+
+
+@dataclass(frozen=True)
+class ExposureHit:
+    """A fingerprint found in a leaked record (what the store's lookup answers)."""
+
+    fingerprint: bytes
+    kind: Kind
+    breach_id: int
+    breach_name: str
+    run_id: int
+    record: int
+    record_id: str = ""
 
 
 @dataclass(frozen=True)

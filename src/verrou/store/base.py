@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias, get_args
+from typing import Any, Final, Literal, Protocol, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -50,10 +50,8 @@ from verrou.fingerprints import (
     unpack_entries,
 )
 from verrou.identifiers.kinds import KINDS_BY_CODE, Kind
+from verrou.policy import ExposureHit, Freeze, Thaw
 from verrou.signing import canonical_json
-
-if TYPE_CHECKING:  # verrou.policy imports this module
-    from verrou.policy import Freeze, Thaw
 
 #: Timeline fields of a breach, in the order they happen.
 TIMELINE_FIELDS = (
@@ -160,19 +158,6 @@ class BatchCommit:
     records_done: int
     counts: dict[str, Any]
     rejects: Sequence[Reject] = ()
-
-
-@dataclass(frozen=True)
-class ExposureHit:
-    """A fingerprint found in a leaked record."""
-
-    fingerprint: bytes
-    kind: Kind
-    breach_id: int
-    breach_name: str
-    run_id: int
-    record: int
-    record_id: str = field(default="")
 
 
 def record_id(run_uid: bytes, record: int) -> str:
@@ -719,7 +704,6 @@ def thaw_audit(thaw: Thaw, audit: AuditDraft) -> AuditDraft:
 
 def freeze_from_row(row: Sequence[Any], when: Callable[[Any], datetime | None] = _same) -> Freeze:
     """A freeze from a row of FREEZE_COLUMNS (see :func:`breach_from_row` for ``when``)."""
-    from verrou.policy import Freeze  # verrou.policy imports this module
 
     return Freeze(
         fingerprint=bytes(row[0]),
@@ -732,7 +716,6 @@ def freeze_from_row(row: Sequence[Any], when: Callable[[Any], datetime | None] =
 
 def thaw_from_row(row: Sequence[Any], when: Callable[[Any], datetime | None] = _same) -> Thaw:
     """A thaw from a row of THAW_COLUMNS."""
-    from verrou.policy import Thaw  # verrou.policy imports this module
 
     return Thaw(
         fingerprint=bytes(row[0]),
