@@ -49,9 +49,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from verrou.errors import VerrouError
+from verrou.policy import Freeze, Thaw
 from verrou.signing import (
     SignatureError,
     SigningKey,
@@ -60,9 +61,6 @@ from verrou.signing import (
     unique_object,
     verify_compact,
 )
-
-if TYPE_CHECKING:  # verrou.policy imports the store, which imports this module
-    from verrou.policy import Freeze, Thaw
 
 #: Identifies the layout of the hashed content (see the module docstring).
 AUDIT_FORMAT = "verrou-audit/1"
