@@ -22,7 +22,7 @@ from verrou.policy import (
     decide,
 )
 from verrou.signing import SigningKey
-from verrou.store.base import RegistryStore
+from verrou.store.protocols import RegistryStore
 
 NOW = datetime(2026, 4, 20, 9, 30, tzinfo=UTC)
 TODAY = date(2026, 4, 20)

@@ -3,7 +3,7 @@
 :class:`CheckService` runs a group of checks as one unit: it reads what the registry holds for
 the applicants' fingerprints, decides each verdict with :func:`verrou.policy.decide`, and writes
 each check's audit entry and its owners' alerts, all in one store transaction
-(:meth:`verrou.store.base.RegistryStore.run_checks`). Only then are the verdicts signed and
+(:meth:`verrou.store.protocols.CheckLedger.run_checks`). Only then are the verdicts signed and
 returned: a verdict whose audit entry did not commit is never given (fail closed; a store
 failure propagates as :class:`verrou.errors.StoreError`, 503).
 
@@ -47,10 +47,10 @@ from verrou.store.base import (
     CheckRecord,
     CheckSnapshot,
     QueuedAlert,
-    RegistryStore,
     RelyingParty,
     SealedContact,
 )
+from verrou.store.protocols import CheckStore
 
 #: ``iss`` of every verdict.
 ISSUER: Final = "verrou"
@@ -366,7 +366,7 @@ class CheckService:
 
     def __init__(
         self,
-        store: RegistryStore,
+        store: CheckStore,
         signing_key: SigningKey,
         *,
         verdict_ttl: timedelta = timedelta(minutes=15),

@@ -31,7 +31,8 @@ from verrou.policy import (
     decide,
     state_verdict,
 )
-from verrou.store.base import AuditDraft, RegistryStore
+from verrou.store.base import AuditDraft
+from verrou.store.protocols import RegistryStore
 
 #: Hex characters of a fingerprint shown to operators: enough to tell keys apart, too few to
 #: be a fingerprint anyone could look up.

@@ -18,7 +18,7 @@ from verrou.errors import StoreError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey
 from verrou.signing import SigningKey
-from verrou.store.base import RegistryStore
+from verrou.store.protocols import RegistryStore
 
 
 @dataclass(frozen=True)

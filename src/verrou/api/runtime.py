@@ -45,7 +45,8 @@ from verrou.api.recording import RecorderKeys, RecorderStore
 from verrou.checks import CheckJob, JobResult, SignedVerdict
 from verrou.errors import StoreError, VerrouError
 from verrou.policy import InvalidApplicant
-from verrou.store.base import RegistryStore, RelyingParty, api_key_hash
+from verrou.store.base import RelyingParty, api_key_hash
+from verrou.store.protocols import RegistryStore
 
 logger = logging.getLogger(__name__)
 

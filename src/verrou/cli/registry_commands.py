@@ -60,7 +60,8 @@ from verrou.policy import (
 )
 from verrou.settings import Settings
 from verrou.signing import load_signing_key_file, public_jwks
-from verrou.store.base import KEY_PREFIX_CHARS, SECTORS, RegistryStore, RelyingParty
+from verrou.store.base import KEY_PREFIX_CHARS, SECTORS, RelyingParty
+from verrou.store.protocols import RegistryStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 

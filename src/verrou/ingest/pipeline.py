@@ -41,10 +41,10 @@ from verrou.store.base import (
     BatchCommit,
     BreachInfo,
     IngestRun,
-    RegistryStore,
     Reject,
     RunStatus,
 )
+from verrou.store.protocols import IngestRunStore, IngestStore
 
 ProgressCallback = Callable[[int], None]
 
@@ -260,7 +260,7 @@ class _Executor:
 
 
 def ingest_dump(
-    store: RegistryStore,
+    store: IngestStore,
     fingerprinter: Fingerprinter,
     path: Path,
     options: IngestOptions,
@@ -379,7 +379,7 @@ def _malformed(item: Malformed) -> Reject:
     return Reject(item.row, "*", "row", item.reason, "")
 
 
-def write_rejects_report(store: RegistryStore, run: IngestRun, report_dir: Path) -> str | None:
+def write_rejects_report(store: IngestRunStore, run: IngestRun, report_dir: Path) -> str | None:
     """Rejected rows of a run as CSV (row, column, kind, reason, masked value), or None if none."""
     rejects = store.rejects(run.id)
     first = next(rejects, None)

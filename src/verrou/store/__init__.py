@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from verrou.errors import ConfigError
-from verrou.store.base import RegistryStore
+from verrou.store.protocols import RegistryStore
 
 
 def open_store(

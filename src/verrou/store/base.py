@@ -21,11 +21,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Final, Literal, Protocol, TypeAlias, get_args
+from typing import Any, Final, Literal, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +34,6 @@ from verrou.alerts import RELYING_PARTY_MAX, Alert, OutboxItem
 from verrou.audit import (
     AUDIT_FORMAT,
     AuditEntry,
-    AuditSnapshot,
     StoredEntry,
     chain_hash,
     checked_details,
@@ -394,175 +393,10 @@ class OutboxStatus:
     oldest_pending_at: datetime | None
 
 
-#: How long :meth:`RegistryStore.due` claims the alerts it returns for the worker that took
-#: them: another worker takes an alert again only if it was not marked within this time (the
-#: first worker crashed), so delivery stays at least once.
+#: How long :meth:`~verrou.store.protocols.OutboxStore.due` claims the alerts it returns for the
+#: worker that took them: another worker takes an alert again only if it was not marked within
+#: this time (the first worker crashed), so delivery stays at least once.
 ALERT_LEASE: Final = timedelta(minutes=5)
-
-
-class RegistryStore(Protocol):
-    """What the domain needs from a registry store."""
-
-    url_for_display: str
-
-    def migrate(self) -> list[int]: ...
-    def schema_version(self) -> int: ...
-    def close(self) -> None: ...
-    def ping(self) -> None:
-        """Raise :class:`~verrou.errors.StoreError` unless the store answers a query."""
-        ...
-
-    def bind_fingerprint_key(self, key_id: str, versions: Mapping[str, int] | None = None) -> None:
-        """Refuse a fingerprint key, or canonicaliser versions (``versions``, default this
-        verrou's :data:`~verrou.identifiers.kinds.KIND_VERSIONS`), other than the registry's.
-
-        The first call records ``key_id`` as the registry's key (a registry from before the
-        key was recorded adopts the key id of its ingest runs, and is refused when they hold
-        several); every call then raises
-        :class:`~verrou.keys.FingerprintKeyMismatch` (naming both ids, never a key) unless
-        ``key_id`` is the recorded one. Likewise each kind's recorded canonicaliser version
-        must be this verrou's (:class:`~verrou.keys.CanonicaliserVersionMismatch` otherwise);
-        kinds with none recorded are recorded. :func:`verrou.store.open_store` calls it for
-        every command that holds the fingerprint key.
-        """
-        ...
-
-    def probe_write(self) -> None:
-        """Raise :class:`~verrou.errors.StoreError` unless a check could be recorded now: a
-        write transaction on the audit chain's head is taken and rolled back."""
-        ...
-
-    def ensure_breach(self, info: BreachInfo) -> Breach: ...
-    def get_breach(self, name: str) -> Breach | None: ...
-    def list_breaches(self) -> list[BreachSummary]: ...
-
-    def find_run(self, breach_id: int, file_sha256: str) -> IngestRun | None: ...
-    def start_run(self, run: NewRun) -> IngestRun: ...
-    def restart_run(self, run_id: int) -> IngestRun: ...
-    def commit_batch(self, batch: BatchCommit) -> None: ...
-    def finish_run(self, run_id: int, counts: dict[str, Any]) -> IngestRun: ...
-    def fail_run(self, run_id: int, error: str) -> None: ...
-    def get_run(self, run_id: int) -> IngestRun: ...
-    def rejects(self, run_id: int) -> Iterator[Reject]: ...
-
-    def lookup(self, fingerprints: Sequence[bytes]) -> list[ExposureHit]: ...
-
-    def run_checks(
-        self,
-        fingerprints: Sequence[bytes],
-        *,
-        now: datetime,
-        conclude: Callable[[CheckSnapshot], Sequence[CheckRecord]],
-    ) -> list[AuditEntry]:
-        """Record a group of checks in one transaction.
-
-        Reads what the registry holds for ``fingerprints`` (exposures, freezes with their thaws
-        active at ``now``, sealed contacts, the breaches hit) under the audit chain's lock, hands
-        it to ``conclude`` (the verdict policy, which must not touch the store), then appends
-        the audit entries it returns, in order, with their alerts, and commits. Returns the
-        chained entries. Whatever fails, nothing is written, and the error propagates: a check
-        whose audit entry is not committed has no verdict.
-        """
-        ...
-
-    # Freezes and thaws, each change in one transaction with its audit entry (whose subject must
-    # be the fingerprint in hex). A key holds at most one freeze.
-    def place_freeze(self, freeze: Freeze, *, audit: AuditDraft) -> Freeze:
-        """Freeze a key; return the freeze in force. On a key already frozen nothing changes
-        and nothing is audited: the existing freeze is returned."""
-        ...
-
-    def lift_freeze(self, fingerprint: bytes, *, audit: AuditDraft) -> bool:
-        """Lift the freeze of a key, and its thaws with it; False (nothing audited) if none."""
-        ...
-
-    def add_thaw(self, thaw: Thaw, *, audit: AuditDraft) -> Thaw:
-        """Open a frozen key for a window. :class:`~verrou.errors.Conflict` when the key is not
-        frozen; :class:`~verrou.errors.NotFound` for an unknown relying party."""
-        ...
-
-    def freezes_for(
-        self, fingerprints: Sequence[bytes], *, now: datetime
-    ) -> tuple[list[Freeze], list[Thaw]]:
-        """The freezes of these keys, and their thaws that have not ended at ``now``."""
-        ...
-
-    # The audit log.
-    def append_audit(self, draft: AuditDraft) -> AuditEntry:
-        """Chain one entry after the current head, atomically."""
-        ...
-
-    def audit_entries(self) -> Iterator[StoredEntry]:
-        """Every stored entry in seq order, streamed (see :func:`verrou.audit.verify_stored`)."""
-        ...
-
-    def audit_snapshot(self) -> AuditSnapshot:
-        """The chain's head row, the log's last entry and every freeze and thaw, read together
-        under the head lock (so they agree with each other: every change takes that lock), for
-        :func:`verrou.audit.verify_registry`."""
-        ...
-
-    # Relying parties.
-    def create_relying_party(
-        self,
-        name: str,
-        sector: Sector,
-        *,
-        rate_limit: int | None = None,
-        actor: str = "operator",
-        at: datetime | None = None,
-    ) -> tuple[RelyingParty, str]:
-        """Register a relying party; return it and its API key, which is never shown again."""
-        ...
-
-    def relying_party_by_key(self, api_key: str) -> RelyingParty | None:
-        """The active relying party this API key belongs to, or None."""
-        ...
-
-    def list_relying_parties(self) -> list[RelyingParty]:
-        """Every relying party, revoked ones included, oldest first."""
-        ...
-
-    def revoke_relying_party(
-        self, relying_party_id: str, *, actor: str = "operator", at: datetime | None = None
-    ) -> bool:
-        """Revoke a relying party's key; False (nothing audited) if unknown or already revoked."""
-        ...
-
-    # The alert outbox (:class:`verrou.alerts.Outbox`) and sealed contacts.
-    def enqueue_alert(self, alert: Alert, sealed_contact: bytes, *, now: datetime) -> OutboxItem:
-        """Add a pending alert due at ``now``; :class:`~verrou.errors.Conflict` for an id
-        already queued."""
-        ...
-
-    def due(self, now: datetime, limit: int) -> list[OutboxItem]:
-        """Claim up to ``limit`` pending alerts due at ``now`` for :data:`ALERT_LEASE`, oldest
-        first; concurrent callers never get the same alert."""
-        ...
-
-    def mark_delivered(
-        self, alert_id: str, at: datetime, *, attempts: int, checks: int | None = None
-    ) -> None:
-        """See :meth:`verrou.alerts.Outbox.mark_delivered`: checks an alert absorbed after it
-        was read for sending (more than ``checks``) go to the alert of its next window."""
-        ...
-
-    def mark_retry(
-        self, alert_id: str, attempts: int, next_attempt_at: datetime, error: str
-    ) -> None: ...
-    def mark_failed(self, alert_id: str, error: str, *, attempts: int) -> None: ...
-
-    def outbox_status(self, now: datetime) -> OutboxStatus:
-        """Counts of the outbox for operators (no contact, no fingerprint)."""
-        ...
-
-    def add_contact(self, subject_fingerprint: bytes, sealed: bytes, *, owner_ref: str) -> None:
-        """Register a sealed contact (:func:`verrou.contacts.seal`) for a key."""
-        ...
-
-    def contacts_for(self, fingerprints: Sequence[bytes]) -> dict[bytes, list[SealedContact]]:
-        """The sealed contacts of these keys, by fingerprint, oldest first."""
-        ...
 
 
 # --- pieces shared by the backends -----------------------------------------------------------
@@ -886,7 +720,6 @@ __all__ = [
     "NewRun",
     "OutboxStatus",
     "QueuedAlert",
-    "RegistryStore",
     "Reject",
     "RelyingParty",
     "RunStatus",
