@@ -13,25 +13,19 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
 from verrou.alerts import OutboxItem
-from verrou.errors import NotFound, StoreError
+from verrou.errors import StoreError
 from verrou.store.base import (
     ALERT_LEASE,
-    BREACH_COLUMNS,
-    RUN_COLUMNS,
     BatchCommit,
     Breach,
     BreachInfo,
-    BreachSummary,
     IngestRun,
     NewRun,
     Reject,
     RunStatus,
-    breach_from_row,
     merge_segments,
     outbox_item_from_row,
-    run_from_row,
     sum_counts,
-    summarise_breaches,
 )
 from verrou.store.migrations import migrations_for
 from verrou.store.sql import SqlRegistry
@@ -187,32 +181,7 @@ class PostgresStore(SqlRegistry):
         assert breach is not None
         return breach
 
-    def get_breach(self, name: str) -> Breach | None:
-        rows = self._read(f"SELECT {BREACH_COLUMNS} FROM breaches WHERE name = %s", (name,))
-        return breach_from_row(rows[0]) if rows else None
-
-    def list_breaches(self) -> list[BreachSummary]:
-        breaches = [
-            breach_from_row(r)
-            for r in self._read(f"SELECT {BREACH_COLUMNS} FROM breaches ORDER BY name")
-        ]
-        complete = self._read("SELECT breach_id, counts FROM ingest_runs WHERE status = 'complete'")
-        return summarise_breaches(breaches, ((b, c) for b, c in complete))
-
     # --- ingest runs ------------------------------------------------------------------------
-
-    def find_run(self, breach_id: int, file_sha256: str) -> IngestRun | None:
-        rows = self._read(
-            f"SELECT {RUN_COLUMNS} FROM ingest_runs WHERE breach_id = %s AND file_sha256 = %s",
-            (breach_id, file_sha256),
-        )
-        return run_from_row(rows[0]) if rows else None
-
-    def get_run(self, run_id: int) -> IngestRun:
-        rows = self._read(f"SELECT {RUN_COLUMNS} FROM ingest_runs WHERE id = %s", (run_id,))
-        if not rows:
-            raise NotFound(f"no ingest run {run_id}")
-        return run_from_row(rows[0])
 
     def start_run(self, run: NewRun) -> IngestRun:
         with self._write() as db:
@@ -326,14 +295,6 @@ class PostgresStore(SqlRegistry):
             )
         return self.get_run(run_id)
 
-    def fail_run(self, run_id: int, error: str) -> None:
-        with self._write() as db:
-            db.execute(
-                "UPDATE ingest_runs SET status = 'failed', error = %s WHERE id = %s "
-                "AND status = 'running'",
-                (error, run_id),
-            )
-
     def rejects(self, run_id: int) -> Iterator[Reject]:
         try:
             # A named (server-side) cursor streams a large report; it needs a transaction.
@@ -376,17 +337,6 @@ class PostgresStore(SqlRegistry):
     def _write_returning(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._write() as db:
             return db.execute(sql, params).fetchall()
-
-    def drop_everything(self) -> None:
-        """Remove all verrou tables (tests only: PostgreSQL has no temp-file database)."""
-        with self._write() as db:
-            db.execute(
-                "DROP TABLE IF EXISTS contacts, alert_outbox, audit_head, audit_log, thaws, "
-                "relying_parties, freezes, ingest_rejects, exposure_blocks, ingest_segments, "
-                "ingest_runs, breaches, registry_key, registry_canonicalisers, schema_migrations "
-                "CASCADE"
-            )
-            db.execute("DROP FUNCTION IF EXISTS audit_log_append_only() CASCADE")
 
 
 def _fetch_in_chunks(cursor: psycopg.Cursor[TupleRow]) -> Iterator[tuple[Any, ...]]:

@@ -35,12 +35,15 @@ from verrou.store.base import (
     KEY_PREFIX_CHARS,
     OUTBOX_COLUMNS,
     RELYING_PARTY_COLUMNS,
+    RUN_COLUMNS,
     THAW_COLUMNS,
     AuditDraft,
     Breach,
+    BreachSummary,
     CheckRecord,
     CheckSnapshot,
     ExposureHit,
+    IngestRun,
     OutboxStatus,
     QueuedAlert,
     RelyingParty,
@@ -62,6 +65,8 @@ from verrou.store.base import (
     record_id,
     relying_party_draft,
     relying_party_from_row,
+    run_from_row,
+    summarise_breaches,
     thaw_audit,
     thaw_from_row,
 )
@@ -333,6 +338,42 @@ class SqlRegistry:
             if upserted.rowcount == 1:
                 return
             start, end = end, end + length
+
+    # --- breaches and ingest runs (reads written once; writes of runs stay per backend) --------
+
+    def get_breach(self, name: str) -> Breach | None:
+        rows = self._read(f"SELECT {BREACH_COLUMNS} FROM breaches WHERE name = ?", (name,))
+        return self._breach(rows[0]) if rows else None
+
+    def list_breaches(self) -> list[BreachSummary]:
+        breaches = [
+            self._breach(row)
+            for row in self._read(f"SELECT {BREACH_COLUMNS} FROM breaches ORDER BY name")
+        ]
+        complete = self._read("SELECT breach_id, counts FROM ingest_runs WHERE status = 'complete'")
+        return summarise_breaches(breaches, ((b, self._structured(c)) for b, c in complete))
+
+    def find_run(self, breach_id: int, file_sha256: str) -> IngestRun | None:
+        rows = self._read(
+            f"SELECT {RUN_COLUMNS} FROM ingest_runs WHERE breach_id = ? AND file_sha256 = ?",
+            (breach_id, file_sha256),
+        )
+        return run_from_row(rows[0], self._when, self._structured) if rows else None
+
+    def get_run(self, run_id: int) -> IngestRun:
+        rows = self._read(f"SELECT {RUN_COLUMNS} FROM ingest_runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise NotFound(f"no ingest run {run_id}")
+        return run_from_row(rows[0], self._when, self._structured)
+
+    def fail_run(self, run_id: int, error: str) -> None:
+        with self._write() as db:
+            self._exec(
+                db,
+                "UPDATE ingest_runs SET status = 'failed', error = ? WHERE id = ? "
+                "AND status = 'running'",
+                (error, run_id),
+            )
 
     def _breach(self, row: Sequence[Any]) -> Breach:
         return breach_from_row(row, self._when, self._structured)

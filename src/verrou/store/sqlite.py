@@ -17,27 +17,21 @@ from typing import Any
 
 from verrou.alerts import OutboxItem
 from verrou.audit import format_at
-from verrou.errors import NotFound, StoreError
+from verrou.errors import StoreError
 from verrou.fingerprints import SEGMENT_BITS
 from verrou.store.base import (
     ALERT_LEASE,
-    BREACH_COLUMNS,
     OUTBOX_COLUMNS,
-    RUN_COLUMNS,
     BatchCommit,
     Breach,
     BreachInfo,
-    BreachSummary,
     IngestRun,
     NewRun,
     Reject,
     RunStatus,
-    breach_from_row,
     merge_segments,
     outbox_item_from_row,
-    run_from_row,
     sum_counts,
-    summarise_breaches,
 )
 from verrou.store.migrations import migrations_for
 from verrou.store.sql import SqlRegistry
@@ -225,32 +219,7 @@ class SQLiteStore(SqlRegistry):
         assert breach is not None
         return breach
 
-    def get_breach(self, name: str) -> Breach | None:
-        rows = self._read(f"SELECT {BREACH_COLUMNS} FROM breaches WHERE name = ?", (name,))
-        return breach_from_row(rows[0], _dt, json.loads) if rows else None
-
-    def list_breaches(self) -> list[BreachSummary]:
-        breaches = [
-            breach_from_row(r, _dt, json.loads)
-            for r in self._read(f"SELECT {BREACH_COLUMNS} FROM breaches ORDER BY name")
-        ]
-        complete = self._read("SELECT breach_id, counts FROM ingest_runs WHERE status = 'complete'")
-        return summarise_breaches(breaches, ((b, json.loads(c)) for b, c in complete))
-
     # --- ingest runs ------------------------------------------------------------------------
-
-    def find_run(self, breach_id: int, file_sha256: str) -> IngestRun | None:
-        rows = self._read(
-            f"SELECT {RUN_COLUMNS} FROM ingest_runs WHERE breach_id = ? AND file_sha256 = ?",
-            (breach_id, file_sha256),
-        )
-        return run_from_row(rows[0], _dt, json.loads) if rows else None
-
-    def get_run(self, run_id: int) -> IngestRun:
-        rows = self._read(f"SELECT {RUN_COLUMNS} FROM ingest_runs WHERE id = ?", (run_id,))
-        if not rows:
-            raise NotFound(f"no ingest run {run_id}")
-        return run_from_row(rows[0], _dt, json.loads)
 
     def start_run(self, run: NewRun) -> IngestRun:
         with self._write() as db:
@@ -346,14 +315,6 @@ class SQLiteStore(SqlRegistry):
         staging.remove()
         del self._stagings[run_id]
         return self.get_run(run_id)
-
-    def fail_run(self, run_id: int, error: str) -> None:
-        with self._write() as db:
-            db.execute(
-                "UPDATE ingest_runs SET status = 'failed', error = ? WHERE id = ? "
-                "AND status = 'running'",
-                (error, run_id),
-            )
 
     def rejects(self, run_id: int) -> Iterator[Reject]:
         try:
