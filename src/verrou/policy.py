@@ -216,12 +216,9 @@ class Thaw:
 # --- applicant attributes → identity keys --------------------------------------------------------
 
 #: Document types an applicant may present, and the identifier kind of their number.
-DOCUMENT_KINDS: Final = {
-    "cni": Kind.CNI,
-    "passport": Kind.PASSPORT,
-    "driving_licence": Kind.DRIVING_LICENCE,
-    "residence_permit": Kind.RESIDENCE_PERMIT,
-}
+#: The document types an applicant's ``document.type`` may name (each is its identifier kind).
+DocumentType: TypeAlias = Literal["cni", "passport", "driving_licence", "residence_permit"]
+DOCUMENT_KINDS: Final = {name: Kind(name) for name in get_args(DocumentType)}
 
 
 class InvalidApplicant(VerrouError):

@@ -7,11 +7,10 @@ a value back in an error.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from verrou.checks import MAX_BATCH
+from verrou.policy import DocumentType, ReasonCode, SubjectState, Verdict
 
 _SHORT = 200
 
@@ -19,9 +18,7 @@ _SHORT = 200
 class DocumentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["cni", "passport", "driving_licence", "residence_permit"] = Field(
-        description="Kind of identity document."
-    )
+    type: DocumentType = Field(description="Kind of identity document.")
     number: str = Field(max_length=64, description="Document number as printed.")
 
 
@@ -80,11 +77,8 @@ class BatchIn(BaseModel):
     )
 
 
-Verdict = Literal["clear", "step_up", "deny"]
-
-
 class ReasonOut(BaseModel):
-    code: Literal["exposed", "frozen", "thawed", "canary"] = Field(
+    code: ReasonCode = Field(
         description="exposed: leaked in a breach; frozen: its owner froze it; thawed: a freeze "
         "lifted for you until `until`; canary: a planted identity (report it)."
     )
@@ -111,7 +105,7 @@ class LeakedTogetherOut(BaseModel):
 
 class AttributeStateOut(BaseModel):
     attribute: str
-    state: Literal["exposed", "frozen", "thawed", "canary", "unknown"]
+    state: SubjectState
 
 
 class CheckOut(BaseModel):
