@@ -288,6 +288,63 @@ def chain_hash(prev_hash: bytes, content: bytes) -> bytes:
     return hashlib.sha256(prev_hash + content).digest()
 
 
+@dataclass(frozen=True)
+class AuditDraft:
+    """An audit entry before the store gives it its place in the chain (seq, prev_hash, hash).
+
+    Validated on construction with the rules of :func:`canonical_content` (dotted
+    action, short actor id, hex fingerprint or None as subject, JSON details without free text),
+    so a bad entry is refused before any transaction starts. ``details`` is kept as a read-only
+    copy.
+    """
+
+    action: str
+    actor: str
+    subject: str | None
+    details: Mapping[str, Any] = field(hash=False)
+    at: datetime
+
+    def __post_init__(self) -> None:
+        checked_header(1, self.action, self.actor, self.subject)
+        format_at(self.at)  # timezone-aware, or ValueError
+        object.__setattr__(self, "details", MappingProxyType(checked_details(self.details)))
+
+
+def chain_entry(
+    head_seq: int, head_hash: bytes, draft: AuditDraft
+) -> tuple[AuditEntry, StoredEntry]:
+    """The entry that follows the chain head (``head_seq`` 0 and 32 zero bytes: an empty log),
+    and the form the store keeps: the exact hashed bytes and both hashes.
+
+    The draft was validated when it was made, so its content is serialised once, here, exactly
+    as :func:`canonical_content` would (a test holds the two equal).
+    """
+    seq = head_seq + 1
+    content = canonical_json(
+        {
+            "format": AUDIT_FORMAT,
+            "seq": seq,
+            "at": format_at(draft.at),
+            "action": draft.action,
+            "actor": draft.actor,
+            "subject": draft.subject,
+            "details": dict(draft.details),
+        }
+    )
+    entry_hash = chain_hash(head_hash, content)
+    entry = AuditEntry(
+        seq=seq,
+        at=draft.at.astimezone(UTC),
+        action=draft.action,
+        actor=draft.actor,
+        subject=draft.subject,
+        details=draft.details,
+        prev_hash=head_hash,
+        entry_hash=entry_hash,
+    )
+    return entry, StoredEntry(content=content, prev_hash=head_hash, entry_hash=entry_hash)
+
+
 def next_entry(
     prev: AuditEntry | None,
     *,
@@ -300,24 +357,13 @@ def next_entry(
     """Build the entry that follows ``prev`` (the first entry when ``prev`` is None).
 
     Raises ``ValueError`` for invalid fields, including plaintext-shaped details (see
-    :func:`checked_details`). The entry's ``details`` is a read-only copy.
+    :func:`checked_details`). The entry's ``details`` is a read-only copy. The same builder as
+    the stores' (:func:`chain_entry`), for an entry kept outside a store.
     """
-    seq = 1 if prev is None else prev.seq + 1
-    prev_hash = GENESIS_HASH if prev is None else prev.entry_hash
-    details_copy = checked_details(details)
-    content = canonical_content(
-        seq=seq, at=at, action=action, actor=actor, subject=subject, details=details_copy
-    )
-    return AuditEntry(
-        seq=seq,
-        at=_utc(at),
-        action=action,
-        actor=actor,
-        subject=subject,
-        details=MappingProxyType(details_copy),
-        prev_hash=prev_hash,
-        entry_hash=chain_hash(prev_hash, content),
-    )
+    draft = AuditDraft(action, actor, subject, details, at)
+    if prev is None:
+        return chain_entry(0, GENESIS_HASH, draft)[0]
+    return chain_entry(prev.seq, prev.entry_hash, draft)[0]
 
 
 def entry_from_content(content: bytes, *, prev_hash: bytes, entry_hash: bytes) -> AuditEntry:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeAlias, TypeVar
 
 from verrou.alerts import ALERT_RANK, DEFAULT_ALERT_WINDOW, Alert, AlertKind
-from verrou.audit import format_at
+from verrou.audit import AuditDraft, format_at
 from verrou.fingerprints import Fingerprinter
 from verrou.policy import (
     Applicant,
@@ -42,7 +42,6 @@ from verrou.policy import (
 )
 from verrou.signing import SigningKey, canonical_json, sign_canonical
 from verrou.store.base import (
-    AuditDraft,
     Breach,
     CheckRecord,
     CheckSnapshot,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, TypeAlias
 
-from verrou.audit import entry_from_content, format_at
+from verrou.audit import AuditDraft, entry_from_content, format_at
 from verrou.contacts import Contact, ContactKey, seal
 from verrou.errors import Conflict, NotFound, VerrouError
 from verrou.policy import (
@@ -31,7 +31,6 @@ from verrou.policy import (
     decide,
     state_verdict,
 )
-from verrou.store.base import AuditDraft
 from verrou.store.protocols import RegistryStore
 
 #: Hex characters of a fingerprint shown to operators: enough to tell keys apart, too few to

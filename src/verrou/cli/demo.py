@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from verrou.audit import AuditDraft
 from verrou.cli import (
     Context,
     _ingest_with_progress,
@@ -37,7 +38,7 @@ from verrou.policy import Applicant, Freeze, InvalidApplicant, applicant_keys
 from verrou.settings import Settings
 from verrou.signing import create_signing_key_file
 from verrou.store import RegistryStore
-from verrou.store.base import AuditDraft, BreachInfo
+from verrou.store.base import BreachInfo
 from verrou.store.urls import redacted_url
 
 DEMO_BREACH = BreachInfo(

@@ -22,24 +22,15 @@ import base64
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from types import MappingProxyType
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from verrou.alerts import RELYING_PARTY_MAX, Alert, OutboxItem
-from verrou.audit import (
-    AUDIT_FORMAT,
-    AuditEntry,
-    StoredEntry,
-    chain_hash,
-    checked_details,
-    checked_header,
-    format_at,
-)
+from verrou.audit import AuditDraft, chain_entry, format_at
 from verrou.fingerprints import (
     BLOCK_BITS,
     ENTRY_BYTES,
@@ -50,7 +41,6 @@ from verrou.fingerprints import (
 )
 from verrou.identifiers.kinds import KINDS_BY_CODE, Kind
 from verrou.policy import ExposureHit, Freeze, Thaw
-from verrou.signing import canonical_json
 
 #: Timeline fields of a breach, in the order they happen.
 TIMELINE_FIELDS = (
@@ -167,63 +157,6 @@ def record_id(run_uid: bytes, record: int) -> str:
 
 
 # --- audit, relying parties, alerts ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuditDraft:
-    """An audit entry before the store gives it its place in the chain (seq, prev_hash, hash).
-
-    Validated on construction with the rules of :func:`verrou.audit.canonical_content` (dotted
-    action, short actor id, hex fingerprint or None as subject, JSON details without free text),
-    so a bad entry is refused before any transaction starts. ``details`` is kept as a read-only
-    copy.
-    """
-
-    action: str
-    actor: str
-    subject: str | None
-    details: Mapping[str, Any] = field(hash=False)
-    at: datetime
-
-    def __post_init__(self) -> None:
-        checked_header(1, self.action, self.actor, self.subject)
-        format_at(self.at)  # timezone-aware, or ValueError
-        object.__setattr__(self, "details", MappingProxyType(checked_details(self.details)))
-
-
-def chain_entry(
-    head_seq: int, head_hash: bytes, draft: AuditDraft
-) -> tuple[AuditEntry, StoredEntry]:
-    """The entry that follows the chain head (``head_seq`` 0 and 32 zero bytes: an empty log),
-    and the form the store keeps: the exact hashed bytes and both hashes.
-
-    The draft was validated when it was made, so its content is serialised once, here, exactly
-    as :func:`verrou.audit.canonical_content` would (a test holds the two equal).
-    """
-    seq = head_seq + 1
-    content = canonical_json(
-        {
-            "format": AUDIT_FORMAT,
-            "seq": seq,
-            "at": format_at(draft.at),
-            "action": draft.action,
-            "actor": draft.actor,
-            "subject": draft.subject,
-            "details": dict(draft.details),
-        }
-    )
-    entry_hash = chain_hash(head_hash, content)
-    entry = AuditEntry(
-        seq=seq,
-        at=draft.at.astimezone(UTC),
-        action=draft.action,
-        actor=draft.actor,
-        subject=draft.subject,
-        details=draft.details,
-        prev_hash=head_hash,
-        entry_hash=entry_hash,
-    )
-    return entry, StoredEntry(content=content, prev_hash=head_hash, entry_hash=entry_hash)
 
 
 #: How many stored audit entries one read fetches while streaming the log.
