@@ -20,7 +20,7 @@ from rich.table import Table
 
 from verrou.errors import ConfigError, KeyMaterialError, VerrouError
 from verrou.fingerprints import Fingerprinter
-from verrou.keys import FingerprintKey, create_key_file, load_key_file, parse_key_value
+from verrou.keys import create_key_file, load_fingerprint_key
 from verrou.settings import Settings
 from verrou.store import RegistryStore, open_store
 from verrou.store.urls import redacted_url
@@ -38,13 +38,6 @@ class Context:
 
     def settings(self, **overrides: object) -> Settings:
         return Settings.from_env(None, database_url=self.database_url, **overrides)
-
-
-def load_key(settings: Settings) -> FingerprintKey:
-    """The fingerprint key: VERROU_KEY if set, else the key file. Refuses to run without one."""
-    if settings.key_value:
-        return parse_key_value(settings.key_value)
-    return load_key_file(settings.key_file)
 
 
 @contextmanager
@@ -65,7 +58,7 @@ def keyed_registry(settings: Settings) -> Iterator[tuple[RegistryStore, Fingerpr
     key (:class:`verrou.keys.FingerprintKeyMismatch`, one line naming both ids), so no command
     can fingerprint with a key the registry was not built with.
     """
-    key = load_key(settings)
+    key = load_fingerprint_key(settings)
     store = open_store(settings.database_url, fingerprint_key_id=key.key_id)
     try:
         yield store, Fingerprinter(key)
@@ -174,7 +167,7 @@ def keys_show(obj: Context) -> None:
     from verrou.signing import load_signing_key_file
 
     settings = obj.settings()
-    key = load_key(settings)
+    key = load_fingerprint_key(settings)
     where = "VERROU_KEY" if settings.key_value else str(settings.key_file)
     out.print(f"{key.key_id}  fingerprint key ({where})")
     others: list[tuple[str, Path, Callable[[Path], str]]] = [
