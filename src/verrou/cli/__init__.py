@@ -21,7 +21,7 @@ from rich.table import Table
 from verrou.errors import ConfigError, KeyMaterialError, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import create_key_file, load_fingerprint_key
-from verrou.settings import Settings
+from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.store import RegistryStore, open_store
 from verrou.store.urls import redacted_url
 
@@ -270,6 +270,10 @@ def synth(
 
 # --- ingest -----------------------------------------------------------------------------------
 
+# Options that mirror a setting take its range (and default) from its declaration.
+_WORKERS = SETTINGS_BY_FIELD["workers"]
+_BATCH_ROWS = SETTINGS_BY_FIELD["batch_rows"]
+
 
 @main.command()
 @click.argument("dump", type=click.Path(path_type=Path, dir_okay=False))
@@ -295,13 +299,13 @@ def synth(
 @click.option("--table", help="Table to read in a SQL dump holding several.")
 @click.option(
     "--workers",
-    type=click.IntRange(0, 64),
+    type=click.IntRange(*_WORKERS.bounds),
     help="Worker processes (default VERROU_WORKERS or the CPU count; 0 = in-process).",
 )
 @click.option(
     "--batch-rows",
-    type=click.IntRange(1_000, 1_000_000),
-    help="Rows per batch (default VERROU_BATCH_ROWS or 32768).",
+    type=click.IntRange(*_BATCH_ROWS.bounds),
+    help=f"Rows per batch (default VERROU_BATCH_ROWS or {_BATCH_ROWS.default}).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
