@@ -81,6 +81,16 @@ def test_settings_validate_and_name_the_variable() -> None:
     assert (settings.workers, settings.batch_rows) == (0, 10_000)
 
 
+def test_an_override_is_held_to_the_declared_rule_of_its_variable() -> None:
+    from verrou.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="VERROU_WORKERS must be between 0 and 64, got 65"):
+        Settings.from_env({}, workers=65)
+    with pytest.raises(ConfigError, match="VERROU_RECORDER must be process or thread"):
+        Settings.from_env({"VERROU_RECORDER": "thread"}, recorder="fork")
+    assert Settings.from_env({"VERROU_WORKERS": "3"}, workers=64, recorder=None).workers == 64
+
+
 def _readme_configuration_rows() -> list[tuple[str, str]]:
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]

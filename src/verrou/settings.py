@@ -38,8 +38,7 @@ class Setting:
     parse: Callable[[str], object]  # the variable's text to the field's value; None: unset
     default: object = None  # dataclasses.MISSING when default_factory gives it
     default_factory: Callable[[], object] | None = None
-    low: int | None = None
-    high: int | None = None
+    between: tuple[int, int] | None = None  # lowest and highest whole number, both allowed
     choices: tuple[str, ...] = ()
     min_length: int | None = None
     check: Callable[[Any], object] | None = None  # raises ConfigError naming the variable
@@ -49,14 +48,15 @@ class Setting:
     @property
     def bounds(self) -> tuple[int, int]:
         """(lowest, highest) value of a whole-number setting, for CLI options that mirror it."""
-        if self.low is None or self.high is None:
+        if self.between is None:
             raise TypeError(f"{self.env} has no range")
-        return self.low, self.high
+        return self.between
 
     def _refuse_out_of_range(self, value: Any) -> None:
-        if self.low is not None and self.high is not None and not self.low <= value <= self.high:
+        if self.between is not None and not self.between[0] <= value <= self.between[1]:
+            low, high = self.between
             got = "" if self.secret else f", got {value:,}"
-            raise ConfigError(f"{self.env} must be between {self.low:,} and {self.high:,}{got}")
+            raise ConfigError(f"{self.env} must be between {low:,} and {high:,}{got}")
 
     def read(self, text: str) -> object:
         """The value of the variable's ``text``, or None when the text counts as unset.
@@ -90,8 +90,7 @@ def setting(
     parse: Callable[[str], T | None],
     default: T | Any = MISSING,
     default_factory: Callable[[], T] | None = None,
-    low: int | None = None,
-    high: int | None = None,
+    between: tuple[int, int] | None = None,
     choices: tuple[str, ...] = (),
     min_length: int | None = None,
     check: Callable[[T], object] | None = None,
@@ -107,8 +106,7 @@ def setting(
         parse=parse,
         default=default,
         default_factory=default_factory,
-        low=low,
-        high=high,
+        between=between,
         choices=choices,
         min_length=min_length,
         check=check,
@@ -228,16 +226,14 @@ class Settings:
         "Rows per ingest batch (default 32,768; peak memory grows with it, speed barely changes).",
         parse=_whole_number,
         default=32768,
-        low=1_000,
-        high=1_000_000,
+        between=(1_000, 1_000_000),
     )
     workers: int = setting(
         "VERROU_WORKERS",
         "Ingest worker processes (default: the CPU count; 0 = in-process).",
         parse=_whole_number,
         default_factory=_cpu_count,
-        low=0,
-        high=64,
+        between=(0, 64),
     )
     report_dir: Path = setting(
         "VERROU_REPORT_DIR",
@@ -265,16 +261,14 @@ class Settings:
         "set its own (default 600; bursts up to a tenth of it).",
         parse=_whole_number,
         default=600,
-        low=1,
-        high=10_000_000,
+        between=(1, 10_000_000),
     )
     verdict_ttl: int = setting(
         "VERROU_VERDICT_TTL",
         "Seconds a signed verdict stays valid, its `valid_until` (default 900).",
         parse=_whole_number,
         default=900,
-        low=1,
-        high=86_400 * 30,
+        between=(1, 86_400 * 30),
     )
     auth_cache_seconds: int = setting(
         "VERROU_AUTH_CACHE_SECONDS",
@@ -282,8 +276,7 @@ class Settings:
         "a revoked key stops working within this time. 0 looks it up on every request.",
         parse=_whole_number,
         default=5,
-        low=0,
-        high=3600,
+        between=(0, 3600),
     )
     recorder: str = setting(
         "VERROU_RECORDER",
@@ -314,8 +307,7 @@ class Settings:
         "window make one alert that counts them (default 900, 1-86,400).",
         parse=_whole_number,
         default=900,
-        low=1,
-        high=86_400,
+        between=(1, 86_400),
     )
     webhook_secret: str | None = setting(
         "VERROU_WEBHOOK_SECRET",
