@@ -173,8 +173,8 @@ def dump_rows(dump: Path, rows: int, wanted: int, seed: int) -> list[dict[str, s
 def build_pool(dump: Path, rows: int, size: int, store: Any, seed: int) -> Pool:
     """``size`` applicants (see the module docstring for the mix), their person keys frozen
     where they must be, and each one's expected verdict read from the registry itself."""
-    from verrou.api import load_fingerprint_key
     from verrou.fingerprints import Fingerprinter
+    from verrou.keys import load_fingerprint_key
     from verrou.policy import Applicant, Freeze, InvalidApplicant, applicant_keys
     from verrou.settings import Settings
     from verrou.store.base import AuditDraft

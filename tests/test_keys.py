@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -80,9 +81,60 @@ def test_settings_validate_and_name_the_variable() -> None:
     assert (settings.workers, settings.batch_rows) == (0, 10_000)
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
-    from verrou.settings import SETTINGS_DOC
+def test_an_override_is_held_to_the_declared_rule_of_its_variable() -> None:
+    from verrou.errors import ConfigError
 
+    with pytest.raises(ConfigError, match="VERROU_WORKERS must be between 0 and 64, got 65"):
+        Settings.from_env({}, workers=65)
+    with pytest.raises(ConfigError, match="VERROU_RECORDER must be process or thread"):
+        Settings.from_env({"VERROU_RECORDER": "thread"}, recorder="fork")
+    assert Settings.from_env({"VERROU_WORKERS": "3"}, workers=64, recorder=None).workers == 64
+
+
+def _readme_configuration_rows() -> list[tuple[str, str]]:
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    for setting in SETTINGS_DOC:
-        assert f"`{setting.env}`" in readme, f"{setting.env} missing from the README"
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `(VERROU_[A-Z_]+)` \| (.+) \|$", section, flags=re.MULTILINE)
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    from verrou.settings import SETTINGS
+
+    rows = _readme_configuration_rows()
+    assert [env for env, _ in rows] == [s.env for s in SETTINGS], "README table != settings"
+    for (env, text), setting in zip(rows, SETTINGS, strict=True):
+        assert text == setting.help, f"{env}: the README row is not the declared help line"
+
+
+def test_every_help_line_states_its_default() -> None:
+    from dataclasses import MISSING
+
+    from verrou.settings import SETTINGS
+
+    literal = [s for s in SETTINGS if s.default is not MISSING and s.default is not None]
+    assert len(literal) >= 9, "the check must be able to fail"
+    for setting in literal:
+        shown = f"{setting.default:,}" if isinstance(setting.default, int) else str(setting.default)
+        assert "default" in setting.help.lower(), setting.env
+        assert re.search(rf"(?<![\w,.]){re.escape(shown)}(?!\w|,\d)", setting.help), (
+            f"{setting.env}: help does not state the default {shown}"
+        )
+
+
+def test_secret_settings_never_show_in_a_repr_or_an_error() -> None:
+    from verrou.errors import ConfigError
+    from verrou.settings import SETTINGS
+
+    secrets = [s for s in SETTINGS if s.secret]
+    assert {s.env for s in secrets} == {
+        "VERROU_KEY",
+        "VERROU_WEBHOOK_SECRET",
+        "VERROU_METRICS_TOKEN",
+    }
+    value = "s3cr3t-" + "ab" * 20
+    settings = Settings.from_env({s.env: value for s in secrets})
+    assert all(getattr(settings, s.name) == value for s in secrets)
+    assert value not in repr(settings)
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"VERROU_METRICS_TOKEN": "s3cr3t"})
+    assert "s3cr3t" not in refused.value.message

@@ -19,9 +19,12 @@ import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verrou.errors import KeyMaterialError
+
+if TYPE_CHECKING:  # settings only name the key; this module needs nothing else from them
+    from verrou.settings import Settings
 
 KEY_FORMAT = "verrou-fingerprint-key/1"
 MIN_KEY_BYTES = 32
@@ -241,3 +244,15 @@ def decode_secret(value: str, name: str) -> bytes:
 def parse_key_value(value: str) -> FingerprintKey:
     """A key given inline (``VERROU_KEY``): hex or base64."""
     return _checked(decode_secret(value, "VERROU_KEY"), "VERROU_KEY")
+
+
+def load_fingerprint_key(settings: Settings) -> FingerprintKey:
+    """The fingerprint key the settings name: ``VERROU_KEY`` if set, else ``VERROU_KEY_FILE``.
+
+    The one loader of the CLI and the API. Refuses to run without a key, with a short one or
+    with a key file :func:`read_private_file` refuses (:class:`KeyMaterialError`, one line
+    that never quotes the key).
+    """
+    if settings.key_value:
+        return parse_key_value(settings.key_value)
+    return load_key_file(settings.key_file)

@@ -1,18 +1,174 @@
 """Typed settings, read once from ``VERROU_*`` environment variables and passed in.
 
-Nothing in verrou reads the environment at import time: the CLI (and later the app factory) calls
-:func:`Settings.from_env` once and hands the object down.
+Nothing in verrou reads the environment at import time: the CLI (and the app factory's callers)
+call :meth:`Settings.from_env` once and hand the object down.
+
+Each setting is declared once, as a field of :class:`Settings` made by :func:`setting`: its
+variable, type, default, parser, range or allowed values, help line and whether it is a secret.
+Reading, validation, the README's configuration table (checked by a test) and the CLI options
+that share a range all derive from these declarations (:data:`SETTINGS`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from verrou.errors import ConfigError
+
+T = TypeVar("T")
+
+_METADATA_KEY = "verrou.setting"
+
+
+class _Unreadable(ValueError):
+    """The text of a variable is not what its parser reads; the message says what it should be."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The declaration of one ``VERROU_*`` variable and the :class:`Settings` field it fills."""
+
+    env: str
+    help: str  # the variable's row in the README's configuration table, word for word
+    parse: Callable[[str], object]  # the variable's text to the field's value; None: unset
+    default: object = None  # dataclasses.MISSING when default_factory gives it
+    default_factory: Callable[[], object] | None = None
+    between: tuple[int, int] | None = None  # lowest and highest whole number, both allowed
+    choices: tuple[str, ...] = ()
+    min_length: int | None = None
+    check: Callable[[Any], object] | None = None  # raises ConfigError naming the variable
+    secret: bool = False  # never in a repr nor in an error
+    name: str = ""  # the Settings field, filled in from the dataclass (see SETTINGS)
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """(lowest, highest) value of a whole-number setting, for CLI options that mirror it."""
+        if self.between is None:
+            raise TypeError(f"{self.env} has no range")
+        return self.between
+
+    def _refuse_out_of_range(self, value: Any) -> None:
+        if self.between is not None and not self.between[0] <= value <= self.between[1]:
+            low, high = self.between
+            got = "" if self.secret else f", got {value:,}"
+            raise ConfigError(f"{self.env} must be between {low:,} and {high:,}{got}")
+
+    def read(self, text: str) -> object:
+        """The value of the variable's ``text``, or None when the text counts as unset.
+
+        A whole number is held to its range as it is read, so that of several wrong variables
+        the first wrong number is the one reported, before any other rule.
+        """
+        try:
+            value = self.parse(text)
+        except _Unreadable as exc:
+            got = "" if self.secret else f", got {text!r}"
+            raise ConfigError(f"{self.env} must be {exc}{got}") from None
+        self._refuse_out_of_range(value)
+        return value
+
+    def refuse_invalid(self, value: Any) -> None:
+        """ConfigError naming the variable when ``value`` breaks the declared rule."""
+        self._refuse_out_of_range(value)
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{self.env} must be {' or '.join(self.choices)}")
+        if self.min_length is not None and len(value) < self.min_length:
+            raise ConfigError(f"{self.env} must be at least {self.min_length} characters")
+        if self.check is not None:
+            self.check(value)
+
+
+def setting(
+    env: str,
+    help: str,
+    *,
+    parse: Callable[[str], T | None],
+    default: T | Any = MISSING,
+    default_factory: Callable[[], T] | None = None,
+    between: tuple[int, int] | None = None,
+    choices: tuple[str, ...] = (),
+    min_length: int | None = None,
+    check: Callable[[T], object] | None = None,
+    secret: bool = False,
+) -> T:
+    """A :class:`Settings` field declared by its variable (see :class:`Setting`).
+
+    Typed as the field's value so that mypy sees the dataclass's real field types.
+    """
+    declared = Setting(
+        env=env,
+        help=help,
+        parse=parse,
+        default=default,
+        default_factory=default_factory,
+        between=between,
+        choices=choices,
+        min_length=min_length,
+        check=check,
+        secret=secret,
+    )
+    metadata = {_METADATA_KEY: declared}
+    if default_factory is not None:
+        made: T = field(default_factory=default_factory, repr=not secret, metadata=metadata)
+    else:
+        made = field(default=default, repr=not secret, metadata=metadata)
+    return made
+
+
+# --- parsers: a variable's text to a value (None: the variable counts as unset) ----------------
+
+
+def _verbatim(text: str) -> str:
+    return text  # set but empty is still set, and refused by its check
+
+
+def _text(text: str) -> str | None:
+    return text or None  # set but empty counts as unset
+
+
+def _path(text: str) -> Path:
+    return Path(text).expanduser()
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise _Unreadable("a whole number") from None
+
+
+# --- checks beyond a range, allowed values or a length -----------------------------------------
+
+
+def _registry_url(url: str) -> None:
+    scheme = url.split(":", 1)[0]
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        from verrou.store.urls import redacted_url  # on this error only: a light module
+
+        raise ConfigError(
+            "VERROU_DATABASE_URL must start with sqlite:/// or postgresql://, got "
+            + redacted_url(url)
+        )
+
+
+def smtp_address(url: str) -> tuple[str, int]:
+    """(host, port) from ``smtp://host[:port]``; ConfigError naming VERROU_SMTP_URL otherwise."""
+    parsed = urlsplit(url)
+    try:
+        port = parsed.port or 25
+    except ValueError:
+        raise ConfigError("VERROU_SMTP_URL has an invalid port") from None
+    if parsed.scheme != "smtp" or not parsed.hostname:
+        raise ConfigError("VERROU_SMTP_URL must look like smtp://host:port")
+    return parsed.hostname, port
+
+
+# --- defaults computed at start ----------------------------------------------------------------
 
 
 def _config_file(name: str) -> Path:
@@ -34,190 +190,165 @@ def _default_contact_key_file() -> Path:
     return _config_file("contact.key")
 
 
-@dataclass(frozen=True)
-class Setting:
-    """Documentation of one environment variable (the README table is checked against these)."""
-
-    env: str
-    help: str
-
-
-SETTINGS_DOC: tuple[Setting, ...] = (
-    Setting(
-        "VERROU_DATABASE_URL",
-        "Registry store: sqlite:///path/to/file.sqlite3 (default "
-        "sqlite:///verrou.sqlite3) or postgresql://user@host:port/db.",
-    ),
-    Setting(
-        "VERROU_KEY_FILE",
-        "Fingerprint key file (created by `verrou keys init`, mode 0600). "
-        "Default ~/.config/verrou/fingerprint.key.",
-    ),
-    Setting(
-        "VERROU_KEY",
-        "Fingerprint key given directly, hex or base64 (at least 32 bytes); "
-        "takes precedence over VERROU_KEY_FILE. For containers with a secret store.",
-    ),
-    Setting(
-        "VERROU_BATCH_ROWS",
-        "Rows per ingest batch (default 32768, 1,000-1,000,000); memory grows with it.",
-    ),
-    Setting("VERROU_WORKERS", "Ingest worker processes (default: number of CPUs, 0 = in-process)."),
-    Setting(
-        "VERROU_REPORT_DIR",
-        "Folder for ingest reports of rejected rows (default ./verrou-reports).",
-    ),
-    Setting(
-        "VERROU_SIGNING_KEY_FILE",
-        "Ed25519 key that signs verdicts (PEM, mode 0600, created by `verrou keys init`). "
-        "Default ~/.config/verrou/signing.key.",
-    ),
-    Setting(
-        "VERROU_CONTACT_KEY_FILE",
-        "Key that seals citizens' alert contacts (AES-256-GCM, mode 0600, created by "
-        "`verrou keys init`). Default ~/.config/verrou/contact.key.",
-    ),
-    Setting(
-        "VERROU_RATE_LIMIT",
-        "Checks a relying party may make per minute, unless its own limit is set "
-        "(default 600; bursts up to a tenth of it).",
-    ),
-    Setting(
-        "VERROU_VERDICT_TTL",
-        "Seconds a signed verdict stays valid (its valid_until; default 900).",
-    ),
-    Setting(
-        "VERROU_AUTH_CACHE_SECONDS",
-        "Seconds the server keeps a relying party's key in memory after a lookup (default 5; "
-        "a revoked key stops working within this time; 0 = look up every request).",
-    ),
-    Setting(
-        "VERROU_RECORDER",
-        "Where the API records checks: process (default: a child process that canonicalises, "
-        "decides, audits and signs on its own core) or thread (inside the web process).",
-    ),
-    Setting(
-        "VERROU_SMTP_URL",
-        "SMTP server for email alerts, smtp://host:port (default none: email alerts wait "
-        "in the outbox).",
-    ),
-    Setting(
-        "VERROU_ALERT_SENDER",
-        "From address of email alerts (default alertes@verrou.invalid).",
-    ),
-    Setting(
-        "VERROU_ALERT_WINDOW",
-        "Seconds of one alert window: a relying party's checks of one owner's identity in a "
-        "window make one alert that counts them (default 900, 1-86,400).",
-    ),
-    Setting(
-        "VERROU_WEBHOOK_SECRET",
-        "Secret that signs webhook alerts (HMAC-SHA256), hex or base64, at least 32 bytes "
-        "(default none: webhook alerts wait in the outbox).",
-    ),
-    Setting(
-        "VERROU_METRICS_TOKEN",
-        "Bearer token that may read the API's /metrics, at least 32 characters (default none: "
-        "/metrics answers 404 to everyone).",
-    ),
-)
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every knob of verrou, validated at start."""
 
-    database_url: str = "sqlite:///verrou.sqlite3"
-    key_file: Path = field(default_factory=_default_key_file)
-    key_value: str | None = field(default=None, repr=False)
-    batch_rows: int = 32768
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    report_dir: Path = Path("verrou-reports")
-    signing_key_file: Path = field(default_factory=_default_signing_key_file)
-    contact_key_file: Path = field(default_factory=_default_contact_key_file)
-    rate_limit: int = 600
-    verdict_ttl: int = 900
-    auth_cache_seconds: int = 5
-    recorder: str = "process"
-    smtp_url: str | None = None
-    alert_sender: str = "alertes@verrou.invalid"
-    webhook_secret: str | None = field(default=None, repr=False)
-    alert_window: int = 900
-    metrics_token: str | None = field(default=None, repr=False)
+    database_url: str = setting(
+        "VERROU_DATABASE_URL",
+        "Registry store: `sqlite:///path/file.sqlite3` (default `sqlite:///verrou.sqlite3`) "
+        "or `postgresql://user@host:port/db` (production).",
+        parse=_verbatim,
+        default="sqlite:///verrou.sqlite3",
+        check=_registry_url,
+    )
+    key_file: Path = setting(
+        "VERROU_KEY_FILE",
+        "Fingerprint key file, created by `verrou keys init` (mode 0600). "
+        "Default `~/.config/verrou/fingerprint.key` — never beside the database.",
+        parse=_path,
+        default_factory=_default_key_file,
+    )
+    key_value: str | None = setting(
+        "VERROU_KEY",
+        "The key itself, hex or base64, at least 32 bytes; wins over the key file "
+        "(for secret stores).",
+        parse=_text,
+        default=None,
+        secret=True,
+    )
+    batch_rows: int = setting(
+        "VERROU_BATCH_ROWS",
+        "Rows per ingest batch (default 32,768; peak memory grows with it, speed barely changes).",
+        parse=_whole_number,
+        default=32768,
+        between=(1_000, 1_000_000),
+    )
+    workers: int = setting(
+        "VERROU_WORKERS",
+        "Ingest worker processes (default: the CPU count; 0 = in-process).",
+        parse=_whole_number,
+        default_factory=_cpu_count,
+        between=(0, 64),
+    )
+    report_dir: Path = setting(
+        "VERROU_REPORT_DIR",
+        "Where rejected-row reports go (default `./verrou-reports`).",
+        parse=_path,
+        default=Path("verrou-reports"),
+    )
+    signing_key_file: Path = setting(
+        "VERROU_SIGNING_KEY_FILE",
+        "Ed25519 key that signs verdicts (PEM, 0600, made by `verrou keys init`). "
+        "Default `~/.config/verrou/signing.key`.",
+        parse=_path,
+        default_factory=_default_signing_key_file,
+    )
+    contact_key_file: Path = setting(
+        "VERROU_CONTACT_KEY_FILE",
+        "Key that seals citizens' alert contacts (AES-256-GCM, 0600, made by "
+        "`verrou keys init`). Default `~/.config/verrou/contact.key`.",
+        parse=_path,
+        default_factory=_default_contact_key_file,
+    )
+    rate_limit: int = setting(
+        "VERROU_RATE_LIMIT",
+        "Checks per minute a relying party may make unless `verrou rp create --rate-limit` "
+        "set its own (default 600; bursts up to a tenth of it).",
+        parse=_whole_number,
+        default=600,
+        between=(1, 10_000_000),
+    )
+    verdict_ttl: int = setting(
+        "VERROU_VERDICT_TTL",
+        "Seconds a signed verdict stays valid, its `valid_until` (default 900).",
+        parse=_whole_number,
+        default=900,
+        between=(1, 86_400 * 30),
+    )
+    auth_cache_seconds: int = setting(
+        "VERROU_AUTH_CACHE_SECONDS",
+        "Seconds the server remembers a relying party's key after a lookup (default 5): "
+        "a revoked key stops working within this time. 0 looks it up on every request.",
+        parse=_whole_number,
+        default=5,
+        between=(0, 3600),
+    )
+    recorder: str = setting(
+        "VERROU_RECORDER",
+        "Where the API records checks: `process` (default: a child process that "
+        "canonicalises, decides, audits and signs on its own core) or `thread` (inside the "
+        "web process).",
+        parse=_text,
+        default="process",
+        choices=("process", "thread"),
+    )
+    smtp_url: str | None = setting(
+        "VERROU_SMTP_URL",
+        "SMTP server for email alerts, `smtp://host:port` (default none: email alerts wait "
+        "in the outbox).",
+        parse=_text,
+        default=None,
+        check=smtp_address,
+    )
+    alert_sender: str = setting(
+        "VERROU_ALERT_SENDER",
+        "From address of email alerts (default `alertes@verrou.invalid`).",
+        parse=_text,
+        default="alertes@verrou.invalid",
+    )
+    alert_window: int = setting(
+        "VERROU_ALERT_WINDOW",
+        "Seconds of one alert window: a relying party's checks of one owner's identity in a "
+        "window make one alert that counts them (default 900, 1-86,400).",
+        parse=_whole_number,
+        default=900,
+        between=(1, 86_400),
+    )
+    webhook_secret: str | None = setting(
+        "VERROU_WEBHOOK_SECRET",
+        "Secret signing webhook alerts (HMAC-SHA256), hex or base64, at least 32 bytes "
+        "(default none: webhook alerts wait).",
+        parse=_text,
+        default=None,
+        secret=True,
+    )
+    metrics_token: str | None = setting(
+        "VERROU_METRICS_TOKEN",
+        "Bearer token that may read the API's `/metrics` (`Authorization: Bearer <token>`), "
+        "at least 32 characters. Default none: `/metrics` answers 404 to everyone.",
+        parse=_text,
+        default=None,
+        min_length=32,
+        secret=True,
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Read ``VERROU_*`` variables (``environ`` defaults to ``os.environ``); overrides win."""
+        """Read ``VERROU_*`` variables (``environ`` defaults to ``os.environ``); overrides win.
+
+        Every value given, by a variable or an override, is checked against its declaration
+        (ConfigError naming the variable); an override of None or of an unknown name is
+        ignored. Defaults are not checked: the CPU count may exceed what an operator may set.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        if "VERROU_DATABASE_URL" in env:
-            values["database_url"] = env["VERROU_DATABASE_URL"]
-        if "VERROU_KEY_FILE" in env:
-            values["key_file"] = Path(env["VERROU_KEY_FILE"]).expanduser()
-        if env.get("VERROU_KEY"):
-            values["key_value"] = env["VERROU_KEY"]
-        if "VERROU_BATCH_ROWS" in env:
-            values["batch_rows"] = _int_setting(env, "VERROU_BATCH_ROWS", 1_000, 1_000_000)
-        if "VERROU_WORKERS" in env:
-            values["workers"] = _int_setting(env, "VERROU_WORKERS", 0, 64)
-        if "VERROU_REPORT_DIR" in env:
-            values["report_dir"] = Path(env["VERROU_REPORT_DIR"]).expanduser()
-        if "VERROU_SIGNING_KEY_FILE" in env:
-            values["signing_key_file"] = Path(env["VERROU_SIGNING_KEY_FILE"]).expanduser()
-        if "VERROU_CONTACT_KEY_FILE" in env:
-            values["contact_key_file"] = Path(env["VERROU_CONTACT_KEY_FILE"]).expanduser()
-        if "VERROU_RATE_LIMIT" in env:
-            values["rate_limit"] = _int_setting(env, "VERROU_RATE_LIMIT", 1, 10_000_000)
-        if "VERROU_VERDICT_TTL" in env:
-            values["verdict_ttl"] = _int_setting(env, "VERROU_VERDICT_TTL", 1, 86_400 * 30)
-        if "VERROU_AUTH_CACHE_SECONDS" in env:
-            values["auth_cache_seconds"] = _int_setting(env, "VERROU_AUTH_CACHE_SECONDS", 0, 3600)
-        if env.get("VERROU_RECORDER"):
-            values["recorder"] = env["VERROU_RECORDER"]
-        if env.get("VERROU_SMTP_URL"):
-            values["smtp_url"] = env["VERROU_SMTP_URL"]
-        if env.get("VERROU_ALERT_SENDER"):
-            values["alert_sender"] = env["VERROU_ALERT_SENDER"]
-        if "VERROU_ALERT_WINDOW" in env:
-            values["alert_window"] = _int_setting(env, "VERROU_ALERT_WINDOW", 1, 86_400)
-        if env.get("VERROU_WEBHOOK_SECRET"):
-            values["webhook_secret"] = env["VERROU_WEBHOOK_SECRET"]
-        if env.get("VERROU_METRICS_TOKEN"):
-            values["metrics_token"] = env["VERROU_METRICS_TOKEN"]
-        known = {f.name for f in fields(cls)}
-        values.update({k: v for k, v in overrides.items() if v is not None and k in known})
-        settings = cls(**values)  # type: ignore[arg-type]
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        """Refuse settings that cannot work, with a sentence that names the variable."""
-        scheme = self.database_url.split(":", 1)[0]
-        if scheme not in ("sqlite", "postgresql", "postgres"):
-            from verrou.store.urls import redacted_url  # on this error only: a light module
-
-            raise ConfigError(
-                "VERROU_DATABASE_URL must start with sqlite:/// or postgresql://, got "
-                + redacted_url(self.database_url)
-            )
-        if not 1_000 <= self.batch_rows <= 1_000_000:
-            raise ConfigError("VERROU_BATCH_ROWS must be between 1,000 and 1,000,000")
-        if self.workers < 0:
-            raise ConfigError("VERROU_WORKERS must be 0 or more")
-        if self.rate_limit < 1:
-            raise ConfigError("VERROU_RATE_LIMIT must be at least 1 check a minute")
-        if self.verdict_ttl < 1:
-            raise ConfigError("VERROU_VERDICT_TTL must be at least 1 second")
-        if self.auth_cache_seconds < 0:
-            raise ConfigError("VERROU_AUTH_CACHE_SECONDS must be 0 or more")
-        if self.recorder not in ("process", "thread"):
-            raise ConfigError("VERROU_RECORDER must be process or thread")
-        if not 1 <= self.alert_window <= 86_400:
-            raise ConfigError("VERROU_ALERT_WINDOW must be between 1 and 86,400 seconds")
-        if self.smtp_url is not None:
-            smtp_address(self.smtp_url)
-        if self.metrics_token is not None and len(self.metrics_token) < 32:
-            raise ConfigError("VERROU_METRICS_TOKEN must be at least 32 characters")
+        for declared in SETTINGS:
+            if declared.env in env:
+                value = declared.read(env[declared.env])
+                if value is not None:
+                    values[declared.name] = value
+        values.update(
+            {k: v for k, v in overrides.items() if v is not None and k in SETTINGS_BY_FIELD}
+        )
+        for declared in SETTINGS:
+            if declared.name in values:
+                declared.refuse_invalid(values[declared.name])
+        return cls(**values)  # type: ignore[arg-type]
 
     @property
     def smtp(self) -> tuple[str, int] | None:
@@ -225,24 +356,8 @@ class Settings:
         return None if self.smtp_url is None else smtp_address(self.smtp_url)
 
 
-def smtp_address(url: str) -> tuple[str, int]:
-    """(host, port) from ``smtp://host[:port]``; ConfigError naming VERROU_SMTP_URL otherwise."""
-    parsed = urlsplit(url)
-    try:
-        port = parsed.port or 25
-    except ValueError:
-        raise ConfigError("VERROU_SMTP_URL has an invalid port") from None
-    if parsed.scheme != "smtp" or not parsed.hostname:
-        raise ConfigError("VERROU_SMTP_URL must look like smtp://host:port")
-    return parsed.hostname, port
-
-
-def _int_setting(env: Mapping[str, str], name: str, low: int, high: int) -> int:
-    raw = env[name].replace("_", "").replace(",", "")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {env[name]!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low:,} and {high:,}, got {value:,}")
-    return value
+#: Every setting, in the README's order (the order of the fields of :class:`Settings`).
+SETTINGS: tuple[Setting, ...] = tuple(
+    replace(f.metadata[_METADATA_KEY], name=f.name) for f in fields(Settings)
+)
+SETTINGS_BY_FIELD: Mapping[str, Setting] = {declared.name: declared for declared in SETTINGS}

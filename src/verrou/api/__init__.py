@@ -39,7 +39,7 @@ from verrou.api.routes import (
 )
 from verrou.api.runtime import KeyCache, Metrics, ProcessRecorder, RateLimiter, ThreadRecorder
 from verrou.errors import StoreError, VerrouError
-from verrou.keys import FingerprintKey, load_key_file, parse_key_value
+from verrou.keys import FingerprintKey, load_fingerprint_key
 from verrou.policy import InvalidApplicant
 from verrou.settings import Settings
 from verrou.signing import SigningKey, load_signing_key_file, public_jwks
@@ -48,13 +48,6 @@ from verrou.store import open_store
 API_TITLE = "verrou check API"
 
 logger = logging.getLogger(__name__)
-
-
-def load_fingerprint_key(settings: Settings) -> FingerprintKey:
-    """VERROU_KEY if set, else the key file; refuses to run without one."""
-    if settings.key_value:
-        return parse_key_value(settings.key_value)
-    return load_key_file(settings.key_file)
 
 
 def error_response(
@@ -295,4 +288,4 @@ def create_app(
     return app
 
 
-__all__ = ["API_TITLE", "MAX_BODY_BYTES", "create_app", "error_response", "load_fingerprint_key"]
+__all__ = ["API_TITLE", "MAX_BODY_BYTES", "create_app", "error_response"]

@@ -20,8 +20,8 @@ from rich.table import Table
 
 from verrou.errors import ConfigError, KeyMaterialError, VerrouError
 from verrou.fingerprints import Fingerprinter
-from verrou.keys import FingerprintKey, create_key_file, load_key_file, parse_key_value
-from verrou.settings import Settings
+from verrou.keys import create_key_file, load_fingerprint_key
+from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.store import RegistryStore, open_store
 from verrou.store.urls import redacted_url
 
@@ -38,13 +38,6 @@ class Context:
 
     def settings(self, **overrides: object) -> Settings:
         return Settings.from_env(None, database_url=self.database_url, **overrides)
-
-
-def load_key(settings: Settings) -> FingerprintKey:
-    """The fingerprint key: VERROU_KEY if set, else the key file. Refuses to run without one."""
-    if settings.key_value:
-        return parse_key_value(settings.key_value)
-    return load_key_file(settings.key_file)
 
 
 @contextmanager
@@ -65,7 +58,7 @@ def keyed_registry(settings: Settings) -> Iterator[tuple[RegistryStore, Fingerpr
     key (:class:`verrou.keys.FingerprintKeyMismatch`, one line naming both ids), so no command
     can fingerprint with a key the registry was not built with.
     """
-    key = load_key(settings)
+    key = load_fingerprint_key(settings)
     store = open_store(settings.database_url, fingerprint_key_id=key.key_id)
     try:
         yield store, Fingerprinter(key)
@@ -174,7 +167,7 @@ def keys_show(obj: Context) -> None:
     from verrou.signing import load_signing_key_file
 
     settings = obj.settings()
-    key = load_key(settings)
+    key = load_fingerprint_key(settings)
     where = "VERROU_KEY" if settings.key_value else str(settings.key_file)
     out.print(f"{key.key_id}  fingerprint key ({where})")
     others: list[tuple[str, Path, Callable[[Path], str]]] = [
@@ -277,6 +270,10 @@ def synth(
 
 # --- ingest -----------------------------------------------------------------------------------
 
+# Options that mirror a setting take its range (and default) from its declaration.
+_WORKERS = SETTINGS_BY_FIELD["workers"]
+_BATCH_ROWS = SETTINGS_BY_FIELD["batch_rows"]
+
 
 @main.command()
 @click.argument("dump", type=click.Path(path_type=Path, dir_okay=False))
@@ -302,13 +299,13 @@ def synth(
 @click.option("--table", help="Table to read in a SQL dump holding several.")
 @click.option(
     "--workers",
-    type=click.IntRange(0, 64),
+    type=click.IntRange(*_WORKERS.bounds),
     help="Worker processes (default VERROU_WORKERS or the CPU count; 0 = in-process).",
 )
 @click.option(
     "--batch-rows",
-    type=click.IntRange(1_000, 1_000_000),
-    help="Rows per batch (default VERROU_BATCH_ROWS or 32768).",
+    type=click.IntRange(*_BATCH_ROWS.bounds),
+    help=f"Rows per batch (default VERROU_BATCH_ROWS or {_BATCH_ROWS.default}).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj

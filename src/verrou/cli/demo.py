@@ -35,7 +35,7 @@ from verrou.errors import InvalidIdentifier, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import create_key_file
 from verrou.policy import Applicant, Freeze, InvalidApplicant, applicant_keys
-from verrou.settings import Settings
+from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.signing import create_signing_key_file
 from verrou.store import RegistryStore
 from verrou.store.base import BreachInfo
@@ -204,7 +204,11 @@ def _utf16_units(char: str) -> list[int]:
     show_default=True,
     help="The demo's own folder.",
 )
-@click.option("--workers", type=click.IntRange(0, 64), help="Ingest worker processes.")
+@click.option(
+    "--workers",
+    type=click.IntRange(*SETTINGS_BY_FIELD["workers"].bounds),
+    help="Ingest worker processes.",
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option(
     "--serve/--no-serve",

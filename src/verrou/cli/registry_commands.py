@@ -58,7 +58,7 @@ from verrou.policy import (
     PostalAddress,
     applicant_keys,
 )
-from verrou.settings import Settings
+from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.signing import load_signing_key_file, public_jwks
 from verrou.store.base import KEY_PREFIX_CHARS, SECTORS, RelyingParty
 from verrou.store.protocols import RegistryStore
@@ -599,7 +599,7 @@ def _limit_text(party: RelyingParty, settings: Settings) -> str:
 @click.option("--sector", type=click.Choice(SECTORS), required=True, help="Its sector.")
 @click.option(
     "--rate-limit",
-    type=click.IntRange(1, 10_000_000),
+    type=click.IntRange(*SETTINGS_BY_FIELD["rate_limit"].bounds),
     metavar="N",
     help="Checks a minute it may make (default: VERROU_RATE_LIMIT).",
 )
