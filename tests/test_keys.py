@@ -138,3 +138,13 @@ def test_secret_settings_never_show_in_a_repr_or_an_error() -> None:
     with pytest.raises(ConfigError) as refused:
         Settings.from_env({"VERROU_METRICS_TOKEN": "s3cr3t"})
     assert "s3cr3t" not in refused.value.message
+
+
+def test_the_settings_repr_masks_the_database_password() -> None:
+    # Regression: the repr showed VERROU_DATABASE_URL whole, password included.
+    settings = Settings.from_env(
+        {"VERROU_DATABASE_URL": "postgresql://verrou:s3cret-pw@db.internal/registry"}
+    )
+    shown = repr(settings)
+    assert "s3cret-pw" not in shown
+    assert "db.internal" in shown and "database_url=" in shown

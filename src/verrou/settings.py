@@ -327,6 +327,15 @@ class Settings:
         secret=True,
     )
 
+    def __repr__(self) -> str:
+        # The dataclass repr, but for the database URL, which may carry a password: masked as
+        # in every message (secrets are left out of the repr altogether by their fields).
+        from verrou.store.urls import redacted_url
+
+        shown = {spec.name: getattr(self, spec.name) for spec in fields(self) if spec.repr}
+        shown["database_url"] = redacted_url(self.database_url)
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read ``VERROU_*`` variables (``environ`` defaults to ``os.environ``); overrides win.
