@@ -12,12 +12,15 @@ Record numbers
     Parquet row, an SQL tuple or ``COPY`` line of the chosen table. Malformed records count.
 
 Batches
-    Batch boundaries depend only on record numbers: a batch never crosses a multiple of
-    ``batch_rows`` and never contains a malformed record (its rows are consecutive records, so row
-    *i* is record ``first_row + i``). The malformed records just before a batch's first row are
-    attached to it; malformed records at the very end come in a last batch with no rows. So a read
-    resumed with ``skip_records=k`` yields, from the next multiple of ``batch_rows`` on, exactly the
-    batches of an uninterrupted read.
+    Batch boundaries depend only on record numbers, and are cut in one place
+    (``Dump.spans``): a span holds the records from one multiple of ``batch_rows`` to the next,
+    its rows with their record numbers and its malformed records; the ingest takes one span per
+    batch. ``Dump.batches`` splits each span at its malformed records, so a batch never crosses a
+    multiple of ``batch_rows`` and never contains a malformed record (its rows are consecutive
+    records, so row *i* is record ``first_row + i``). The malformed records just before a batch's
+    first row are attached to it; malformed records at the very end come in a last batch with no
+    rows. So a read resumed with ``skip_records=k`` yields, from the next multiple of
+    ``batch_rows`` on, exactly the spans and batches of an uninterrupted read.
 
 Encodings
     UTF-8 (with or without BOM) or cp1252 (French Windows exports), decided by a strict UTF-8
@@ -45,8 +48,16 @@ Hostile records (limits in :mod:`verrou.ingest.limits`)
     :class:`DumpError`.
 """
 
-from verrou.ingest.readers.base import DumpBatch, FormatReader, Malformed
+from verrou.ingest.readers.base import DumpBatch, FormatReader, Malformed, RecordSpan
 from verrou.ingest.readers.dump import Dump, open_dump
 from verrou.ingest.readers.sql_scanner import _SqlScanner
 
-__all__ = ["Dump", "DumpBatch", "FormatReader", "Malformed", "_SqlScanner", "open_dump"]
+__all__ = [
+    "Dump",
+    "DumpBatch",
+    "FormatReader",
+    "Malformed",
+    "RecordSpan",
+    "_SqlScanner",
+    "open_dump",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,59 @@ class DumpBatch:
     batch: pa.RecordBatch
     first_row: int
     malformed: list[Malformed]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSpan:
+    """The records of one span of ``batch_rows`` record numbers (the last span, and the first
+    after a resume, may be shorter), as an ingest batch: cut once, on record-number boundaries.
+
+    Row *i* of ``batch`` is record ``records[i]``; the records missing between them are the
+    ``malformed`` ones (sorted). Empty spans are never made.
+    """
+
+    batch: pa.RecordBatch
+    records: _Recnums
+    malformed: list[Malformed]
+
+    @property
+    def last(self) -> int:
+        """The highest record number the span accounts for (a row or a malformed record)."""
+        last_row = int(self.records[-1]) if self.records.size else 0
+        return max(last_row, self.malformed[-1].row) if self.malformed else last_row
+
+    @property
+    def delivered_through(self) -> int:
+        """The record before which :meth:`batches` has handed out everything: the last row, or
+        the record before the malformed ones that come after it."""
+        last_row = int(self.records[-1]) if self.records.size else 0
+        tail = [m.row for m in self.malformed if m.row > last_row]
+        return tail[0] - 1 if tail else last_row
+
+    def batches(self) -> Iterator[DumpBatch]:
+        """The span as batches of consecutive records (slices of ``batch``), each with the
+        malformed records just before it; malformed records after the last row come in a last
+        batch with no rows."""
+        records, malformed = self.records, self.malformed
+        # Split at holes so each batch's rows are consecutive records.
+        cuts = (np.flatnonzero(np.diff(records) != 1) + 1).tolist() if records.size else []
+        bounds = [0, *cuts, int(records.size)]
+        m = 0
+        for lo, hi in itertools.pairwise(bounds):
+            if hi <= lo:
+                continue
+            first = int(records[lo])
+            mine: list[Malformed] = []
+            while m < len(malformed) and malformed[m].row < first:
+                mine.append(malformed[m])
+                m += 1
+            yield DumpBatch(self.batch.slice(lo, hi - lo), first, mine)
+        if m < len(malformed):
+            yield DumpBatch(_no_rows(self.batch.schema), malformed[m].row, malformed[m:])
+
+
+def _no_rows(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.record_batch([pa.array([], f.type) for f in schema], schema=schema)
 
 
 @dataclass(slots=True)
@@ -111,9 +165,7 @@ class DumpInfo:
 
     def empty(self) -> pa.RecordBatch:
         """A batch with the dump's columns and no row."""
-        return pa.record_batch(
-            [pa.array([], pa.string()) for _ in self.columns], schema=self.schema
-        )
+        return _no_rows(self.schema)
 
     def note_unseen(self, key: str) -> None:
         """Remember a JSON key that is not a column."""

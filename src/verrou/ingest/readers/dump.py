@@ -4,7 +4,6 @@ format's reader on record-number boundaries."""
 from __future__ import annotations
 
 import codecs
-import itertools
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from verrou.ingest.readers.base import (
     DumpInfo,
     FormatReader,
     Malformed,
+    RecordSpan,
     _Piece,
     _Recnums,
 )
@@ -44,7 +44,7 @@ class Dump:
         self._reader = reader
         self.path: Path = info.source.path
         self.compression: str | None = info.source.compression
-        self._open_iterators: list[Iterator[DumpBatch]] = []
+        self._open_iterators: list[Iterator[RecordSpan] | Iterator[DumpBatch]] = []
 
     @property
     def format(self) -> str:
@@ -93,8 +93,9 @@ class Dump:
 
     # -- public API --
 
-    def batches(self, *, skip_records: int = 0) -> Iterator[DumpBatch]:
-        """Stream the dump's records as batches of at most ``batch_rows`` rows.
+    def spans(self, *, skip_records: int = 0) -> Iterator[RecordSpan]:
+        """Stream the dump's records as spans of ``batch_rows`` record numbers (the batches of
+        an ingest): where batches are cut, once (see the package docstring).
 
         ``skip_records`` resumes after a crash: records ``1 .. skip_records`` are not returned
         (neither as rows nor as malformed entries). Raises :class:`DumpError` if the file turns out
@@ -102,7 +103,18 @@ class Dump:
         """
         if skip_records < 0:
             raise ValueError("skip_records must be >= 0")
-        iterator = self._guarded(self._rechunk(self._reader.pieces(skip_records), skip_records))
+        iterator = self._guarded(self._cut(self._reader.pieces(skip_records), skip_records))
+        self._open_iterators.append(iterator)
+        return iterator
+
+    def batches(self, *, skip_records: int = 0) -> Iterator[DumpBatch]:
+        """Stream the dump's records as batches of at most ``batch_rows`` consecutive records:
+        each span of :meth:`spans` split at its malformed records (slices, not copies).
+
+        ``skip_records`` and errors are as for :meth:`spans`.
+        """
+        spans = self.spans(skip_records=skip_records)
+        iterator = (batch for span in spans for batch in span.batches())
         self._open_iterators.append(iterator)
         return iterator
 
@@ -134,12 +146,12 @@ class Dump:
 
     # -- plumbing --
 
-    def _guarded(self, batches: Iterator[DumpBatch]) -> Iterator[DumpBatch]:
+    def _guarded(self, spans: Iterator[RecordSpan]) -> Iterator[RecordSpan]:
         last = 0
         try:
-            for item in batches:
-                last = item.first_row + item.batch.num_rows - 1
-                yield item
+            for span in spans:
+                last = span.delivered_through
+                yield span
         except DumpError:
             raise
         except (OSError, EOFError, zlib.error, zipfile.BadZipFile, pa.ArrowException) as error:
@@ -153,42 +165,30 @@ class Dump:
                 f"as {self.encoding}"
             ) from error
 
-    def _rechunk(self, pieces: Iterator[_Piece], skip: int) -> Iterator[DumpBatch]:
-        """Cut pieces into batches on record-number boundaries (see the module docstring)."""
+    def _cut(self, pieces: Iterator[_Piece], skip: int) -> Iterator[RecordSpan]:
+        """Cut pieces into spans on record-number boundaries (see the package docstring)."""
         size = self.info.batch_rows
+        schema = self.info.schema
         span_end = (skip // size + 1) * size
         held: list[pa.RecordBatch] = []
         held_records: list[_Recnums] = []
         held_malformed: list[Malformed] = []
 
-        def flush(span_start: int) -> Iterator[DumpBatch]:
+        def flush() -> Iterator[RecordSpan]:
+            if not held and not held_malformed:
+                return
             malformed = sorted(held_malformed, key=lambda m: m.row)
             held_malformed.clear()
             if held:
-                table = pa.Table.from_batches(held, schema=self.info.schema).combine_chunks()
+                table = pa.Table.from_batches(held, schema=schema).combine_chunks()
                 whole = table.to_batches()[0] if table.num_rows else self.info.empty()
                 records = np.concatenate(held_records)
             else:
                 whole, records = self.info.empty(), np.zeros(0, dtype=np.int64)
             held.clear()
             held_records.clear()
-            # Split at holes so each batch's rows are consecutive records.
-            cuts = (np.flatnonzero(np.diff(records) != 1) + 1).tolist() if records.size else []
-            bounds = [0, *cuts, int(records.size)]
-            m = 0
-            for lo, hi in itertools.pairwise(bounds):
-                if hi <= lo:
-                    continue
-                first = int(records[lo])
-                mine: list[Malformed] = []
-                while m < len(malformed) and malformed[m].row < first:
-                    mine.append(malformed[m])
-                    m += 1
-                yield DumpBatch(whole.slice(lo, hi - lo), first, mine)
-            if m < len(malformed):
-                yield DumpBatch(self.info.empty(), malformed[m].row, malformed[m:])
+            yield RecordSpan(whole, records, malformed)
 
-        span_start = skip + 1
         for piece in pieces:
             records, batch, malformed = piece.records, piece.batch, piece.malformed
             if skip:
@@ -207,10 +207,9 @@ class Dump:
                     break
                 malformed = [m for m in malformed if m.row > span_end]
                 records, batch = records[cut:], batch.slice(cut)
-                yield from flush(span_start)
-                span_start, span_end = span_end + 1, span_end + size
-        if held or held_malformed:
-            yield from flush(span_start)
+                yield from flush()
+                span_end += size
+        yield from flush()
 
 
 def open_dump(path: Path, *, batch_rows: int = 65536, table: str | None = None) -> Dump:
