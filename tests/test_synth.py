@@ -442,7 +442,7 @@ def test_cp1252_is_only_for_csv() -> None:
 
 
 def test_chunks_progress_and_numbering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synth, "CHUNK_ROWS", 1000)
+    monkeypatch.setattr("verrou.synth.dump.CHUNK_ROWS", 1000)  # where write_dump reads it
     seen: list[int] = []
     path = tmp_path / "d.sql"
     truth = write_dump(SynthSpec(rows=2500, fmt="sql"), path, on_progress=seen.append)

@@ -15,13 +15,11 @@ Family names
 Value rules
     A column whose header says nothing is sampled: if at least 80 % of its non-blank values
     validate with one canonicaliser (email, phone, NIR, IBAN, birth date), it maps to that field.
-    Canonicalisers that are not available yet count as "no hit". A field already claimed by a
-    header is not claimed again by values.
+    A field already claimed by a header is not claimed again by values.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 import tomllib
 import unicodedata
@@ -34,6 +32,9 @@ from typing import Final, Literal
 import pyarrow as pa
 
 from verrou.errors import MappingError, VerrouError
+from verrou.identifiers.contact import canonical_email, canonical_phone
+from verrou.identifiers.documents import canonical_iban, canonical_nir
+from verrou.identifiers.names import canonical_birth_date
 
 __all__ = [
     "HEADER_ALIASES",
@@ -189,25 +190,14 @@ def _header_field(name: str) -> Field | None:
     return hit
 
 
-def _value_checkers() -> list[tuple[Field, Callable[[str], object]]]:
-    """Canonicalisers used to recognise values; looked up at call time (some may not exist yet)."""
-    wanted = [
-        (Field.EMAIL, "verrou.identifiers", "canonical_email"),
-        (Field.NIR, "verrou.identifiers", "canonical_nir"),
-        (Field.IBAN, "verrou.identifiers", "canonical_iban"),
-        (Field.BIRTH_DATE, "verrou.identifiers.names", "canonical_birth_date"),
-        (Field.PHONE, "verrou.identifiers", "canonical_phone"),
-    ]
-    checkers: list[tuple[Field, Callable[[str], object]]] = []
-    for field_, module_name, attribute in wanted:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        function = getattr(module, attribute, None)
-        if callable(function):
-            checkers.append((field_, function))
-    return checkers
+#: Canonicalisers used to recognise values, in the order they are tried.
+_VALUE_CHECKERS: Final[tuple[tuple[Field, Callable[[str], object]], ...]] = (
+    (Field.EMAIL, canonical_email),
+    (Field.NIR, canonical_nir),
+    (Field.IBAN, canonical_iban),
+    (Field.BIRTH_DATE, canonical_birth_date),
+    (Field.PHONE, canonical_phone),
+)
 
 
 def _hit_rate(values: list[str], check: Callable[[str], object]) -> float:
@@ -215,8 +205,7 @@ def _hit_rate(values: list[str], check: Callable[[str], object]) -> float:
     for value in values:
         try:
             check(value)
-        except (VerrouError, NotImplementedError, ValueError, TypeError):
-            # NotImplementedError: the canonicaliser is still a stub; a miss, not a crash.
+        except (VerrouError, ValueError, TypeError):
             continue
         hits += 1
     return hits / len(values) if values else 0.0
@@ -266,7 +255,6 @@ def detect_mapping(
     for column, field_ in by_header.items():
         decisions[column] = ColumnDecision(column, field_, "header", None)
 
-    checkers = _value_checkers()
     weak: list[str] = []
     for column in columns:
         if column in decisions:
@@ -276,7 +264,7 @@ def detect_mapping(
         values = _sample_values(sample, column)
         best: tuple[float, Field] | None = None
         if len(values) >= _MIN_VALUES:
-            for field_, check in checkers:
+            for field_, check in _VALUE_CHECKERS:
                 if field_ in claimed:
                     continue
                 rate = _hit_rate(values, check)

@@ -35,7 +35,7 @@ from verrou.fingerprints import Fingerprinter
 from verrou.identifiers.columns import canonicalise_column
 from verrou.ingest.mapping import ColumnDecision, ColumnMapping, Field, detect_mapping, load_mapping
 from verrou.ingest.plan import BatchOutcome, IngestPlan, fingerprint_batch, merge_counts
-from verrou.ingest.readers import Dump, DumpBatch, Malformed, open_dump
+from verrou.ingest.readers import Dump, DumpBatch, Malformed, RecordSpan, open_dump
 from verrou.masking import mask_value
 from verrou.store.base import (
     BatchCommit,
@@ -113,15 +113,18 @@ class PreparedDump:
     dump: Dump
     mapping: ColumnMapping
     decisions: list[ColumnDecision]
+    #: The first batch of consecutive records: the sample the mapping is detected from.
     first: DumpBatch | None
-    rest: Iterator[DumpBatch] = field(repr=False)
+    #: Every span of the dump (after ``skip_records``), the first one included.
+    spans: Iterator[RecordSpan] = field(repr=False)
 
 
 def prepare(path: Path, options: IngestOptions, *, skip_records: int = 0) -> PreparedDump:
     """Open a dump and settle its column mapping (saved file, or detected from the first batch)."""
     dump = open_dump(path, batch_rows=options.batch_rows, table=options.table)
-    batches = dump.batches(skip_records=skip_records)
-    first = next(batches, None)
+    spans = dump.spans(skip_records=skip_records)
+    head = next(spans, None)
+    first = next(head.batches(), None) if head is not None else None
     sample = first.batch if first is not None else _empty_batch(dump.columns)
     if options.mapping_file is not None:
         mapping = load_mapping(options.mapping_file, dump.columns)
@@ -132,7 +135,7 @@ def prepare(path: Path, options: IngestOptions, *, skip_records: int = 0) -> Pre
         ]
     else:
         mapping, decisions = detect_mapping(dump.columns, sample)
-    return PreparedDump(dump, mapping, decisions, first, batches)
+    return PreparedDump(dump, mapping, decisions, first, chain([head] if head else [], spans))
 
 
 def _field_of(mapping: ColumnMapping, column: str) -> Field | None:
@@ -144,63 +147,6 @@ def _field_of(mapping: ColumnMapping, column: str) -> Field | None:
 
 def _empty_batch(columns: list[str]) -> pa.RecordBatch:
     return pa.record_batch([pa.array([], pa.string()) for _ in columns], names=columns)
-
-
-# --- batching ---------------------------------------------------------------------------------
-
-
-@dataclass
-class WorkItem:
-    """Rows handed to the batch function, with their record numbers and the records around them
-    that could not be parsed."""
-
-    batch: pa.RecordBatch
-    records: npt.NDArray[np.uint32]
-    malformed: list[Malformed]
-    last_record: int
-
-
-def coalesce(batches: Iterator[DumpBatch], target_rows: int) -> Iterator[WorkItem]:
-    """Regroup reader batches into items of about ``target_rows`` rows.
-
-    Readers cut a batch at every unparseable record; batch overheads (worker round trips, one
-    transaction) must not grow with the number of bad rows.
-    """
-    pending: list[DumpBatch] = []
-    rows = 0
-    for item in batches:
-        pending.append(item)
-        rows += item.batch.num_rows
-        if rows >= target_rows:
-            yield _work_item(pending)
-            pending, rows = [], 0
-    if pending:
-        yield _work_item(pending)
-
-
-def _work_item(parts: list[DumpBatch]) -> WorkItem:
-    with_rows = [p for p in parts if p.batch.num_rows]
-    if not with_rows:
-        batch = parts[0].batch
-    elif len(with_rows) == 1:
-        batch = with_rows[0].batch
-    else:
-        batch = pa.concat_batches([p.batch for p in with_rows])
-    records = (
-        np.concatenate(
-            [
-                np.arange(p.first_row, p.first_row + p.batch.num_rows, dtype=np.uint32)
-                for p in with_rows
-            ]
-        )
-        if with_rows
-        else np.empty(0, dtype=np.uint32)
-    )
-    malformed = [m for p in parts for m in p.malformed]
-    last = int(records[-1]) if len(records) else 0
-    if malformed:
-        last = max(last, max(m.row for m in malformed))
-    return WorkItem(batch, records, malformed, last)
 
 
 # --- worker processes -------------------------------------------------------------------------
@@ -219,6 +165,11 @@ def _work(batch: pa.RecordBatch, records: npt.NDArray[np.uint32]) -> BatchOutcom
     return fingerprint_batch(batch, plan, fingerprinter, records)
 
 
+def _records(span: RecordSpan) -> npt.NDArray[np.uint32]:
+    """The record number of each row, as the batch function takes them."""
+    return span.records.astype(np.uint32)
+
+
 class _Executor:
     """Runs the batch function in order, in worker processes or in-process (workers=0)."""
 
@@ -231,18 +182,19 @@ class _Executor:
             context = multiprocessing.get_context("fork")
             self.pool = context.Pool(workers, _init_worker, (plan, fingerprinter))
 
-    def map(self, items: Iterator[WorkItem]) -> Iterator[tuple[WorkItem, BatchOutcome]]:
+    def map(self, spans: Iterator[RecordSpan]) -> Iterator[tuple[RecordSpan, BatchOutcome]]:
+        """Each span with its outcome, in order; one span is one batch."""
         if self.pool is None:
-            for item in items:
+            for span in spans:
                 yield (
-                    item,
-                    fingerprint_batch(item.batch, self.plan, self.fingerprinter, item.records),
+                    span,
+                    fingerprint_batch(span.batch, self.plan, self.fingerprinter, _records(span)),
                 )
             return
         # A bounded window, not Pool.imap: imap's feeder thread would read the whole dump ahead.
-        pending: deque[tuple[WorkItem, AsyncResult[BatchOutcome]]] = deque()
-        for item in items:
-            pending.append((item, self.pool.apply_async(_work, (item.batch, item.records))))
+        pending: deque[tuple[RecordSpan, AsyncResult[BatchOutcome]]] = deque()
+        for span in spans:
+            pending.append((span, self.pool.apply_async(_work, (span.batch, _records(span)))))
             if len(pending) >= self.window:
                 done, result = pending.popleft()
                 yield done, result.get()
@@ -340,12 +292,11 @@ def ingest_dump(
     if on_progress is not None:
         on_progress(records_done)
     executor = _Executor(options.workers, plan, fingerprinter)
-    batches = chain([prepared.first] if prepared.first is not None else [], prepared.rest)
     try:
-        for item, outcome in executor.map(coalesce(batches, options.batch_rows)):
-            rejects = list(outcome.rejects) + [_malformed(m) for m in item.malformed]
-            counts = merge_counts(counts, outcome, len(item.malformed))
-            records_done = max(records_done, item.last_record)
+        for span, outcome in executor.map(prepared.spans):
+            rejects = list(outcome.rejects) + [_malformed(m) for m in span.malformed]
+            counts = merge_counts(counts, outcome, len(span.malformed))
+            records_done = max(records_done, span.last)
             store.commit_batch(
                 BatchCommit(run.id, seq, outcome.segments, records_done, counts, rejects)
             )
