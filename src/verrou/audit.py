@@ -51,9 +51,9 @@ from itertools import islice
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from verrou.errors import VerrouError
+from verrou.errors import AuditChainBroken as AuditChainBroken  # re-exported: its old home
+from verrou.errors import SignatureError
 from verrou.signing import (
-    SignatureError,
     SigningKey,
     canonical_json,
     sign_compact,
@@ -80,17 +80,6 @@ _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 _HEX = re.compile(r"(?:[0-9a-f]{2})+")
 _AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _CONTENT_KEYS = frozenset({"format", "seq", "at", "action", "actor", "subject", "details"})
-
-
-class AuditChainBroken(VerrouError):
-    """The audit log does not verify: an entry was altered, removed, reordered or duplicated."""
-
-    status = 500
-    code = "audit_chain_broken"
-
-    def __init__(self, message: str, first_bad_seq: int | None = None) -> None:
-        super().__init__(message)
-        self.first_bad_seq = first_bad_seq
 
 
 @dataclass(frozen=True)

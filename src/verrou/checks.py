@@ -27,13 +27,13 @@ from typing import Any, Final, TypeAlias, TypeVar
 
 from verrou.alerts import ALERT_RANK, DEFAULT_ALERT_WINDOW, Alert, AlertKind
 from verrou.audit import format_at
+from verrou.errors import InvalidApplicant
 from verrou.fingerprints import Fingerprinter
 from verrou.policy import (
     Applicant,
     Decision,
     Freeze,
     IdentityKey,
-    InvalidApplicant,
     Reason,
     Thaw,
     applicant_keys,

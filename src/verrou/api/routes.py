@@ -27,26 +27,12 @@ from verrou.api.schemas import (
     StatusOut,
 )
 from verrou.checks import CheckJob, SignedVerdict
-from verrou.errors import VerrouError
+from verrou.errors import BodyTooLarge, MetricsNotFound, RateLimited, Unauthorized
 from verrou.policy import Applicant, PostalAddress
 from verrou.signing import unique_object
 from verrou.store.base import RelyingParty
 
 router = APIRouter()
-
-
-class Unauthorized(VerrouError):
-    status = 401
-    code = "unauthorized"
-
-
-class RateLimited(VerrouError):
-    status = 429
-    code = "rate_limited"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -97,11 +83,6 @@ def request_body(model: type[BaseModel]) -> dict[str, Any]:
 #: Largest request body read (413 beyond): a full batch of 100 applicants at every field's
 #: maximum length fits with room to spare; nothing bigger is a check.
 MAX_BODY_BYTES = 512 * 1024
-
-
-class BodyTooLarge(VerrouError):
-    status = 413
-    code = "body_too_large"
 
 
 async def _bounded_body(request: Request) -> bytes:
@@ -287,11 +268,6 @@ async def readyz(request: Request) -> Response:
     most once a second); 503, as a check would get, otherwise."""
     await request.app.state.readiness.check()
     return _json({"status": "ready"})
-
-
-class MetricsNotFound(VerrouError):
-    status = 404
-    code = "not_found"
 
 
 @router.get(

@@ -45,7 +45,15 @@ from verrou.audit import (
 )
 from verrou.cli import Context, _parse_when, err, keyed_registry, main, out, registry
 from verrou.contacts import Contact, load_contact_key_file
-from verrou.errors import ConfigError, Conflict, NotFound, VerrouError
+from verrou.errors import (
+    ConfigError,
+    Conflict,
+    InvalidApplicant,
+    InvalidIdentity,
+    InvalidRelyingParty,
+    NoIdentity,
+    NotFound,
+)
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import decode_secret
 from verrou.policy import (
@@ -54,7 +62,6 @@ from verrou.policy import (
     PLACED_BY,
     Applicant,
     IdentityKey,
-    InvalidApplicant,
     PostalAddress,
     applicant_keys,
 )
@@ -77,29 +84,6 @@ def _when(moment: datetime) -> str:
 
 
 # --- errors -----------------------------------------------------------------------------------
-
-
-class NoIdentity(VerrouError):
-    """A command about an identity was given none."""
-
-    status = 400
-    code = "no_identity"
-
-
-class InvalidIdentity(InvalidApplicant):
-    """:class:`InvalidApplicant` whose one-line message lists each field and why (reasons name
-    what is wrong, never the value)."""
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        super().__init__(fields)
-        detail = "; ".join(f"{name}: {reason}" for name, reason in sorted(fields.items()))
-        self.message = f"invalid identity: {detail}"
-        self.args = (self.message,)
-
-
-class InvalidRelyingParty(VerrouError):
-    status = 422
-    code = "invalid_relying_party"
 
 
 # --- identity options -------------------------------------------------------------------------
