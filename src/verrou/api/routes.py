@@ -108,12 +108,11 @@ async def _bounded_body(request: Request) -> bytes:
 _BODY_DECODER = json.JSONDecoder(object_pairs_hook=unique_object)
 
 
-class InvalidBody(RequestValidationError):
+def _invalid_body(reason: str) -> RequestValidationError:
     """A body that is not one JSON document without duplicate members: 422 naming only
-    ``body``, never a position or a snippet of it."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__([{"type": "json_invalid", "loc": ("body",), "msg": reason}])
+    ``body``, never a position or a snippet of it (FastAPI's own error, so its one handler
+    answers; not a class of ours, since :mod:`verrou.errors` imports no web framework)."""
+    return RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": reason}])
 
 
 async def parsed(request: Request, model: type[_Body]) -> _Body:
@@ -128,12 +127,12 @@ async def parsed(request: Request, model: type[_Body]) -> _Body:
     try:
         document = _BODY_DECODER.decode(body.decode("utf-8"))
     except UnicodeDecodeError:
-        raise InvalidBody("not UTF-8 text") from None
+        raise _invalid_body("not UTF-8 text") from None
     except RecursionError:
-        raise InvalidBody("nested too deeply") from None
+        raise _invalid_body("nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, or a duplicate member
         duplicate = not isinstance(exc, json.JSONDecodeError)
-        raise InvalidBody("duplicate member" if duplicate else "not valid JSON") from None
+        raise _invalid_body("duplicate member" if duplicate else "not valid JSON") from None
     try:
         return model.model_validate(document)
     except ValidationError as exc:
