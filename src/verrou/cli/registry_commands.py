@@ -50,7 +50,6 @@ from verrou.errors import (
     Conflict,
     InvalidApplicant,
     InvalidIdentity,
-    InvalidRelyingParty,
     NoIdentity,
     NotFound,
 )
@@ -594,15 +593,12 @@ def rp_create(obj: Context, name: str, sector: str, rate_limit: int | None) -> N
     """
     settings = obj.settings()
     with registry(settings) as store:
-        try:
-            party, api_key = store.create_relying_party(
-                name,
-                sector,  # type: ignore[arg-type]  # click.Choice checked it
-                rate_limit=rate_limit,
-                actor=ACTOR,
-            )
-        except ValueError as exc:
-            raise InvalidRelyingParty(str(exc)) from None
+        party, api_key = store.create_relying_party(
+            name,
+            sector,  # type: ignore[arg-type]  # click.Choice checked it
+            rate_limit=rate_limit,
+            actor=ACTOR,
+        )
     out.print(
         f"created relying party {party.id}: {party.name} ({party.sector}), "
         f"{_limit_text(party, settings)} checks a minute"
