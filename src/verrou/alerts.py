@@ -48,9 +48,7 @@ from verrou.errors import (
     NotFound,
     VerrouError,
 )
-from verrou.errors import (
-    WebhookSignatureError as WebhookSignatureError,  # re-exported: its old home
-)
+from verrou.errors import WebhookSignatureError as WebhookSignatureError  # old home
 from verrou.identifiers.names import ENGLISH_MONTHS
 
 logger = logging.getLogger(__name__)

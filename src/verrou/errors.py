@@ -33,9 +33,9 @@ class VerrouError(Exception):
     status: int = 500
     code: str = "internal_error"
     #: Each invalid field and why (never its value), for errors about submitted data.
-    fields: dict[str, str] | None
+    fields: dict[str, str] | None = None
     #: Seconds after which a retry may succeed (the API's ``Retry-After``).
-    retry_after: int | None
+    retry_after: int | None = None
 
     def __init__(
         self,

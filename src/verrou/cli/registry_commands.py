@@ -82,9 +82,6 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-# --- errors -----------------------------------------------------------------------------------
-
-
 # --- identity options -------------------------------------------------------------------------
 
 _IDENTITY_PARAMS: Final = (
