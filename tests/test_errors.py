@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import pickle
 import pkgutil
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 import verrou
 import verrou.errors as errors
+from verrou.audit import StoredEntry, entry_content, entry_from_content, next_entry, verify_stored
 from verrou.errors import (
     AuditChainBroken,
     BodyTooLarge,
@@ -40,10 +43,13 @@ from verrou.errors import (
     SignatureError,
     StoreError,
     Unauthorized,
+    UnreadableAuditEntry,
     VerrouError,
     WebhookSignatureError,
 )
 from verrou.store import RegistryStore
+
+T0 = datetime(2026, 4, 2, 9, 30, tzinfo=UTC)
 
 #: One instance of each error, built as the code that raises it does.
 SAMPLES: dict[type[VerrouError], VerrouError] = {
@@ -55,6 +61,7 @@ SAMPLES: dict[type[VerrouError], VerrouError] = {
     ContactSealError: ContactSealError("the sealed contact was altered"),
     SignatureError: SignatureError("the token's signature does not verify"),
     AuditChainBroken: AuditChainBroken("audit log does not verify", first_bad_seq=7),
+    UnreadableAuditEntry: UnreadableAuditEntry("audit content is not in canonical form"),
     InvalidIdentifier: InvalidIdentifier("NIR", "NIR key is 99, expected 93"),
     InvalidApplicant: InvalidApplicant({"email": "no @ in the address", "nir": "too short"}),
     InvalidIdentity: InvalidIdentity({"birth_date": "not an ISO date"}),
@@ -208,3 +215,20 @@ def test_the_store_refuses_a_relying_party_with_our_error(
     assert (caught.value.status, caught.value.code) == (422, "invalid_relying_party")
     assert isinstance(caught.value, ValueError)  # as the store raised before
     assert name not in caught.value.message
+
+
+def test_an_unreadable_audit_entry_is_our_error_with_the_sentence_the_cli_printed() -> None:
+    entry = next_entry(
+        None, at=T0, action="freeze.place", actor="operator", subject=None, details={}
+    )
+    spaced = json.dumps(json.loads(entry_content(entry))).encode()  # same fields, other spelling
+    with pytest.raises(UnreadableAuditEntry) as caught:
+        entry_from_content(spaced, prev_hash=entry.prev_hash, entry_hash=entry.entry_hash)
+    assert isinstance(caught.value, AuditChainBroken) and isinstance(caught.value, ValueError)
+    assert caught.value.message == (
+        "audit log entry cannot be read: audit content is not in canonical form"
+    )
+    assert caught.value.code == "audit_chain_broken"
+    # The walk reports the reason once, not the CLI's sentence inside its own.
+    report = verify_stored([StoredEntry(spaced, entry.prev_hash, entry.entry_hash)])
+    assert report.problem == "entry 1 cannot be read: audit content is not in canonical form"

@@ -146,6 +146,17 @@ class AuditChainBroken(VerrouError):
         self.first_bad_seq = first_bad_seq
 
 
+class UnreadableAuditEntry(AuditChainBroken, ValueError):
+    """An audit entry's stored content does not decode to a canonical entry. ``reason`` says why.
+
+    Also a ``ValueError``, as the decoder raised before: callers that catch one keep working.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"audit log entry cannot be read: {reason}")
+        self.reason = reason
+
+
 # --- submitted data ---------------------------------------------------------------------------
 
 
