@@ -39,8 +39,16 @@ from email.utils import format_datetime
 from typing import Final, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from verrou.contacts import Contact, ContactKey, ContactSealError, open_sealed
-from verrou.errors import ConfigError, Conflict, NotFound, VerrouError
+from verrou.contacts import Contact, ContactKey, open_sealed
+from verrou.errors import (
+    ConfigError,
+    Conflict,
+    ContactSealError,
+    DeliveryError,
+    NotFound,
+    VerrouError,
+)
+from verrou.errors import WebhookSignatureError as WebhookSignatureError  # old home
 from verrou.identifiers.names import ENGLISH_MONTHS
 
 logger = logging.getLogger(__name__)
@@ -85,20 +93,6 @@ _FRENCH_MONTHS: Final = (
     "novembre",
     "décembre",
 )
-
-
-class DeliveryError(VerrouError):
-    """One delivery attempt failed. The message is safe to store: no address, no identifier."""
-
-    status = 502
-    code = "delivery_failed"
-
-
-class WebhookSignatureError(VerrouError):
-    """A webhook request does not carry a valid verrou signature."""
-
-    status = 401
-    code = "invalid_signature"
 
 
 def _aware(moment: datetime, name: str) -> datetime:

@@ -51,10 +51,10 @@ from itertools import islice
 from types import MappingProxyType
 from typing import Any
 
-from verrou.errors import VerrouError
+from verrou.errors import AuditChainBroken as AuditChainBroken  # re-exported: its old home
+from verrou.errors import SignatureError, UnreadableAuditEntry
 from verrou.policy import Freeze, Thaw
 from verrou.signing import (
-    SignatureError,
     SigningKey,
     canonical_json,
     sign_compact,
@@ -78,17 +78,6 @@ _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 _HEX = re.compile(r"(?:[0-9a-f]{2})+")
 _AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _CONTENT_KEYS = frozenset({"format", "seq", "at", "action", "actor", "subject", "details"})
-
-
-class AuditChainBroken(VerrouError):
-    """The audit log does not verify: an entry was altered, removed, reordered or duplicated."""
-
-    status = 500
-    code = "audit_chain_broken"
-
-    def __init__(self, message: str, first_bad_seq: int | None = None) -> None:
-        super().__init__(message)
-        self.first_bad_seq = first_bad_seq
 
 
 @dataclass(frozen=True)
@@ -369,10 +358,23 @@ def next_entry(
 def entry_from_content(content: bytes, *, prev_hash: bytes, entry_hash: bytes) -> AuditEntry:
     """Rebuild an entry from its canonical content (for stores that keep the hashed bytes).
 
-    Raises ``ValueError`` when ``content`` is not a well-formed entry of :data:`AUDIT_FORMAT` in
-    canonical form (so one entry has exactly one stored spelling).
+    Raises :class:`~verrou.errors.UnreadableAuditEntry` (a ``ValueError``) when ``content`` is
+    not a well-formed entry of :data:`AUDIT_FORMAT` in canonical form (so one entry has exactly
+    one stored spelling).
     The hashes are taken as given: :func:`verify_chain` is what checks them.
     """
+    try:
+        return _entry_from_content(content, prev_hash, entry_hash)
+    except ValueError as exc:  # the decoder's reasons, and those of the checks it shares
+        raise UnreadableAuditEntry(str(exc)) from exc
+
+
+def _unreadable(exc: Exception) -> _Unreadable:
+    """What a walk reports of an entry :func:`entry_from_content` could not rebuild."""
+    return _Unreadable(exc.reason if isinstance(exc, UnreadableAuditEntry) else str(exc))
+
+
+def _entry_from_content(content: bytes, prev_hash: bytes, entry_hash: bytes) -> AuditEntry:
     try:
         fields = json.loads(content.decode("utf-8"), object_pairs_hook=unique_object)
     except UnicodeDecodeError as exc:
@@ -421,7 +423,7 @@ def verify_stored(records: Iterable[StoredEntry]) -> ChainReport:
                     record.content, prev_hash=record.prev_hash, entry_hash=record.entry_hash
                 )
             except (ValueError, TypeError, AttributeError) as exc:
-                yield _Unreadable(str(exc))
+                yield _unreadable(exc)
 
     return _walk(decoded())
 
@@ -708,7 +710,7 @@ def verify_registry(records: Iterable[StoredEntry], snapshot: AuditSnapshot) -> 
                     record.content, prev_hash=record.prev_hash, entry_hash=record.entry_hash
                 )
             except (ValueError, TypeError, AttributeError) as exc:
-                yield _Unreadable(str(exc))
+                yield _unreadable(exc)
                 return
             yield entry
             replay.apply(entry)  # after the walk accepted it (an entry is replayed once)

@@ -27,6 +27,7 @@ from typing import Any, Final, TypeAlias, TypeVar
 
 from verrou.alerts import ALERT_RANK, DEFAULT_ALERT_WINDOW, Alert, AlertKind
 from verrou.audit import AuditDraft, format_at
+from verrou.errors import InvalidApplicant
 from verrou.fingerprints import Fingerprinter
 from verrou.policy import (
     Applicant,
@@ -34,7 +35,6 @@ from verrou.policy import (
     ExposureHit,
     Freeze,
     IdentityKey,
-    InvalidApplicant,
     Reason,
     Thaw,
     applicant_keys,

@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from verrou.errors import InvalidIdentifier, KeyMaterialError, VerrouError
+from verrou.errors import ContactSealError as ContactSealError  # re-exported: its old home
+from verrou.errors import InvalidIdentifier, KeyMaterialError
 from verrou.identifiers.contact import canonical_email
 from verrou.keys import read_key_document, write_key_document
 from verrou.masking import mask_value
@@ -50,15 +51,6 @@ _LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "::1"})
 
 Channel = Literal["email", "webhook"]
 CHANNELS: Final[tuple[str, ...]] = get_args(Channel)
-
-
-class ContactSealError(VerrouError):
-    """A sealed contact cannot be opened: wrong key, moved to another subject, or altered.
-
-    The message says which of these it can tell apart, never anything about the contact.
-    """
-
-    code = "contact_seal_error"
 
 
 # --------------------------------------------------------------------------------------------

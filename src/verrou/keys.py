@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# The mismatches are defined with every other error; importable from here, their old home.
+from verrou.errors import CanonicaliserVersionMismatch as CanonicaliserVersionMismatch
+from verrou.errors import FingerprintKeyMismatch as FingerprintKeyMismatch
 from verrou.errors import KeyMaterialError
 
 if TYPE_CHECKING:  # settings only name the key; this module needs nothing else from them
@@ -42,52 +45,6 @@ class FingerprintKey:
 
     def __repr__(self) -> str:  # never print the secret by accident
         return f"FingerprintKey(key_id={self.key_id!r})"
-
-
-class FingerprintKeyMismatch(KeyMaterialError):
-    """The fingerprint key given is not the one the registry was built with.
-
-    With another key every fingerprint differs, so a frozen identity would match nothing and
-    come back ``clear``: every command that uses the key refuses to run. Key rotation, when it
-    exists, will be an explicit command; there is none yet.
-    """
-
-    code = "fingerprint_key_mismatch"
-
-    def __init__(self, registry_key_id: str, given_key_id: str) -> None:
-        super().__init__(
-            f"this registry was built with fingerprint key {registry_key_id}, not "
-            f"{given_key_id}: refusing to use another key (set VERROU_KEY or VERROU_KEY_FILE "
-            "to the registry's key; key rotation is not supported yet)"
-        )
-        self.registry_key_id = registry_key_id
-        self.given_key_id = given_key_id
-
-
-class CanonicaliserVersionMismatch(KeyMaterialError):
-    """The registry's fingerprints were made with other canonicaliser versions than this
-    verrou's.
-
-    A fingerprint hashes the kind's canonicaliser version with the value, so for a kind whose
-    version changed every key differs: its freezes and exposures would match nothing, and a
-    frozen identity would come back ``clear``. Every keyed command refuses to run, as for
-    another fingerprint key (:class:`FingerprintKeyMismatch`).
-    """
-
-    code = "canonicaliser_version_mismatch"
-
-    def __init__(self, differing: dict[str, tuple[int, int | None]]) -> None:
-        described = ", ".join(
-            f"{kind} {built} (this verrou: {'none' if ours is None else ours})"
-            for kind, (built, ours) in sorted(differing.items())
-        )
-        super().__init__(
-            f"this registry was built with other canonicaliser versions: {described}; its "
-            "keys would not match this verrou's, so frozen identities would come back clear. "
-            "Run the verrou release that built it, or rebuild the registry with this one "
-            "(ingest the dumps into a new registry and place the freezes again)"
-        )
-        self.differing = differing
 
 
 def key_id_for(secret: bytes) -> str:

@@ -44,7 +44,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Final, Literal, TypeAlias, assert_never, get_args
 
-from verrou.errors import InvalidIdentifier, VerrouError
+from verrou.errors import InvalidApplicant, InvalidIdentifier
 from verrou.fingerprints import Fingerprinter
 from verrou.identifiers import (
     Kind,
@@ -219,25 +219,6 @@ class Thaw:
 #: The document types an applicant's ``document.type`` may name (each is its identifier kind).
 DocumentType: TypeAlias = Literal["cni", "passport", "driving_licence", "residence_permit"]
 DOCUMENT_KINDS: Final = {name: Kind(name) for name in get_args(DocumentType)}
-
-
-class InvalidApplicant(VerrouError):
-    """Some applicant attributes are invalid. ``fields`` maps each bad field to why.
-
-    Every invalid field is listed, not just the first; reasons never hold the value.
-    """
-
-    status = 422
-    code = "invalid_applicant"
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        names = ", ".join(sorted(fields))
-        super().__init__(f"invalid applicant: {len(fields)} invalid field(s): {names}")
-        self.fields = dict(fields)
-
-    def __reduce__(self) -> tuple[type[InvalidApplicant], tuple[dict[str, str]]]:
-        # Rebuilt from its fields when it crosses a process boundary (the check recorder).
-        return (InvalidApplicant, (self.fields,))
 
 
 @dataclass(frozen=True)

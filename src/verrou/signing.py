@@ -37,7 +37,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from verrou.errors import KeyMaterialError, VerrouError
+from verrou.errors import KeyMaterialError
+from verrou.errors import SignatureError as SignatureError  # re-exported: its old home
 from verrou.keys import read_private_file, write_private_file
 
 #: The ``alg`` we write (RFC 8037); see the module docstring for why not ``Ed25519``.
@@ -52,13 +53,6 @@ _HEADER_MEMBERS = frozenset({"alg", "kid", "typ"})
 MAX_TOKEN_CHARS = 64 * 1024
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-
-
-class SignatureError(VerrouError):
-    """A token does not verify: malformed, unknown key, wrong type or bad signature."""
-
-    status = 400
-    code = "bad_signature"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Final, Literal, TypeAlias
 
 from verrou.audit import AuditDraft, entry_from_content, format_at
 from verrou.contacts import Contact, ContactKey, seal
-from verrou.errors import Conflict, NotFound, VerrouError
+from verrou.errors import Conflict, InvalidThaw, NotFound
 from verrou.policy import (
     Freeze,
     FreezeReason,
@@ -41,13 +41,6 @@ SHORT_FINGERPRINT: Final = 12
 OPERATOR_VIEW: Final = "operator"
 
 Outcome: TypeAlias = Literal["placed", "already_frozen", "lifted", "thawed", "not_frozen"]
-
-
-class InvalidThaw(VerrouError):
-    """A thaw window that cannot be: it ends before it starts, or has already ended."""
-
-    status = 422
-    code = "invalid_thaw"
 
 
 def short_fingerprint(fingerprint: bytes) -> str:

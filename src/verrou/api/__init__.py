@@ -40,7 +40,6 @@ from verrou.api.routes import (
 from verrou.api.runtime import KeyCache, Metrics, ProcessRecorder, RateLimiter, ThreadRecorder
 from verrou.errors import StoreError, VerrouError
 from verrou.keys import FingerprintKey, load_fingerprint_key
-from verrou.policy import InvalidApplicant
 from verrou.settings import Settings
 from verrou.signing import SigningKey, load_signing_key_file, public_jwks
 from verrou.store import open_store
@@ -241,11 +240,6 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(docs_router(API_TITLE, openapi))
 
-    @app.exception_handler(InvalidApplicant)
-    async def invalid_applicant(request: Request, exc: InvalidApplicant) -> Response:
-        metrics.errors.labels(exc.code).inc()
-        return error_response(exc.status, exc.code, exc.message, exc.fields)
-
     @app.exception_handler(VerrouError)
     async def verrou_error(request: Request, exc: VerrouError) -> Response:
         metrics.errors.labels(exc.code).inc()
@@ -258,8 +252,9 @@ def create_app(
             if readiness is not None and not isinstance(exc, NotReady):
                 readiness.invalidate()
             message = "the registry is unavailable: no verdict was given; retry later"
-        retry_after = getattr(exc, "retry_after", None)
-        return error_response(exc.status, exc.code, message, retry_after=retry_after)
+        return error_response(
+            exc.status, exc.code, message, exc.fields, retry_after=exc.retry_after
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -8,13 +8,10 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 
+from verrou.errors import NotReady as NotReady  # re-exported: its old home
 from verrou.errors import StoreError
 
 logger = logging.getLogger(__name__)
-
-
-class NotReady(StoreError):
-    """/readyz's answer when a check would fail now (503, as the check would get)."""
 
 
 class Readiness:

@@ -27,26 +27,12 @@ from verrou.api.schemas import (
     StatusOut,
 )
 from verrou.checks import CheckJob, SignedVerdict
-from verrou.errors import VerrouError
+from verrou.errors import BodyTooLarge, MetricsNotFound, RateLimited, Unauthorized
 from verrou.policy import Applicant, PostalAddress
 from verrou.signing import unique_object
 from verrou.store.base import RelyingParty
 
 router = APIRouter()
-
-
-class Unauthorized(VerrouError):
-    status = 401
-    code = "unauthorized"
-
-
-class RateLimited(VerrouError):
-    status = 429
-    code = "rate_limited"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -99,11 +85,6 @@ def request_body(model: type[BaseModel]) -> dict[str, Any]:
 MAX_BODY_BYTES = 512 * 1024
 
 
-class BodyTooLarge(VerrouError):
-    status = 413
-    code = "body_too_large"
-
-
 async def _bounded_body(request: Request) -> bytes:
     """The body, refused as soon as it is known to exceed :data:`MAX_BODY_BYTES` (by its
     declared length, or while streaming a chunked one), so no request can make us hold more."""
@@ -127,12 +108,11 @@ async def _bounded_body(request: Request) -> bytes:
 _BODY_DECODER = json.JSONDecoder(object_pairs_hook=unique_object)
 
 
-class InvalidBody(RequestValidationError):
+def _invalid_body(reason: str) -> RequestValidationError:
     """A body that is not one JSON document without duplicate members: 422 naming only
-    ``body``, never a position or a snippet of it."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__([{"type": "json_invalid", "loc": ("body",), "msg": reason}])
+    ``body``, never a position or a snippet of it (FastAPI's own error, so its one handler
+    answers; not a class of ours, since :mod:`verrou.errors` imports no web framework)."""
+    return RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": reason}])
 
 
 async def parsed(request: Request, model: type[_Body]) -> _Body:
@@ -147,12 +127,12 @@ async def parsed(request: Request, model: type[_Body]) -> _Body:
     try:
         document = _BODY_DECODER.decode(body.decode("utf-8"))
     except UnicodeDecodeError:
-        raise InvalidBody("not UTF-8 text") from None
+        raise _invalid_body("not UTF-8 text") from None
     except RecursionError:
-        raise InvalidBody("nested too deeply") from None
+        raise _invalid_body("nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, or a duplicate member
         duplicate = not isinstance(exc, json.JSONDecodeError)
-        raise InvalidBody("duplicate member" if duplicate else "not valid JSON") from None
+        raise _invalid_body("duplicate member" if duplicate else "not valid JSON") from None
     try:
         return model.model_validate(document)
     except ValidationError as exc:
@@ -287,11 +267,6 @@ async def readyz(request: Request) -> Response:
     most once a second); 503, as a check would get, otherwise."""
     await request.app.state.readiness.check()
     return _json({"status": "ready"})
-
-
-class MetricsNotFound(VerrouError):
-    status = 404
-    code = "not_found"
 
 
 @router.get(

@@ -43,8 +43,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from verrou.api.recording import RecorderKeys, RecorderStore
 from verrou.checks import CheckJob, JobResult, SignedVerdict
-from verrou.errors import StoreError, VerrouError
-from verrou.policy import InvalidApplicant
+from verrou.errors import InvalidApplicant, RecorderFailed, StoreError, VerrouError
 from verrou.store.base import RelyingParty, api_key_hash
 from verrou.store.protocols import RegistryStore
 
@@ -67,13 +66,6 @@ def tune_garbage_collector() -> None:
     gc.freeze()
     gen0, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(gen0 * 10, gen1, gen2)
-
-
-class RecorderFailed(VerrouError):
-    """The recorder failed for a reason other than the store (a bug): logged, answered 500."""
-
-    status = 500
-    code = "internal_error"
 
 
 @dataclass

@@ -31,10 +31,10 @@ from verrou.cli import (
     print_ingest_report,
     registry,
 )
-from verrou.errors import InvalidIdentifier, VerrouError
+from verrou.errors import InvalidApplicant, InvalidIdentifier, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import create_key_file
-from verrou.policy import Applicant, Freeze, InvalidApplicant, applicant_keys
+from verrou.policy import Applicant, Freeze, applicant_keys
 from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.signing import create_signing_key_file
 from verrou.store import RegistryStore

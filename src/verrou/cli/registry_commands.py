@@ -45,7 +45,14 @@ from verrou.audit import (
 )
 from verrou.cli import Context, _parse_when, err, keyed_registry, main, out, registry
 from verrou.contacts import Contact, load_contact_key_file
-from verrou.errors import ConfigError, Conflict, NotFound, VerrouError
+from verrou.errors import (
+    ConfigError,
+    Conflict,
+    InvalidApplicant,
+    InvalidIdentity,
+    NoIdentity,
+    NotFound,
+)
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import decode_secret
 from verrou.policy import (
@@ -54,7 +61,6 @@ from verrou.policy import (
     PLACED_BY,
     Applicant,
     IdentityKey,
-    InvalidApplicant,
     PostalAddress,
     applicant_keys,
 )
@@ -75,32 +81,6 @@ def _now() -> datetime:
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class NoIdentity(VerrouError):
-    """A command about an identity was given none."""
-
-    status = 400
-    code = "no_identity"
-
-
-class InvalidIdentity(InvalidApplicant):
-    """:class:`InvalidApplicant` whose one-line message lists each field and why (reasons name
-    what is wrong, never the value)."""
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        super().__init__(fields)
-        detail = "; ".join(f"{name}: {reason}" for name, reason in sorted(fields.items()))
-        self.message = f"invalid identity: {detail}"
-        self.args = (self.message,)
-
-
-class InvalidRelyingParty(VerrouError):
-    status = 422
-    code = "invalid_relying_party"
 
 
 # --- identity options -------------------------------------------------------------------------
@@ -611,15 +591,12 @@ def rp_create(obj: Context, name: str, sector: str, rate_limit: int | None) -> N
     """
     settings = obj.settings()
     with registry(settings) as store:
-        try:
-            party, api_key = store.create_relying_party(
-                name,
-                sector,  # type: ignore[arg-type]  # click.Choice checked it
-                rate_limit=rate_limit,
-                actor=ACTOR,
-            )
-        except ValueError as exc:
-            raise InvalidRelyingParty(str(exc)) from None
+        party, api_key = store.create_relying_party(
+            name,
+            sector,  # type: ignore[arg-type]  # click.Choice checked it
+            rate_limit=rate_limit,
+            actor=ACTOR,
+        )
     out.print(
         f"created relying party {party.id}: {party.name} ({party.sector}), "
         f"{_limit_text(party, settings)} checks a minute"
@@ -707,13 +684,10 @@ def audit() -> None:
 
 
 def _decoded(records: Iterable[StoredEntry]) -> Iterator[AuditEntry]:
-    for record in records:
-        try:
-            yield entry_from_content(
-                record.content, prev_hash=record.prev_hash, entry_hash=record.entry_hash
-            )
-        except ValueError as exc:
-            raise AuditChainBroken(f"audit log entry cannot be read: {exc}") from None
+    for record in records:  # UnreadableAuditEntry (an AuditChainBroken) when one does not decode
+        yield entry_from_content(
+            record.content, prev_hash=record.prev_hash, entry_hash=record.entry_hash
+        )
 
 
 def _broken(report_problem: str | None, seq: int | None, intact: int) -> AuditChainBroken:

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from verrou.alerts import RELYING_PARTY_MAX, Alert, OutboxItem
 from verrou.audit import AuditDraft, chain_entry, format_at
+from verrou.errors import InvalidRelyingParty
 from verrou.fingerprints import (
     BLOCK_BITS,
     ENTRY_BYTES,
@@ -232,19 +233,19 @@ def looks_like_api_key(api_key: str) -> bool:
 def checked_rate_limit(rate_limit: int | None) -> int | None:
     """A relying party's own limit: None (the server default) or a positive whole number."""
     if rate_limit is not None and (isinstance(rate_limit, bool) or rate_limit < 1):
-        raise ValueError("a rate limit is at least 1 check a minute")
+        raise InvalidRelyingParty("a rate limit is at least 1 check a minute")
     return rate_limit
 
 
 def checked_relying_party(name: str, sector: str) -> str:
     """The name, trimmed, once it is one printable line of at most RELYING_PARTY_MAX
     characters (it is shown in citizens' alerts) and the sector one of :data:`SECTORS`;
-    ``ValueError`` otherwise."""
+    :class:`~verrou.errors.InvalidRelyingParty` otherwise."""
     if sector not in SECTORS:
-        raise ValueError(f"sector must be one of {', '.join(SECTORS)}")
+        raise InvalidRelyingParty(f"sector must be one of {', '.join(SECTORS)}")
     trimmed = name.strip() if isinstance(name, str) else ""
     if not trimmed or len(trimmed) > RELYING_PARTY_MAX or not trimmed.isprintable():
-        raise ValueError(
+        raise InvalidRelyingParty(
             f"relying party name must be one printable line of 1 to {RELYING_PARTY_MAX} characters"
         )
     return trimmed

@@ -22,10 +22,16 @@ from typing import Any, ClassVar
 
 from verrou.alerts import ALERT_RANK, Alert, OutboxItem, new_alert_id
 from verrou.audit import AuditEntry, AuditSnapshot, StoredEntry
-from verrou.errors import Conflict, KeyMaterialError, NotFound, StoreError
+from verrou.errors import (
+    CanonicaliserVersionMismatch,
+    Conflict,
+    FingerprintKeyMismatch,
+    KeyMaterialError,
+    NotFound,
+    StoreError,
+)
 from verrou.fingerprints import block_prefix
 from verrou.identifiers.kinds import KIND_VERSIONS
-from verrou.keys import CanonicaliserVersionMismatch, FingerprintKeyMismatch
 from verrou.policy import Freeze, Thaw
 from verrou.store.base import (
     AUDIT_PAGE,
