@@ -175,7 +175,7 @@ def build_pool(dump: Path, rows: int, size: int, store: Any, seed: int) -> Pool:
     where they must be, and each one's expected verdict read from the registry itself."""
     from verrou.fingerprints import Fingerprinter
     from verrou.keys import load_fingerprint_key
-    from verrou.policy import Applicant, Freeze, InvalidApplicant, applicant_keys
+    from verrou.registry.policy import Applicant, Freeze, InvalidApplicant, applicant_keys
     from verrou.settings import Settings
     from verrou.store.base import AuditDraft
 

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conftest import LEAKED_PEOPLE
-from verrou.alerts import (
+from verrou.fingerprints import Fingerprinter
+from verrou.registry.alerts import (
     DEFAULT_ALERT_WINDOW,
     Alert,
     OutboxItem,
@@ -23,10 +24,9 @@ from verrou.alerts import (
     deliver_due,
     webhook_payload,
 )
-from verrou.checks import CheckRequest, CheckService, alert_window
-from verrou.contacts import Contact, ContactKey, seal
-from verrou.fingerprints import Fingerprinter
-from verrou.policy import Applicant, Freeze, IdentityKey, applicant_keys
+from verrou.registry.checks import CheckRequest, CheckService, alert_window
+from verrou.registry.contacts import Contact, ContactKey, seal
+from verrou.registry.policy import Applicant, Freeze, IdentityKey, applicant_keys
 from verrou.signing import SigningKey
 from verrou.store import RegistryStore, open_store
 from verrou.store.base import AuditDraft, RelyingParty

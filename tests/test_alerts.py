@@ -25,7 +25,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from verrou.alerts import (
+from verrou.errors import ConfigError, Conflict
+from verrou.registry.alerts import (
     DEFAULT_MAX_ATTEMPTS,
     SIGNATURE_HEADER,
     Alert,
@@ -41,8 +42,7 @@ from verrou.alerts import (
     run_worker,
     verify_webhook_signature,
 )
-from verrou.contacts import Contact, ContactKey, seal
-from verrou.errors import ConfigError, Conflict
+from verrou.registry.contacts import Contact, ContactKey, seal
 
 T0 = datetime(2026, 3, 12, 13, 5, tzinfo=UTC)  # 14 h 05 in Paris
 SUBJECT_FP = bytes.fromhex("c3d4" * 16)

@@ -17,7 +17,7 @@ from conftest import LEAKED_PEOPLE, ingest_leak
 from verrou.api import create_app
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey
-from verrou.policy import Applicant, Freeze, applicant_keys
+from verrou.registry.policy import Applicant, Freeze, applicant_keys
 from verrou.settings import Settings
 from verrou.signing import SigningKey
 from verrou.store import RegistryStore, open_store

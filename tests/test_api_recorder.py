@@ -21,7 +21,7 @@ from verrou.api.runtime import ProcessRecorder
 from verrou.errors import StoreError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey
-from verrou.policy import InvalidApplicant
+from verrou.registry.policy import InvalidApplicant
 from verrou.settings import Settings
 from verrou.signing import SigningKey, public_jwks, sign_compact, verify_compact
 from verrou.store import open_store

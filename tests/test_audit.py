@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verrou.audit import (
+from verrou.errors import VerrouError
+from verrou.registry.audit import (
     GENESIS_HASH,
     MAX_DETAIL_CHARS,
     AuditChainBroken,
@@ -30,7 +31,6 @@ from verrou.audit import (
     verify_checkpoint,
     verify_stored,
 )
-from verrou.errors import VerrouError
 from verrou.signing import SignatureError, SigningKey, public_jwks, sign_compact
 
 T0 = datetime(2026, 4, 2, 9, 30, tzinfo=UTC)

@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from verrou.cli import main
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import parse_key_value
-from verrou.policy import Applicant, applicant_keys
+from verrou.registry.policy import Applicant, applicant_keys
 from verrou.store.base import AuditDraft, chain_entry
 
 KEY_HEX = bytes(range(32)).hex()
@@ -220,7 +220,7 @@ def test_audit_entries_from_before_the_replay_fields_still_verify(
 
 
 def _at(database_url: str, moment: datetime) -> Any:
-    from verrou.audit import format_at
+    from verrou.registry.audit import format_at
 
     return format_at(moment) if database_url.startswith("sqlite") else moment
 
@@ -234,8 +234,8 @@ def test_audit_verify_while_freezes_change_never_reports_a_false_tamper(
 ) -> None:
     """The snapshot (head, last entry, freezes, thaws) is one committed state, and the walk
     stops at its head: a verify racing with writers passes."""
-    from verrou.audit import verify_registry
-    from verrou.policy import Freeze
+    from verrou.registry.audit import verify_registry
+    from verrou.registry.policy import Freeze
     from verrou.store import open_store
 
     reader = open_store(database_url)

@@ -12,12 +12,12 @@ from joserfc import jws
 from joserfc.jwk import KeySet
 
 from conftest import LEAKED_PEOPLE
-from verrou.audit import entry_from_content, verify_stored
-from verrou.checks import CheckRequest, CheckService
-from verrou.contacts import Contact, ContactKey, open_sealed, seal
 from verrou.errors import StoreError
 from verrou.fingerprints import Fingerprinter
-from verrou.policy import Applicant, Freeze, IdentityKey, Thaw, Verdict, applicant_keys
+from verrou.registry.audit import entry_from_content, verify_stored
+from verrou.registry.checks import CheckRequest, CheckService
+from verrou.registry.contacts import Contact, ContactKey, open_sealed, seal
+from verrou.registry.policy import Applicant, Freeze, IdentityKey, Thaw, Verdict, applicant_keys
 from verrou.signing import SigningKey, public_jwks
 from verrou.store import RegistryStore, open_store
 from verrou.store.base import AuditDraft

@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import Mailbox
-from verrou.alerts import Alert
 from verrou.cli import main
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import parse_key_value
-from verrou.policy import Applicant, Verdict, applicant_keys, decide
+from verrou.registry.alerts import Alert
+from verrou.registry.policy import Applicant, Verdict, applicant_keys, decide
 from verrou.signing import load_signing_key_file, public_jwks
 from verrou.store import RegistryStore, open_store
 

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from verrou.contacts import (
+from verrou.errors import InvalidIdentifier, KeyMaterialError, VerrouError
+from verrou.identifiers.contact import canonical_email
+from verrou.registry.contacts import (
     NONCE_BYTES,
     PAD_BLOCK,
     TAG_BYTES,
@@ -22,8 +24,6 @@ from verrou.contacts import (
     seal,
     sealed_kid,
 )
-from verrou.errors import InvalidIdentifier, KeyMaterialError, VerrouError
-from verrou.identifiers.contact import canonical_email
 
 SUBJECT = bytes.fromhex("a1" * 32)
 OTHER_SUBJECT = bytes.fromhex("b2" * 32)

@@ -16,7 +16,6 @@ import pytest
 
 import verrou
 import verrou.errors as errors
-from verrou.audit import StoredEntry, entry_content, entry_from_content, next_entry, verify_stored
 from verrou.errors import (
     AuditChainBroken,
     BodyTooLarge,
@@ -46,6 +45,13 @@ from verrou.errors import (
     UnreadableAuditEntry,
     VerrouError,
     WebhookSignatureError,
+)
+from verrou.registry.audit import (
+    StoredEntry,
+    entry_content,
+    entry_from_content,
+    next_entry,
+    verify_stored,
 )
 from verrou.store import RegistryStore
 
@@ -177,14 +183,14 @@ def test_no_module_but_errors_defines_an_exception() -> None:
 
 
 def test_old_import_paths_still_work() -> None:
-    from verrou.alerts import WebhookSignatureError as from_alerts
-    from verrou.audit import AuditChainBroken as from_audit
-    from verrou.contacts import ContactSealError as from_contacts
     from verrou.keys import CanonicaliserVersionMismatch as canonicalisers_from_keys
     from verrou.keys import FingerprintKeyMismatch as key_from_keys
-    from verrou.policy import InvalidApplicant as from_policy
+    from verrou.registry.alerts import WebhookSignatureError as from_alerts
+    from verrou.registry.audit import AuditChainBroken as from_audit
+    from verrou.registry.contacts import ContactSealError as from_contacts
+    from verrou.registry.policy import InvalidApplicant as from_policy
+    from verrou.registry.subjects import InvalidThaw as from_subjects
     from verrou.signing import SignatureError as from_signing
-    from verrou.subjects import InvalidThaw as from_subjects
 
     assert (from_alerts, from_audit, from_contacts, from_policy) == (
         WebhookSignatureError,

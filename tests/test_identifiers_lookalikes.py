@@ -30,7 +30,7 @@ from verrou.identifiers.address import canonical_postal_address, postal_address_
 from verrou.identifiers.contact import canonical_account_id, canonical_email, canonical_phone
 from verrou.identifiers.lookalikes import INVISIBLE, lookalike_sources, prototype
 from verrou.identifiers.names import fold_name
-from verrou.policy import Applicant, applicant_keys
+from verrou.registry.policy import Applicant, applicant_keys
 
 TODAY = date(2026, 5, 1)
 HOSTILE_DIR = Path(__file__).parent / "data" / "hostile" / "lookalikes"

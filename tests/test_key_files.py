@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from verrou.cli import main
-from verrou.contacts import create_contact_key_file, load_contact_key_file
 from verrou.errors import KeyMaterialError
 from verrou.keys import MAX_KEY_FILE_BYTES, create_key_file, load_key_file
+from verrou.registry.contacts import create_contact_key_file, load_contact_key_file
 from verrou.signing import create_signing_key_file, load_signing_key_file
 
 KINDS: list[tuple[str, Callable[[Path], Any], Callable[[Path], Any]]] = [

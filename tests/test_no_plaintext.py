@@ -16,9 +16,7 @@ import pyarrow.csv as pacsv
 import pytest
 from fastapi.testclient import TestClient
 
-from verrou import subjects
 from verrou.api import create_app
-from verrou.contacts import Contact, ContactKey
 from verrou.errors import InvalidIdentifier
 from verrou.fingerprints import Fingerprinter
 from verrou.identifiers.columns import canonicalise_column
@@ -26,7 +24,9 @@ from verrou.identifiers.kinds import Kind
 from verrou.identifiers.names import PersonParts, person_keys
 from verrou.ingest.pipeline import IngestOptions, ingest_dump
 from verrou.keys import FingerprintKey
-from verrou.policy import Applicant, applicant_keys
+from verrou.registry import subjects
+from verrou.registry.contacts import Contact, ContactKey
+from verrou.registry.policy import Applicant, applicant_keys
 from verrou.settings import Settings
 from verrou.signing import SigningKey
 from verrou.store import open_store

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from verrou.fingerprints import Fingerprinter
 from verrou.identifiers import Kind, PersonParts, canonical, canonical_postal_address, person_keys
-from verrou.policy import (
+from verrou.registry.policy import (
     Applicant,
     AttributeState,
     Decision,

@@ -13,10 +13,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from verrou.alerts import Alert, Outbox
-from verrou.audit import canonical_content, chain_hash, entry_from_content, verify_stored
 from verrou.errors import Conflict, NotFound, StoreError
-from verrou.policy import Freeze, Thaw
+from verrou.registry.alerts import Alert, Outbox
+from verrou.registry.audit import canonical_content, chain_hash, entry_from_content, verify_stored
+from verrou.registry.policy import Freeze, Thaw
 from verrou.store import RegistryStore, open_store
 from verrou.store.base import ALERT_LEASE, AuditDraft, SealedContact, chain_entry
 from verrou.store.migrations import migrations_for

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from conftest import ingest_leak
-from verrou import subjects
-from verrou.checks import CheckRequest, CheckService
-from verrou.contacts import Contact, ContactKey, open_sealed
 from verrou.errors import Conflict, NotFound
 from verrou.fingerprints import Fingerprinter
-from verrou.policy import (
+from verrou.registry import subjects
+from verrou.registry.checks import CheckRequest, CheckService
+from verrou.registry.contacts import Contact, ContactKey, open_sealed
+from verrou.registry.policy import (
     Applicant,
     IdentityKey,
     SubjectState,

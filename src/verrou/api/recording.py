@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
-from verrou.alerts import DEFAULT_ALERT_WINDOW
-from verrou.checks import CheckJob, CheckService, JobResult, run_jobs
 from verrou.errors import StoreError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey
+from verrou.registry.alerts import DEFAULT_ALERT_WINDOW
+from verrou.registry.checks import CheckJob, CheckService, JobResult, run_jobs
 from verrou.signing import SigningKey
 from verrou.store.protocols import RegistryStore
 

@@ -26,9 +26,9 @@ from verrou.api.schemas import (
     JwksOut,
     StatusOut,
 )
-from verrou.checks import CheckJob, SignedVerdict
 from verrou.errors import BodyTooLarge, MetricsNotFound, RateLimited, Unauthorized
-from verrou.policy import Applicant, PostalAddress
+from verrou.registry.checks import CheckJob, SignedVerdict
+from verrou.registry.policy import Applicant, PostalAddress
 from verrou.signing import unique_object
 from verrou.store.base import RelyingParty
 

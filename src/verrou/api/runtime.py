@@ -2,9 +2,10 @@
 rate limits, the API-key cache and the Prometheus metrics.
 
 Group commit: the checks of every request waiting at one moment are canonicalised, decided,
-recorded and signed together, in one store transaction (:func:`verrou.checks.run_jobs`), by a
-*recorder* fed from a queue. The event loop never waits on the store; each request awaits only
-its own verdicts, which exist once the transaction that audits them committed.
+recorded and signed together, in one store transaction
+(:func:`verrou.registry.checks.run_jobs`), by a *recorder* fed from a queue. The event loop never
+waits on the store; each request awaits only its own verdicts, which exist once the transaction
+that audits them committed.
 
 Two recorders share the grouping:
 
@@ -42,8 +43,8 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from verrou.api.recording import RecorderKeys, RecorderStore
-from verrou.checks import CheckJob, JobResult, SignedVerdict
 from verrou.errors import InvalidApplicant, RecorderFailed, StoreError, VerrouError
+from verrou.registry.checks import CheckJob, JobResult, SignedVerdict
 from verrou.store.base import RelyingParty, api_key_hash
 from verrou.store.protocols import RegistryStore
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from verrou.checks import MAX_BATCH
-from verrou.policy import DocumentType, ReasonCode, SubjectState, Verdict
+from verrou.registry.checks import MAX_BATCH
+from verrou.registry.policy import DocumentType, ReasonCode, SubjectState, Verdict
 
 _SHORT = 200
 

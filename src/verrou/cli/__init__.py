@@ -131,7 +131,7 @@ def keys_init(obj: Context, key_file: Path | None) -> None:
     again, verdicts no longer verify and contacts cannot be opened. Fails when every key
     already exists.
     """
-    from verrou.contacts import create_contact_key_file
+    from verrou.registry.contacts import create_contact_key_file
     from verrou.signing import create_signing_key_file
 
     settings = obj.settings(key_file=key_file)
@@ -163,7 +163,7 @@ def keys_init(obj: Context, key_file: Path | None) -> None:
 def keys_show(obj: Context) -> None:
     """Print the ids of the keys in use (never a key): fingerprint key id, signing key kid
     (RFC 7638 thumbprint, as in the JWKS) and contact key id."""
-    from verrou.contacts import load_contact_key_file
+    from verrou.registry.contacts import load_contact_key_file
     from verrou.signing import load_signing_key_file
 
     settings = obj.settings()

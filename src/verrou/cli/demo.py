@@ -19,7 +19,6 @@ from typing import Any
 
 import click
 
-from verrou.audit import AuditDraft
 from verrou.cli import (
     Context,
     _ingest_with_progress,
@@ -34,7 +33,8 @@ from verrou.cli import (
 from verrou.errors import InvalidApplicant, InvalidIdentifier, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import create_key_file
-from verrou.policy import Applicant, Freeze, applicant_keys
+from verrou.registry.audit import AuditDraft
+from verrou.registry.policy import Applicant, Freeze, applicant_keys
 from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.signing import create_signing_key_file
 from verrou.store import RegistryStore
@@ -402,7 +402,7 @@ def _print_audit_verified(settings: Settings) -> None:
     """What ``verrou audit verify`` says of the demo's log: every check and freeze above is in
     the hash chain, the chain ends at its recorded head, and the freeze state is the one the
     log explains."""
-    from verrou.audit import verify_registry
+    from verrou.registry.audit import verify_registry
 
     with registry(settings) as store:
         snapshot = store.audit_snapshot()

@@ -1,7 +1,7 @@
 """Operator commands of the registry: freezes and thaws, an identity's report, relying parties,
 the audit log, alert contacts and their delivery.
 
-The commands parse options, call :mod:`verrou.subjects` or the store, and print. Identity
+The commands parse options, call :mod:`verrou.registry.subjects` or the store, and print. Identity
 values given on the command line are never printed back, not even in errors.
 """
 
@@ -21,8 +21,19 @@ import click
 from rich import box
 from rich.table import Table
 
-from verrou import subjects
-from verrou.alerts import (
+from verrou.cli import Context, _parse_when, err, keyed_registry, main, out, registry
+from verrou.errors import (
+    ConfigError,
+    Conflict,
+    InvalidApplicant,
+    InvalidIdentity,
+    NoIdentity,
+    NotFound,
+)
+from verrou.fingerprints import Fingerprinter
+from verrou.keys import decode_secret
+from verrou.registry import subjects
+from verrou.registry.alerts import (
     WEBHOOK_SECRET_MIN_BYTES,
     AlertTransport,
     DeliveryReport,
@@ -31,7 +42,7 @@ from verrou.alerts import (
     deliver_due,
     run_worker,
 )
-from verrou.audit import (
+from verrou.registry.audit import (
     AuditChainBroken,
     AuditEntry,
     ChainReport,
@@ -43,19 +54,8 @@ from verrou.audit import (
     verify_checkpoint,
     verify_registry,
 )
-from verrou.cli import Context, _parse_when, err, keyed_registry, main, out, registry
-from verrou.contacts import Contact, load_contact_key_file
-from verrou.errors import (
-    ConfigError,
-    Conflict,
-    InvalidApplicant,
-    InvalidIdentity,
-    NoIdentity,
-    NotFound,
-)
-from verrou.fingerprints import Fingerprinter
-from verrou.keys import decode_secret
-from verrou.policy import (
+from verrou.registry.contacts import Contact, load_contact_key_file
+from verrou.registry.policy import (
     DOCUMENT_KINDS,
     FREEZE_REASONS,
     PLACED_BY,

@@ -29,8 +29,6 @@ from typing import Any, Final, Literal, TypeAlias, get_args
 import numpy as np
 import numpy.typing as npt
 
-from verrou.alerts import RELYING_PARTY_MAX, Alert, OutboxItem
-from verrou.audit import AuditDraft, chain_entry, format_at
 from verrou.errors import InvalidRelyingParty
 from verrou.fingerprints import (
     BLOCK_BITS,
@@ -41,7 +39,9 @@ from verrou.fingerprints import (
     unpack_entries,
 )
 from verrou.identifiers.kinds import KINDS_BY_CODE, Kind
-from verrou.policy import ExposureHit, Freeze, Thaw
+from verrou.registry.alerts import RELYING_PARTY_MAX, Alert, OutboxItem
+from verrou.registry.audit import AuditDraft, chain_entry, format_at
+from verrou.registry.policy import ExposureHit, Freeze, Thaw
 
 #: Timeline fields of a breach, in the order they happen.
 TIMELINE_FIELDS = (
@@ -272,7 +272,7 @@ def relying_party_draft(
 
 @dataclass(frozen=True)
 class SealedContact:
-    """A citizen's contact sealed to one key (:func:`verrou.contacts.seal`).
+    """A citizen's contact sealed to one key (:func:`verrou.registry.contacts.seal`).
 
     ``owner_ref`` is random and shared by the seals of one registration (one citizen's contact
     sealed to each of their keys): a check touching several of those keys alerts them once.
@@ -444,7 +444,7 @@ def _with_details(audit: AuditDraft, extra: Mapping[str, Any]) -> AuditDraft:
 
 def freeze_audit(freeze: Freeze, audit: AuditDraft) -> AuditDraft:
     """The audit entry of a freeze placed, carrying the row it writes, so that `audit verify`
-    can replay the log into the freeze state (:func:`verrou.audit.replay_freezes`)."""
+    can replay the log into the freeze state (:func:`verrou.registry.audit.replay_freezes`)."""
     freeze_audit_subject(freeze.fingerprint, audit)
     return _with_details(
         audit,

@@ -12,8 +12,8 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
-from verrou.alerts import OutboxItem
 from verrou.errors import StoreError
+from verrou.registry.alerts import OutboxItem
 from verrou.store.base import (
     ALERT_LEASE,
     BatchCommit,

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from verrou.alerts import Alert, OutboxItem
-from verrou.audit import AuditEntry, AuditSnapshot, StoredEntry
-from verrou.policy import ExposureHit, Freeze, Thaw
+from verrou.registry.alerts import Alert, OutboxItem
+from verrou.registry.audit import AuditEntry, AuditSnapshot, StoredEntry
+from verrou.registry.policy import ExposureHit, Freeze, Thaw
 from verrou.store.base import (
     AuditDraft,
     BatchCommit,
@@ -142,13 +142,14 @@ class AuditLogStore(Protocol):
         ...
 
     def audit_entries(self) -> Iterator[StoredEntry]:
-        """Every stored entry in seq order, streamed (see :func:`verrou.audit.verify_stored`)."""
+        """Every stored entry in seq order, streamed (see
+        :func:`verrou.registry.audit.verify_stored`)."""
         ...
 
     def audit_snapshot(self) -> AuditSnapshot:
         """The chain's head row, the log's last entry and every freeze and thaw, read together
         under the head lock (so they agree with each other: every change takes that lock), for
-        :func:`verrou.audit.verify_registry`."""
+        :func:`verrou.registry.audit.verify_registry`."""
         ...
 
 
@@ -183,7 +184,7 @@ class RelyingPartyStore(Protocol):
 
 
 class OutboxStore(Protocol):
-    """The alert outbox (:class:`verrou.alerts.Outbox`)."""
+    """The alert outbox (:class:`verrou.registry.alerts.Outbox`)."""
 
     def enqueue_alert(self, alert: Alert, sealed_contact: bytes, *, now: datetime) -> OutboxItem:
         """Add a pending alert due at ``now``; :class:`~verrou.errors.Conflict` for an id
@@ -198,8 +199,8 @@ class OutboxStore(Protocol):
     def mark_delivered(
         self, alert_id: str, at: datetime, *, attempts: int, checks: int | None = None
     ) -> None:
-        """See :meth:`verrou.alerts.Outbox.mark_delivered`: checks an alert absorbed after it
-        was read for sending (more than ``checks``) go to the alert of its next window."""
+        """See :meth:`verrou.registry.alerts.Outbox.mark_delivered`: checks an alert absorbed
+        after it was read for sending (more than ``checks``) go to the alert of its next window."""
         ...
 
     def mark_retry(
@@ -215,7 +216,7 @@ class ContactStore(Protocol):
     """Sealed contacts of the owners of keys."""
 
     def add_contact(self, subject_fingerprint: bytes, sealed: bytes, *, owner_ref: str) -> None:
-        """Register a sealed contact (:func:`verrou.contacts.seal`) for a key."""
+        """Register a sealed contact (:func:`verrou.registry.contacts.seal`) for a key."""
         ...
 
     def contacts_for(self, fingerprints: Sequence[bytes]) -> dict[bytes, list[SealedContact]]:

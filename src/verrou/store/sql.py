@@ -20,8 +20,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from verrou.alerts import ALERT_RANK, Alert, OutboxItem, new_alert_id
-from verrou.audit import AuditEntry, AuditSnapshot, StoredEntry
 from verrou.errors import (
     CanonicaliserVersionMismatch,
     Conflict,
@@ -32,7 +30,9 @@ from verrou.errors import (
 )
 from verrou.fingerprints import block_prefix
 from verrou.identifiers.kinds import KIND_VERSIONS
-from verrou.policy import Freeze, Thaw
+from verrou.registry.alerts import ALERT_RANK, Alert, OutboxItem, new_alert_id
+from verrou.registry.audit import AuditEntry, AuditSnapshot, StoredEntry
+from verrou.registry.policy import Freeze, Thaw
 from verrou.store.base import (
     AUDIT_PAGE,
     BREACH_COLUMNS,
@@ -90,7 +90,7 @@ _CURRENT_VERSIONS: Mapping[str, int] = {
     kind.value: version for kind, version in KIND_VERSIONS.items()
 }
 
-#: An alert kind's rank in SQL (higher is stronger), as :data:`verrou.alerts.ALERT_RANK`.
+#: An alert kind's rank in SQL (higher is stronger), as :data:`verrou.registry.alerts.ALERT_RANK`.
 _RANK_SQL = "(CASE {} WHEN 'canary_tripped' THEN 3 WHEN 'attempt_on_frozen' THEN 2 ELSE 1 END)"
 
 

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from verrou.alerts import OutboxItem
-from verrou.audit import format_at
 from verrou.errors import StoreError
 from verrou.fingerprints import SEGMENT_BITS
+from verrou.registry.alerts import OutboxItem
+from verrou.registry.audit import format_at
 from verrou.store.base import (
     ALERT_LEASE,
     OUTBOX_COLUMNS,

@@ -53,7 +53,7 @@ from typing import Any
 
 from verrou.errors import AuditChainBroken as AuditChainBroken  # re-exported: its old home
 from verrou.errors import SignatureError, UnreadableAuditEntry
-from verrou.policy import Freeze, Thaw
+from verrou.registry.policy import Freeze, Thaw
 from verrou.signing import (
     SigningKey,
     canonical_json,

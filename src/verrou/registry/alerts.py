@@ -39,7 +39,6 @@ from email.utils import format_datetime
 from typing import Final, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from verrou.contacts import Contact, ContactKey, open_sealed
 from verrou.errors import (
     ConfigError,
     Conflict,
@@ -50,6 +49,7 @@ from verrou.errors import (
 )
 from verrou.errors import WebhookSignatureError as WebhookSignatureError  # old home
 from verrou.identifiers.names import ENGLISH_MONTHS
+from verrou.registry.contacts import Contact, ContactKey, open_sealed
 
 logger = logging.getLogger(__name__)
 

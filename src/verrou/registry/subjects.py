@@ -1,9 +1,10 @@
 """What an operator (and later the citizen portal) does to one identity: freeze, lift, thaw,
 register an alert contact, and see everything the registry holds about it.
 
-Each function takes the store and the identity's keys (:func:`verrou.policy.applicant_keys`):
-a person yields several matching keys (one per spelling of the name), and every change applies
-to all of them, so that the same human stays frozen whichever spelling a bank sends.
+Each function takes the store and the identity's keys
+(:func:`verrou.registry.policy.applicant_keys`): a person yields several matching keys (one per
+spelling of the name), and every change applies to all of them, so that the same human stays
+frozen whichever spelling a bank sends.
 
 Every change is written with its audit entry, whose subject is the key's fingerprint in hex and
 whose details hold ids and codes only -- never a name, a number or an address. No click, no
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, TypeAlias
 
-from verrou.audit import AuditDraft, entry_from_content, format_at
-from verrou.contacts import Contact, ContactKey, seal
 from verrou.errors import Conflict, InvalidThaw, NotFound
-from verrou.policy import (
+from verrou.registry.audit import AuditDraft, entry_from_content, format_at
+from verrou.registry.contacts import Contact, ContactKey, seal
+from verrou.registry.policy import (
     Freeze,
     FreezeReason,
     IdentityKey,

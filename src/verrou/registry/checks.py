@@ -1,8 +1,8 @@
 """Checks: a relying party's question about applicants, answered, recorded and signed.
 
 :class:`CheckService` runs a group of checks as one unit: it reads what the registry holds for
-the applicants' fingerprints, decides each verdict with :func:`verrou.policy.decide`, and writes
-each check's audit entry and its owners' alerts, all in one store transaction
+the applicants' fingerprints, decides each verdict with :func:`verrou.registry.policy.decide`,
+and writes each check's audit entry and its owners' alerts, all in one store transaction
 (:meth:`verrou.store.protocols.CheckLedger.run_checks`). Only then are the verdicts signed and
 returned: a verdict whose audit entry did not commit is never given (fail closed; a store
 failure propagates as :class:`verrou.errors.StoreError`, 503).
@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeAlias, TypeVar
 
-from verrou.alerts import ALERT_RANK, DEFAULT_ALERT_WINDOW, Alert, AlertKind
-from verrou.audit import AuditDraft, format_at
 from verrou.errors import InvalidApplicant
 from verrou.fingerprints import Fingerprinter
-from verrou.policy import (
+from verrou.registry.alerts import ALERT_RANK, DEFAULT_ALERT_WINDOW, Alert, AlertKind
+from verrou.registry.audit import AuditDraft, format_at
+from verrou.registry.policy import (
     Applicant,
     Decision,
     ExposureHit,
@@ -68,8 +68,8 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class CheckRequest:
-    """One applicant to check: their identity keys (:func:`verrou.policy.applicant_keys`) and
-    who asks."""
+    """One applicant to check: their identity keys
+    (:func:`verrou.registry.policy.applicant_keys`) and who asks."""
 
     keys: tuple[IdentityKey, ...]
     party: RelyingParty
