@@ -147,7 +147,7 @@ def ingest_leak(store: RegistryStore, fingerprinter: Fingerprinter, folder: Path
     from datetime import UTC, datetime
 
     from verrou.ingest.pipeline import IngestOptions, ingest_dump
-    from verrou.store.base import BreachInfo
+    from verrou.registry.records import BreachInfo
 
     store.ensure_breach(
         BreachInfo(

@@ -27,9 +27,10 @@ from verrou.registry.alerts import (
 from verrou.registry.checks import CheckRequest, CheckService, alert_window
 from verrou.registry.contacts import Contact, ContactKey, seal
 from verrou.registry.policy import Applicant, Freeze, IdentityKey, applicant_keys
+from verrou.registry.records import RelyingParty
 from verrou.signing import SigningKey
 from verrou.store import RegistryStore, open_store
-from verrou.store.base import AuditDraft, RelyingParty
+from verrou.store.base import AuditDraft
 
 #: The start of an alert window (09:00 UTC is a multiple of 15 minutes since the epoch).
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

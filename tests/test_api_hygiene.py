@@ -16,10 +16,10 @@ from verrou.api import create_app
 from verrou.api.runtime import RateLimiter
 from verrou.errors import ConfigError
 from verrou.keys import FingerprintKey
+from verrou.registry.records import RelyingParty
 from verrou.settings import Settings
 from verrou.signing import SigningKey
 from verrou.store import open_store
-from verrou.store.base import RelyingParty
 
 METRICS_TOKEN = "t" * 43
 

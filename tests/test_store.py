@@ -18,8 +18,9 @@ from verrou.fingerprints import (
     unpack_entries,
 )
 from verrou.identifiers.kinds import Kind
+from verrou.registry.records import BatchCommit, BreachInfo, NewRun, Reject
 from verrou.store import RegistryStore
-from verrou.store.base import BatchCommit, BreachInfo, NewRun, Reject, find_in_block
+from verrou.store.base import find_in_block
 
 
 def _new_run(store: RegistryStore, breach_id: int, sha: str = "ab" * 32) -> int:

@@ -17,8 +17,9 @@ from verrou.errors import Conflict, NotFound, StoreError
 from verrou.registry.alerts import Alert, Outbox
 from verrou.registry.audit import canonical_content, chain_hash, entry_from_content, verify_stored
 from verrou.registry.policy import Freeze, Thaw
+from verrou.registry.records import ALERT_LEASE, SealedContact
 from verrou.store import RegistryStore, open_store
-from verrou.store.base import ALERT_LEASE, AuditDraft, SealedContact, chain_entry
+from verrou.store.base import AuditDraft, chain_entry
 from verrou.store.migrations import migrations_for
 
 NOW = datetime(2026, 5, 4, 9, 30, 15, 250000, tzinfo=UTC)

@@ -29,8 +29,8 @@ from verrou.api.schemas import (
 from verrou.errors import BodyTooLarge, MetricsNotFound, RateLimited, Unauthorized
 from verrou.registry.checks import CheckJob, SignedVerdict
 from verrou.registry.policy import Applicant, PostalAddress
+from verrou.registry.records import RelyingParty
 from verrou.signing import unique_object
-from verrou.store.base import RelyingParty
 
 router = APIRouter()
 

@@ -45,7 +45,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from verrou.api.recording import RecorderKeys, RecorderStore
 from verrou.errors import InvalidApplicant, RecorderFailed, StoreError, VerrouError
 from verrou.registry.checks import CheckJob, JobResult, SignedVerdict
-from verrou.store.base import RelyingParty, api_key_hash
+from verrou.registry.records import RelyingParty, api_key_hash
 from verrou.store.protocols import RegistryStore
 
 logger = logging.getLogger(__name__)

@@ -577,7 +577,7 @@ def breach(
     disclosed: str | None,
 ) -> None:
     """Create or update breach NAME and its timeline (dwell time = detected − intrusion start)."""
-    from verrou.store.base import BreachInfo
+    from verrou.registry.records import BreachInfo
 
     info = BreachInfo(
         name=name,

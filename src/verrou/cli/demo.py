@@ -35,10 +35,10 @@ from verrou.fingerprints import Fingerprinter
 from verrou.keys import create_key_file
 from verrou.registry.audit import AuditDraft
 from verrou.registry.policy import Applicant, Freeze, applicant_keys
+from verrou.registry.records import BreachInfo
 from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.signing import create_signing_key_file
 from verrou.store import RegistryStore
-from verrou.store.base import BreachInfo
 from verrou.store.urls import redacted_url
 
 DEMO_BREACH = BreachInfo(

@@ -64,9 +64,9 @@ from verrou.registry.policy import (
     PostalAddress,
     applicant_keys,
 )
+from verrou.registry.records import KEY_PREFIX_CHARS, SECTORS, RelyingParty
 from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.signing import load_signing_key_file, public_jwks
-from verrou.store.base import KEY_PREFIX_CHARS, SECTORS, RelyingParty
 from verrou.store.protocols import RegistryStore
 
 F = TypeVar("F", bound=Callable[..., Any])

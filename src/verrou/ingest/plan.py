@@ -30,7 +30,7 @@ from verrou.identifiers.kinds import Kind
 from verrou.identifiers.names import person_key_columns
 from verrou.ingest.mapping import ColumnMapping, Field
 from verrou.masking import mask_value
-from verrou.store.base import Reject
+from verrou.registry.records import Reject
 
 #: Dump fields that are one identifier each.
 SINGLE_FIELD_KINDS: dict[Field, Kind] = {

@@ -691,7 +691,7 @@ def verify_registry(records: Iterable[StoredEntry], snapshot: AuditSnapshot) -> 
     against the log (:func:`freeze_disagreements`).
 
     ``records`` is the store's log in seq order; ``snapshot`` was read before it
-    (:meth:`verrou.store.base.RegistryStore.audit_snapshot`), so the walk stops at the head's
+    (:meth:`verrou.store.protocols.AuditLogStore.audit_snapshot`), so the walk stops at the head's
     seq and later appends do not count. Never raises for a bad log: see :func:`raise_if_broken`.
     """
 

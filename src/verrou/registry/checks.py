@@ -40,8 +40,7 @@ from verrou.registry.policy import (
     applicant_keys,
     decide,
 )
-from verrou.signing import SigningKey, canonical_json, sign_canonical
-from verrou.store.base import (
+from verrou.registry.records import (
     Breach,
     CheckRecord,
     CheckSnapshot,
@@ -49,6 +48,7 @@ from verrou.store.base import (
     RelyingParty,
     SealedContact,
 )
+from verrou.signing import SigningKey, canonical_json, sign_canonical
 from verrou.store.protocols import CheckStore
 
 #: ``iss`` of every verdict.

@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 
 from verrou.errors import StoreError
 from verrou.registry.alerts import OutboxItem
-from verrou.store.base import (
+from verrou.registry.records import (
     ALERT_LEASE,
     BatchCommit,
     Breach,
@@ -23,10 +23,8 @@ from verrou.store.base import (
     NewRun,
     Reject,
     RunStatus,
-    merge_segments,
-    outbox_item_from_row,
-    sum_counts,
 )
+from verrou.store.base import merge_segments, outbox_item_from_row, sum_counts
 from verrou.store.migrations import migrations_for
 from verrou.store.sql import SqlRegistry
 from verrou.store.urls import redacted_text, redacted_url

@@ -14,8 +14,7 @@ from typing import Any, Protocol
 from verrou.registry.alerts import Alert, OutboxItem
 from verrou.registry.audit import AuditEntry, AuditSnapshot, StoredEntry
 from verrou.registry.policy import ExposureHit, Freeze, Thaw
-from verrou.store.base import (
-    AuditDraft,
+from verrou.registry.records import (
     BatchCommit,
     Breach,
     BreachInfo,
@@ -30,6 +29,7 @@ from verrou.store.base import (
     SealedContact,
     Sector,
 )
+from verrou.store.base import AuditDraft
 
 
 class RegistryAdmin(Protocol):

@@ -19,9 +19,8 @@ from verrou.errors import StoreError
 from verrou.fingerprints import SEGMENT_BITS
 from verrou.registry.alerts import OutboxItem
 from verrou.registry.audit import format_at
-from verrou.store.base import (
+from verrou.registry.records import (
     ALERT_LEASE,
-    OUTBOX_COLUMNS,
     BatchCommit,
     Breach,
     BreachInfo,
@@ -29,10 +28,8 @@ from verrou.store.base import (
     NewRun,
     Reject,
     RunStatus,
-    merge_segments,
-    outbox_item_from_row,
-    sum_counts,
 )
+from verrou.store.base import OUTBOX_COLUMNS, merge_segments, outbox_item_from_row, sum_counts
 from verrou.store.migrations import migrations_for
 from verrou.store.sql import SqlRegistry
 
