@@ -17,27 +17,21 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, get_args
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from verrou.api.docs import docs_router
 from verrou.api.readiness import NotReady, Readiness
 from verrou.api.recording import RecorderKeys, RegistryFile
 from verrou.api.responses import ApiResponse
-from verrou.api.routes import (
-    MAX_BODY_BYTES,
-    REQUEST_MODELS,
-    SECURITY_SCHEME,
-    router,
-    security_scheme,
-)
+from verrou.api.routes import MAX_BODY_BYTES, SECURITY_SCHEME, router, security_scheme
 from verrou.api.runtime import KeyCache, Metrics, ProcessRecorder, RateLimiter, ThreadRecorder
+from verrou.api.schemas import REQUEST_MODELS, field_errors
 from verrou.errors import StoreError, VerrouError
 from verrou.keys import FingerprintKey, load_fingerprint_key
 from verrou.settings import Settings
@@ -67,74 +61,6 @@ def error_response(
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     return ApiResponse(json.dumps({"error": body}), status_code=status, headers=headers)
-
-
-def _schema_fields(models: tuple[type[BaseModel], ...]) -> frozenset[str]:
-    """Every field name our request models declare, nested models included."""
-    names: set[str] = set()
-    pending = list(models)
-    while pending:
-        model = pending.pop()
-        for name, info in model.model_fields.items():
-            names.add(name)
-            for argument in (info.annotation, *get_args(info.annotation)):
-                for inner in (argument, *get_args(argument)):
-                    if isinstance(inner, type) and issubclass(inner, BaseModel):
-                        pending.append(inner)
-    return frozenset(names)
-
-
-#: Field names a 422 may quote: ours, by our schema. Anything else in an error's location was
-#: written by the client (an unknown member's name) and is never echoed.
-_SCHEMA_FIELDS = _schema_fields(REQUEST_MODELS)
-
-#: Pydantic error types whose message is built from our schema only (lengths, types, allowed
-#: values); any other type gets a sentence of ours, so no message can quote the input.
-_SCHEMA_MESSAGES = frozenset(
-    {
-        "missing",
-        "string_type",
-        "string_too_long",
-        "string_too_short",
-        "string_unicode",
-        "list_type",
-        "model_type",
-        "model_attributes_type",
-        "dict_type",
-        "literal_error",
-    }
-)
-
-
-def _field_error(error: Any) -> tuple[str, str]:
-    """(field, reason) of one validation error, naming only what our schema defines: an
-    unknown member is reported at its parent's path ("body" at the top, "applicants.2",
-    "document"), and its name, which the client chose, is left out."""
-    kind = error.get("type")
-    if kind == "json_invalid":
-        return "body", str(error.get("msg") or "not valid JSON")
-    location = tuple(error.get("loc", ()))
-    if kind == "extra_forbidden":  # the last part is the member's name, even one of ours
-        location = location[:-1]
-    path: list[str] = []
-    for part in location:
-        if part == "body" and not path:
-            continue
-        if isinstance(part, int) or part in _SCHEMA_FIELDS:
-            path.append(str(part))
-        else:  # a name we did not define: stop at its parent
-            kind = "extra_forbidden"
-            break
-    if kind == "extra_forbidden":
-        return ".".join(path) or "body", "unknown field"
-    context = error.get("ctx") or {}
-    if kind == "too_long":  # pydantic's sentence adds the submitted count
-        reason = f"at most {int(context.get('max_length', 0))} items"
-    elif kind == "too_short":
-        reason = f"at least {int(context.get('min_length', 0))} item(s)"
-    else:
-        reason = str(error.get("msg")) if kind in _SCHEMA_MESSAGES else "invalid value"
-    return ".".join(path) or "body", reason
 
 
 def create_app(
@@ -259,7 +185,7 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         # Pydantic's own answer quotes the input: name our field and the rule only.
-        fields = dict(_field_error(error) for error in exc.errors())
+        fields = field_errors(exc.errors())
         metrics.errors.labels("invalid_request").inc()
         return error_response(
             422, "invalid_request", f"the request body is invalid: {len(fields)} field(s)", fields

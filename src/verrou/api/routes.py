@@ -25,11 +25,10 @@ from verrou.api.schemas import (
     ErrorOut,
     JwksOut,
     StatusOut,
+    decode_document,
 )
 from verrou.errors import BodyTooLarge, MetricsNotFound, RateLimited, Unauthorized
 from verrou.registry.checks import CheckJob, SignedVerdict
-from verrou.registry.policy import Applicant, PostalAddress
-from verrou.signing import unique_object
 from verrou.store.base import RelyingParty
 
 router = APIRouter()
@@ -66,9 +65,6 @@ def security_scheme() -> dict[str, Any]:
 
 _Body = TypeVar("_Body", bound=BaseModel)
 
-#: Request models whose schemas the OpenAPI document must hold (see :func:`request_body`).
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (ApplicantIn, BatchIn)
-
 
 def request_body(model: type[BaseModel]) -> dict[str, Any]:
     """The OpenAPI ``requestBody`` of a route that parses its body itself (:func:`parsed`)."""
@@ -101,13 +97,6 @@ async def _bounded_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-#: Decodes check bodies refusing duplicate members at any depth (the hook the JWS and audit
-#: parsers use): with "last one wins", a body could mean one thing to a proxy or a log and
-#: another to us. Built once: ``json.loads(..., object_pairs_hook=...)`` builds a decoder per
-#: call, which cost as much as the hook itself.
-_BODY_DECODER = json.JSONDecoder(object_pairs_hook=unique_object)
-
-
 def _invalid_body(reason: str) -> RequestValidationError:
     """A body that is not one JSON document without duplicate members: 422 naming only
     ``body``, never a position or a snippet of it (FastAPI's own error, so its one handler
@@ -116,7 +105,8 @@ def _invalid_body(reason: str) -> RequestValidationError:
 
 
 async def parsed(request: Request, model: type[_Body]) -> _Body:
-    """The body as ``model``: decoded refusing duplicate members, then validated by pydantic.
+    """The body as ``model``: decoded refusing duplicate members (:func:`decode_document`),
+    then validated by pydantic.
 
     The check routes parse their body themselves, after authenticating the caller: FastAPI's
     body pipeline cost a tenth of a check. The decoder with its duplicate hook costs about
@@ -125,14 +115,9 @@ async def parsed(request: Request, model: type[_Body]) -> _Body:
     """
     body = await _bounded_body(request)
     try:
-        document = _BODY_DECODER.decode(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise _invalid_body("not UTF-8 text") from None
-    except RecursionError:
-        raise _invalid_body("nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, or a duplicate member
-        duplicate = not isinstance(exc, json.JSONDecodeError)
-        raise _invalid_body("duplicate member" if duplicate else "not valid JSON") from None
+        document = decode_document(body)
+    except ValueError as exc:
+        raise _invalid_body(str(exc)) from None
     try:
         return model.model_validate(document)
     except ValidationError as exc:
@@ -160,26 +145,6 @@ async def relying_party(request: Request) -> RelyingParty:
     return party
 
 
-def _applicant(body: ApplicantIn) -> Applicant:
-    address = body.postal_address
-    return Applicant(
-        family_name=body.family_name,
-        usage_name=body.usage_name,
-        given_names=body.given_names,
-        birth_date=body.birth_date,
-        birth_place=body.birth_place,
-        document_type=body.document.type if body.document else None,
-        document_number=body.document.number if body.document else None,
-        nir=body.nir,
-        email=body.email,
-        phone=body.phone,
-        iban=body.iban,
-        postal_address=(
-            PostalAddress(address.line, address.postcode, address.city) if address else None
-        ),
-    )
-
-
 async def _run(
     request: Request, endpoint: str, party: RelyingParty, bodies: list[ApplicantIn]
 ) -> list[SignedVerdict]:
@@ -198,7 +163,7 @@ async def _run_checks(
     wait = state.limiter.take(party, len(bodies))
     if wait is not None:
         raise RateLimited("rate limit reached for this API key", max(1, math.ceil(wait)))
-    job = CheckJob(party, tuple(_applicant(body) for body in bodies))
+    job = CheckJob(party, tuple(body.to_applicant() for body in bodies))
     verdicts: list[SignedVerdict] = await state.runner.run(job)
     for verdict in verdicts:
         state.metrics.checks.labels(verdict.verdict, party.sector).inc()
