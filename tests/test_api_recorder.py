@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import LEAKED_PEOPLE, ingest_leak
-from verrou.api import create_app, runtime
+from verrou.api import api_state, create_app, runtime
 from verrou.api.runtime import ProcessRecorder
 from verrou.errors import StoreError
 from verrou.fingerprints import Fingerprinter
@@ -93,7 +93,7 @@ def test_a_dead_recorder_is_replaced_and_checks_fail_closed_until_it_is(
     served: tuple[TestClient, dict[str, str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, headers, _ = served
-    runner: Any = client.app.state.runner  # type: ignore[attr-defined]
+    runner: Any = api_state(client.app).live().runner  # type: ignore[arg-type]
     assert isinstance(runner, ProcessRecorder)
     first = runner.pid
     assert first is not None and first != os.getpid()
@@ -145,7 +145,7 @@ def test_ctrl_c_reaching_the_recorder_child_does_not_kill_it(
     """A terminal's Ctrl-C signals the recorder child too: it used to die of it mid-read
     (KeyboardInterrupt traceback) and be replaced while the server was stopping."""
     client, headers, _ = served
-    runner: Any = client.app.state.runner  # type: ignore[attr-defined]
+    runner: Any = api_state(client.app).live().runner  # type: ignore[arg-type]
     pid = runner.pid
     stopping = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
     assert _signal_mask(pid, "SigIgn") & stopping == stopping
@@ -161,7 +161,7 @@ def test_a_recorder_that_dies_while_the_server_stops_is_not_replaced(
     served: tuple[TestClient, dict[str, str], str],
 ) -> None:
     client, headers, _ = served
-    runner: Any = client.app.state.runner  # type: ignore[attr-defined]
+    runner: Any = api_state(client.app).live().runner  # type: ignore[arg-type]
     first = runner.pid
     assert first is not None
     runner.begin_shutdown()  # what a SIGINT or SIGTERM to `verrou serve` does first

@@ -32,6 +32,7 @@ from verrou.api.responses import ApiResponse
 from verrou.api.routes import MAX_BODY_BYTES, SECURITY_SCHEME, router, security_scheme
 from verrou.api.runtime import KeyCache, Metrics, ProcessRecorder, RateLimiter, ThreadRecorder
 from verrou.api.schemas import REQUEST_MODELS, field_errors
+from verrou.api.state import ApiState, Recorder, Serving, api_state
 from verrou.errors import StoreError, VerrouError
 from verrou.keys import FingerprintKey, load_fingerprint_key
 from verrou.settings import Settings
@@ -87,7 +88,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.database_url)
-        runner: ProcessRecorder | ThreadRecorder
+        runner: Recorder
         try:
             # The recorders must stay on the file opened now (see RegistryFile).
             on_file = replace(keys, registry_file=RegistryFile.of(store))
@@ -101,26 +102,28 @@ def create_app(
             raise
         # The store connection of the request side (keys, readiness) is used from worker
         # threads, one at a time.
-        app.state.store = store
-        app.state.store_lock = threading.Lock()
-        app.state.runner = runner
-        app.state.keys = KeyCache(
-            store, settings.auth_cache_seconds, clock, lock=app.state.store_lock
-        )
+        store_lock = threading.Lock()
 
         async def probe() -> None:
             # Both connections a check needs: the request side's (API keys), the recorder's.
             def ping() -> None:
-                with app.state.store_lock:
+                with store_lock:
                     store.ping()
 
             await asyncio.to_thread(ping)
             await runner.probe()
 
-        app.state.readiness = Readiness(probe)
+        state.serving = Serving(
+            store=store,
+            store_lock=store_lock,
+            runner=runner,
+            keys=KeyCache(store, settings.auth_cache_seconds, clock, lock=store_lock),
+            readiness=Readiness(probe),
+        )
         try:
             yield
         finally:
+            state.serving = None
             await runner.stop()
             store.close()
 
@@ -139,10 +142,13 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.settings = settings
-    app.state.jwks = public_jwks([signer])
-    app.state.metrics = metrics
-    app.state.limiter = RateLimiter(settings.rate_limit, clock)
+    state = ApiState(
+        settings=settings,
+        jwks=public_jwks([signer]),
+        metrics=metrics,
+        limiter=RateLimiter(settings.rate_limit, clock),
+    )
+    app.state.verrou = state  # the one attribute: read it with api_state(app)
     app.include_router(router)
 
     def openapi() -> dict[str, Any]:
@@ -174,9 +180,9 @@ def create_app(
             # The detail names the database; operators read it in the log, clients get a
             # sentence that says what it means for them.
             logger.warning("answering 503: %s", exc.message)
-            readiness: Readiness | None = getattr(request.app.state, "readiness", None)
-            if readiness is not None and not isinstance(exc, NotReady):
-                readiness.invalidate()
+            serving = state.serving
+            if serving is not None and not isinstance(exc, NotReady):
+                serving.readiness.invalidate()
             message = "the registry is unavailable: no verdict was given; retry later"
         return error_response(
             exc.status, exc.code, message, exc.fields, retry_after=exc.retry_after
@@ -209,4 +215,11 @@ def create_app(
     return app
 
 
-__all__ = ["API_TITLE", "MAX_BODY_BYTES", "create_app", "error_response"]
+__all__ = [
+    "API_TITLE",
+    "MAX_BODY_BYTES",
+    "ApiState",
+    "api_state",
+    "create_app",
+    "error_response",
+]

@@ -16,7 +16,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from verrou.api.responses import ApiResponse
-from verrou.api.runtime import KeyCache
 from verrou.api.schemas import (
     ApplicantIn,
     BatchIn,
@@ -27,6 +26,7 @@ from verrou.api.schemas import (
     StatusOut,
     decode_document,
 )
+from verrou.api.state import api_state
 from verrou.errors import BodyTooLarge, MetricsNotFound, RateLimited, Unauthorized
 from verrou.registry.checks import CheckJob, SignedVerdict
 from verrou.store.base import RelyingParty
@@ -135,7 +135,7 @@ async def relying_party(request: Request) -> RelyingParty:
     credentials = credentials.strip()
     if scheme.lower() != "bearer" or not credentials:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-    keys: KeyCache = request.app.state.keys
+    keys = api_state(request.app).live().keys
     party = keys.cached(credentials)
     if party is None:
         # A store read: off the event loop, so a slow database cannot stall other requests.
@@ -153,18 +153,20 @@ async def _run(
     try:
         return await _run_checks(request, party, bodies)
     finally:
-        request.app.state.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        api_state(request.app).metrics.latency.labels(endpoint).observe(
+            time.perf_counter() - started
+        )
 
 
 async def _run_checks(
     request: Request, party: RelyingParty, bodies: list[ApplicantIn]
 ) -> list[SignedVerdict]:
-    state = request.app.state
+    state = api_state(request.app)
     wait = state.limiter.take(party, len(bodies))
     if wait is not None:
         raise RateLimited("rate limit reached for this API key", max(1, math.ceil(wait)))
     job = CheckJob(party, tuple(body.to_applicant() for body in bodies))
-    verdicts: list[SignedVerdict] = await state.runner.run(job)
+    verdicts = await state.live().runner.run(job)
     for verdict in verdicts:
         state.metrics.checks.labels(verdict.verdict, party.sector).inc()
     return verdicts
@@ -212,7 +214,7 @@ async def check_batch(request: Request) -> Response:
     tags=["keys"],
 )
 async def jwks(request: Request) -> Response:
-    return _json(request.app.state.jwks)
+    return _json(api_state(request.app).jwks)
 
 
 @router.get("/healthz", response_model=StatusOut, summary="The process is up", tags=["health"])
@@ -230,7 +232,7 @@ async def healthz() -> Response:
 async def readyz(request: Request) -> Response:
     """200 when the store answers and the check recorder can write to it now (probed at
     most once a second); 503, as a check would get, otherwise."""
-    await request.app.state.readiness.check()
+    await api_state(request.app).live().readiness.check()
     return _json({"status": "ready"})
 
 
@@ -248,13 +250,12 @@ async def readyz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     """Counts per verdict and sector, latencies, group sizes. Only for the bearer of
     VERROU_METRICS_TOKEN; without one set, nobody (404), as if there were no such page."""
-    token: str | None = request.app.state.settings.metrics_token
+    state = api_state(request.app)
+    token = state.settings.metrics_token
     if token is None:
         raise MetricsNotFound("not found")
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     given = credentials.strip().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given, token.encode()):
         raise Unauthorized("this page needs Authorization: Bearer <VERROU_METRICS_TOKEN>")
-    return ApiResponse(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    return ApiResponse(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
