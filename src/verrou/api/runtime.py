@@ -7,7 +7,9 @@ recorded and signed together, in one store transaction
 waits on the store; each request awaits only its own verdicts, which exist once the transaction
 that audits them committed.
 
-Two recorders share the grouping:
+Two recorders share the grouping (:func:`take_group`: the waiting jobs in order, up to
+:data:`MAX_GROUP` checks, skipping the requests cancelled while they waited) and the settling of
+futures; they differ only in where a group runs:
 
 * :class:`ProcessRecorder` (the default, ``VERROU_RECORDER=process``) runs the work in a child
   process of its own. The web process parses HTTP on one core while the recorder decides and
@@ -71,9 +73,38 @@ def tune_garbage_collector() -> None:
 
 @dataclass
 class _Pending:
+    """A job waiting for its verdicts, with the loop its request runs on."""
+
     job: CheckJob
     future: asyncio.Future[list[SignedVerdict]]
     loop: asyncio.AbstractEventLoop
+
+
+def take_group(waiting: collections.deque[_Pending]) -> tuple[list[_Pending], int]:
+    """The next group to record, taken from the front of ``waiting``, and its number of checks.
+
+    Jobs are taken in order up to :data:`MAX_GROUP` checks (a first job larger than that is
+    taken alone: a batch is never split). A job whose request was cancelled while it waited
+    (the client went away) is dropped, not recorded: no verdict was given, so there is nothing
+    to audit and no owner to alert, and a client cannot make us work for answers it does not
+    read. A job already in a group is recorded even if its request is cancelled meanwhile:
+    every verdict that exists is audited. Both recorders group with this one function.
+    """
+    group: list[_Pending] = []
+    size = 0
+    while waiting:
+        pending = waiting[0]
+        if group and size + len(pending.job.applicants) > MAX_GROUP:
+            break
+        waiting.popleft()
+        # Cancelled while waiting: nothing to record. (The thread recorder reads this off the
+        # loop's thread: a stale "not done" only records the check, and _settle, on the loop,
+        # looks again before answering.)
+        if pending.future.done():
+            continue
+        group.append(pending)
+        size += len(pending.job.applicants)
+    return group, size
 
 
 def _settle(
@@ -169,37 +200,42 @@ class ThreadRecorder:
             self._ready.set()
             return
         self._ready.set()
+        waiting: collections.deque[_Pending] = collections.deque()
+        probes: list[_Probe] = []
+        stopping = False
         try:
             while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                group: list[_Pending] = []
-                probes: list[_Probe] = []
-                if isinstance(first, _Probe):
-                    probes.append(first)
-                else:
-                    group.append(first)
-                size = sum(len(pending.job.applicants) for pending in group)
-                stop = False
-                while size < MAX_GROUP:
+                if not waiting and not probes:
+                    if stopping:
+                        return
+                    stopping = self._gather(self._queue.get(), waiting, probes)
+                # The jobs queued while the last group was recorded make the next one: take
+                # them without waiting.
+                while not stopping:
                     try:
                         more = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                    if more is None:
-                        stop = True
-                        break
-                    if isinstance(more, _Probe):
-                        probes.append(more)
-                        continue
-                    group.append(more)
-                    size += len(more.job.applicants)
-                self._run_group(recorder, group, probes, size)
-                if stop:
-                    return
+                    stopping = self._gather(more, waiting, probes)
+                group, size = take_group(waiting)
+                taken, probes = probes, []
+                if group or taken:
+                    self._run_group(recorder, group, taken, size)
         finally:
             recorder.close()
+
+    @staticmethod
+    def _gather(
+        item: _Pending | _Probe | None, waiting: collections.deque[_Pending], probes: list[_Probe]
+    ) -> bool:
+        """File one item of the queue; True when it says stop (what waits is still recorded)."""
+        if item is None:
+            return True
+        if isinstance(item, _Probe):
+            probes.append(item)
+        else:
+            waiting.append(item)
+        return False
 
     def _run_group(
         self, recorder: RecorderStore, group: list[_Pending], probes: list[_Probe], size: int
@@ -300,7 +336,14 @@ def _spawn_recorder(keys: RecorderKeys) -> tuple[Connection, Any]:
     return parent, process
 
 
-_Group = list[tuple[CheckJob, "asyncio.Future[list[SignedVerdict]]"]]
+# The pipe's framing, as one pair: the child speaks to its end with the standard library's
+# blocking Connection (send/recv), and the web process speaks the same frames to its end as an
+# asyncio stream. The standard library offers no asyncio Connection: ours on the event loop's
+# non-blocking socket failed large messages with BlockingIOError (Connection.send assumes a
+# blocking file descriptor; a recorder "died" every few thousand checks under load), and
+# driving a blocking Connection from a thread costs a thread hop per group, which the loop
+# avoids. So these two functions write and read exactly Connection's frames, and nothing else
+# here knows the format.
 
 
 def _frame(message: object) -> bytes:
@@ -313,6 +356,7 @@ def _frame(message: object) -> bytes:
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> Any:
+    """The next message the child sent with ``Connection.send`` (see :func:`_frame`)."""
     (size,) = struct.unpack("!i", await reader.readexactly(4))
     if size == -1:
         (size,) = struct.unpack("!Q", await reader.readexactly(8))
@@ -335,10 +379,8 @@ class ProcessRecorder:
     ) -> None:
         self._keys = keys
         self._on_group = on_group
-        self._pending: collections.deque[tuple[CheckJob, asyncio.Future[list[SignedVerdict]]]] = (
-            collections.deque()
-        )
-        self._in_flight: _Group | None = None
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._in_flight: list[_Pending] | None = None
         self._probes: list[asyncio.Future[None]] = []
         self._in_flight_probes: list[asyncio.Future[None]] = []
         self._writer: asyncio.StreamWriter | None = None
@@ -391,7 +433,7 @@ class ProcessRecorder:
         if self._loop is None or self._stopped:
             raise StoreError("the check recorder is not running")
         future: asyncio.Future[list[SignedVerdict]] = self._loop.create_future()
-        self._pending.append((job, future))
+        self._pending.append(_Pending(job, future, self._loop))
         if self._in_flight is None:
             self._send()
         return await future
@@ -424,22 +466,12 @@ class ProcessRecorder:
         if self._writer is None:
             self._respawn()
             return
-        group: _Group = []
-        size = 0
-        while self._pending:
-            job, future = self._pending[0]
-            if group and size + len(job.applicants) > MAX_GROUP:
-                break
-            self._pending.popleft()
-            if future.done():  # cancelled while waiting: nothing to record
-                continue
-            group.append((job, future))
-            size += len(job.applicants)
+        group, _ = take_group(self._pending)
         probes, self._probes = self._probes, []
         if not group and not probes:
             return
         self._in_flight, self._in_flight_probes = group, probes
-        self._writer.write(_frame((bool(probes), [job for job, _ in group])))
+        self._writer.write(_frame((bool(probes), [pending.job for pending in group])))
 
     async def _read_answers(self, reader: asyncio.StreamReader) -> None:
         while True:
@@ -456,9 +488,9 @@ class ProcessRecorder:
                 self._fail(group, payload)
             else:
                 if self._on_group is not None and group:
-                    self._on_group(sum(len(job.applicants) for job, _ in group))
-                for (_, future), result in zip(group, payload, strict=True):
-                    _settle(future, result, None)
+                    self._on_group(sum(len(pending.job.applicants) for pending in group))
+                for pending, result in zip(group, payload, strict=True):
+                    _settle(pending.future, result, None)
             for waiting in probes:
                 _settle_probe(waiting, payload if status != "ok" else None)
             if self._pending or self._probes:
@@ -521,9 +553,9 @@ class ProcessRecorder:
         await self._attach(conn, process)
 
     @staticmethod
-    def _fail(group: _Group, error: BaseException) -> None:
-        for _, future in group:
-            _settle(future, None, error)
+    def _fail(group: list[_Pending], error: BaseException) -> None:
+        for pending in group:
+            _settle(pending.future, None, error)
 
     def _fail_probes(self, error: BaseException) -> None:
         probes = self._probes + self._in_flight_probes
