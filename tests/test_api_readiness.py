@@ -25,7 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import LEAKED_PEOPLE, POSTGRES_URL, ingest_leak, require_postgres
-from verrou.api import create_app
+from verrou.api import api_state, create_app
 from verrou.api.readiness import Readiness
 from verrou.errors import StoreError
 from verrou.fingerprints import Fingerprinter
@@ -135,7 +135,7 @@ def test_checks_come_back_after_the_recorder_reconnected_while_the_store_was_rea
         assert client.get("/readyz").status_code == 200
 
         read_only(True)
-        runner: Any = client.app.state.runner  # type: ignore[attr-defined]
+        runner: Any = api_state(client.app).live().runner  # type: ignore[arg-type]
         if recorder == "process":  # the reported case: a new recorder starts meanwhile
             first = runner.pid
             os.kill(first, signal.SIGKILL)

@@ -5,6 +5,7 @@ Real SQLite files in a temp dir, keys in the temp dir, a real SMTP server (aiosm
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sqlite3
@@ -15,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import Mailbox
+from verrou.api import schemas
 from verrou.cli import main
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import parse_key_value
@@ -281,6 +283,42 @@ def test_invalid_values_are_named_never_echoed(keyed: dict[str, str], database: 
     assert "unknown field" in from_json.output
     for shown in (bad_nir, "jean.dupont", "612"):
         assert shown not in from_json.output
+
+
+def test_applicant_json_is_the_api_shape(keyed: dict[str, str], database: Path) -> None:
+    """--applicant-json is validated by the API's ApplicantIn and its duplicate-refusing
+    decoder: the same body means the same thing to both."""
+    duplicate = '{"email": "a@example.fr", "email": "b@example.fr"}'
+    twice = run(keyed, database, "freeze", "place", "--applicant-json", "-", stdin=duplicate)
+    assert twice.exit_code == 1 and twice.output.count("\n") == 1
+    assert "applicant_json: duplicate member" in twice.output
+    assert "example.fr" not in twice.output
+
+    nested = json.dumps({"document": {"type": "passport", "numero": "X"}, "phone": None})
+    unknown = run(keyed, database, "freeze", "place", "--applicant-json", "-", stdin=nested)
+    assert unknown.exit_code == 1 and "document: unknown field" in unknown.output
+    assert "numero" not in unknown.output
+
+    too_long = json.dumps({"email": "x" * 400 + "@example.fr"})
+    bounded = run(keyed, database, "freeze", "place", "--applicant-json", "-", stdin=too_long)
+    assert bounded.exit_code == 1 and "email: String should have at most 320" in bounded.output
+    assert "xxxx" not in bounded.output
+
+
+def test_applicant_schemas_import_no_web_framework() -> None:
+    tree = ast.parse(Path(schemas.__file__).read_text(encoding="utf-8"))
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert "pydantic" in imported
+    assert not imported & {"fastapi", "starlette"}
 
 
 # --- relying parties --------------------------------------------------------------------------

@@ -17,27 +17,22 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, get_args
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from verrou.api.docs import docs_router
 from verrou.api.readiness import NotReady, Readiness
 from verrou.api.recording import RecorderKeys, RegistryFile
 from verrou.api.responses import ApiResponse
-from verrou.api.routes import (
-    MAX_BODY_BYTES,
-    REQUEST_MODELS,
-    SECURITY_SCHEME,
-    router,
-    security_scheme,
-)
+from verrou.api.routes import MAX_BODY_BYTES, SECURITY_SCHEME, router, security_scheme
 from verrou.api.runtime import KeyCache, Metrics, ProcessRecorder, RateLimiter, ThreadRecorder
+from verrou.api.schemas import REQUEST_MODELS, field_errors
+from verrou.api.state import ApiState, Recorder, Serving, api_state
 from verrou.errors import StoreError, VerrouError
 from verrou.keys import FingerprintKey, load_fingerprint_key
 from verrou.settings import Settings
@@ -69,74 +64,6 @@ def error_response(
     return ApiResponse(json.dumps({"error": body}), status_code=status, headers=headers)
 
 
-def _schema_fields(models: tuple[type[BaseModel], ...]) -> frozenset[str]:
-    """Every field name our request models declare, nested models included."""
-    names: set[str] = set()
-    pending = list(models)
-    while pending:
-        model = pending.pop()
-        for name, info in model.model_fields.items():
-            names.add(name)
-            for argument in (info.annotation, *get_args(info.annotation)):
-                for inner in (argument, *get_args(argument)):
-                    if isinstance(inner, type) and issubclass(inner, BaseModel):
-                        pending.append(inner)
-    return frozenset(names)
-
-
-#: Field names a 422 may quote: ours, by our schema. Anything else in an error's location was
-#: written by the client (an unknown member's name) and is never echoed.
-_SCHEMA_FIELDS = _schema_fields(REQUEST_MODELS)
-
-#: Pydantic error types whose message is built from our schema only (lengths, types, allowed
-#: values); any other type gets a sentence of ours, so no message can quote the input.
-_SCHEMA_MESSAGES = frozenset(
-    {
-        "missing",
-        "string_type",
-        "string_too_long",
-        "string_too_short",
-        "string_unicode",
-        "list_type",
-        "model_type",
-        "model_attributes_type",
-        "dict_type",
-        "literal_error",
-    }
-)
-
-
-def _field_error(error: Any) -> tuple[str, str]:
-    """(field, reason) of one validation error, naming only what our schema defines: an
-    unknown member is reported at its parent's path ("body" at the top, "applicants.2",
-    "document"), and its name, which the client chose, is left out."""
-    kind = error.get("type")
-    if kind == "json_invalid":
-        return "body", str(error.get("msg") or "not valid JSON")
-    location = tuple(error.get("loc", ()))
-    if kind == "extra_forbidden":  # the last part is the member's name, even one of ours
-        location = location[:-1]
-    path: list[str] = []
-    for part in location:
-        if part == "body" and not path:
-            continue
-        if isinstance(part, int) or part in _SCHEMA_FIELDS:
-            path.append(str(part))
-        else:  # a name we did not define: stop at its parent
-            kind = "extra_forbidden"
-            break
-    if kind == "extra_forbidden":
-        return ".".join(path) or "body", "unknown field"
-    context = error.get("ctx") or {}
-    if kind == "too_long":  # pydantic's sentence adds the submitted count
-        reason = f"at most {int(context.get('max_length', 0))} items"
-    elif kind == "too_short":
-        reason = f"at least {int(context.get('min_length', 0))} item(s)"
-    else:
-        reason = str(error.get("msg")) if kind in _SCHEMA_MESSAGES else "invalid value"
-    return ".".join(path) or "body", reason
-
-
 def create_app(
     settings: Settings,
     *,
@@ -161,7 +88,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(settings.database_url)
-        runner: ProcessRecorder | ThreadRecorder
+        runner: Recorder
         try:
             # The recorders must stay on the file opened now (see RegistryFile).
             on_file = replace(keys, registry_file=RegistryFile.of(store))
@@ -175,26 +102,28 @@ def create_app(
             raise
         # The store connection of the request side (keys, readiness) is used from worker
         # threads, one at a time.
-        app.state.store = store
-        app.state.store_lock = threading.Lock()
-        app.state.runner = runner
-        app.state.keys = KeyCache(
-            store, settings.auth_cache_seconds, clock, lock=app.state.store_lock
-        )
+        store_lock = threading.Lock()
 
         async def probe() -> None:
             # Both connections a check needs: the request side's (API keys), the recorder's.
             def ping() -> None:
-                with app.state.store_lock:
+                with store_lock:
                     store.ping()
 
             await asyncio.to_thread(ping)
             await runner.probe()
 
-        app.state.readiness = Readiness(probe)
+        state.serving = Serving(
+            store=store,
+            store_lock=store_lock,
+            runner=runner,
+            keys=KeyCache(store, settings.auth_cache_seconds, clock, lock=store_lock),
+            readiness=Readiness(probe),
+        )
         try:
             yield
         finally:
+            state.serving = None
             await runner.stop()
             store.close()
 
@@ -213,10 +142,13 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.settings = settings
-    app.state.jwks = public_jwks([signer])
-    app.state.metrics = metrics
-    app.state.limiter = RateLimiter(settings.rate_limit, clock)
+    state = ApiState(
+        settings=settings,
+        jwks=public_jwks([signer]),
+        metrics=metrics,
+        limiter=RateLimiter(settings.rate_limit, clock),
+    )
+    app.state.verrou = state  # the one attribute: read it with api_state(app)
     app.include_router(router)
 
     def openapi() -> dict[str, Any]:
@@ -248,9 +180,9 @@ def create_app(
             # The detail names the database; operators read it in the log, clients get a
             # sentence that says what it means for them.
             logger.warning("answering 503: %s", exc.message)
-            readiness: Readiness | None = getattr(request.app.state, "readiness", None)
-            if readiness is not None and not isinstance(exc, NotReady):
-                readiness.invalidate()
+            serving = state.serving
+            if serving is not None and not isinstance(exc, NotReady):
+                serving.readiness.invalidate()
             message = "the registry is unavailable: no verdict was given; retry later"
         return error_response(
             exc.status, exc.code, message, exc.fields, retry_after=exc.retry_after
@@ -259,7 +191,7 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         # Pydantic's own answer quotes the input: name our field and the rule only.
-        fields = dict(_field_error(error) for error in exc.errors())
+        fields = field_errors(exc.errors())
         metrics.errors.labels("invalid_request").inc()
         return error_response(
             422, "invalid_request", f"the request body is invalid: {len(fields)} field(s)", fields
@@ -283,4 +215,11 @@ def create_app(
     return app
 
 
-__all__ = ["API_TITLE", "MAX_BODY_BYTES", "create_app", "error_response"]
+__all__ = [
+    "API_TITLE",
+    "MAX_BODY_BYTES",
+    "ApiState",
+    "api_state",
+    "create_app",
+    "error_response",
+]

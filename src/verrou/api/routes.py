@@ -16,7 +16,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from verrou.api.responses import ApiResponse
-from verrou.api.runtime import KeyCache
 from verrou.api.schemas import (
     ApplicantIn,
     BatchIn,
@@ -25,12 +24,12 @@ from verrou.api.schemas import (
     ErrorOut,
     JwksOut,
     StatusOut,
+    decode_document,
 )
+from verrou.api.state import api_state
 from verrou.errors import BodyTooLarge, MetricsNotFound, RateLimited, Unauthorized
 from verrou.registry.checks import CheckJob, SignedVerdict
-from verrou.registry.policy import Applicant, PostalAddress
 from verrou.registry.records import RelyingParty
-from verrou.signing import unique_object
 
 router = APIRouter()
 
@@ -66,9 +65,6 @@ def security_scheme() -> dict[str, Any]:
 
 _Body = TypeVar("_Body", bound=BaseModel)
 
-#: Request models whose schemas the OpenAPI document must hold (see :func:`request_body`).
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (ApplicantIn, BatchIn)
-
 
 def request_body(model: type[BaseModel]) -> dict[str, Any]:
     """The OpenAPI ``requestBody`` of a route that parses its body itself (:func:`parsed`)."""
@@ -101,13 +97,6 @@ async def _bounded_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-#: Decodes check bodies refusing duplicate members at any depth (the hook the JWS and audit
-#: parsers use): with "last one wins", a body could mean one thing to a proxy or a log and
-#: another to us. Built once: ``json.loads(..., object_pairs_hook=...)`` builds a decoder per
-#: call, which cost as much as the hook itself.
-_BODY_DECODER = json.JSONDecoder(object_pairs_hook=unique_object)
-
-
 def _invalid_body(reason: str) -> RequestValidationError:
     """A body that is not one JSON document without duplicate members: 422 naming only
     ``body``, never a position or a snippet of it (FastAPI's own error, so its one handler
@@ -116,7 +105,8 @@ def _invalid_body(reason: str) -> RequestValidationError:
 
 
 async def parsed(request: Request, model: type[_Body]) -> _Body:
-    """The body as ``model``: decoded refusing duplicate members, then validated by pydantic.
+    """The body as ``model``: decoded refusing duplicate members (:func:`decode_document`),
+    then validated by pydantic.
 
     The check routes parse their body themselves, after authenticating the caller: FastAPI's
     body pipeline cost a tenth of a check. The decoder with its duplicate hook costs about
@@ -125,14 +115,9 @@ async def parsed(request: Request, model: type[_Body]) -> _Body:
     """
     body = await _bounded_body(request)
     try:
-        document = _BODY_DECODER.decode(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise _invalid_body("not UTF-8 text") from None
-    except RecursionError:
-        raise _invalid_body("nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, or a duplicate member
-        duplicate = not isinstance(exc, json.JSONDecodeError)
-        raise _invalid_body("duplicate member" if duplicate else "not valid JSON") from None
+        document = decode_document(body)
+    except ValueError as exc:
+        raise _invalid_body(str(exc)) from None
     try:
         return model.model_validate(document)
     except ValidationError as exc:
@@ -150,7 +135,7 @@ async def relying_party(request: Request) -> RelyingParty:
     credentials = credentials.strip()
     if scheme.lower() != "bearer" or not credentials:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-    keys: KeyCache = request.app.state.keys
+    keys = api_state(request.app).live().keys
     party = keys.cached(credentials)
     if party is None:
         # A store read: off the event loop, so a slow database cannot stall other requests.
@@ -158,26 +143,6 @@ async def relying_party(request: Request) -> RelyingParty:
     if party is None:
         raise Unauthorized("unknown or revoked API key")
     return party
-
-
-def _applicant(body: ApplicantIn) -> Applicant:
-    address = body.postal_address
-    return Applicant(
-        family_name=body.family_name,
-        usage_name=body.usage_name,
-        given_names=body.given_names,
-        birth_date=body.birth_date,
-        birth_place=body.birth_place,
-        document_type=body.document.type if body.document else None,
-        document_number=body.document.number if body.document else None,
-        nir=body.nir,
-        email=body.email,
-        phone=body.phone,
-        iban=body.iban,
-        postal_address=(
-            PostalAddress(address.line, address.postcode, address.city) if address else None
-        ),
-    )
 
 
 async def _run(
@@ -188,18 +153,20 @@ async def _run(
     try:
         return await _run_checks(request, party, bodies)
     finally:
-        request.app.state.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        api_state(request.app).metrics.latency.labels(endpoint).observe(
+            time.perf_counter() - started
+        )
 
 
 async def _run_checks(
     request: Request, party: RelyingParty, bodies: list[ApplicantIn]
 ) -> list[SignedVerdict]:
-    state = request.app.state
+    state = api_state(request.app)
     wait = state.limiter.take(party, len(bodies))
     if wait is not None:
         raise RateLimited("rate limit reached for this API key", max(1, math.ceil(wait)))
-    job = CheckJob(party, tuple(_applicant(body) for body in bodies))
-    verdicts: list[SignedVerdict] = await state.runner.run(job)
+    job = CheckJob(party, tuple(body.to_applicant() for body in bodies))
+    verdicts = await state.live().runner.run(job)
     for verdict in verdicts:
         state.metrics.checks.labels(verdict.verdict, party.sector).inc()
     return verdicts
@@ -247,7 +214,7 @@ async def check_batch(request: Request) -> Response:
     tags=["keys"],
 )
 async def jwks(request: Request) -> Response:
-    return _json(request.app.state.jwks)
+    return _json(api_state(request.app).jwks)
 
 
 @router.get("/healthz", response_model=StatusOut, summary="The process is up", tags=["health"])
@@ -265,7 +232,7 @@ async def healthz() -> Response:
 async def readyz(request: Request) -> Response:
     """200 when the store answers and the check recorder can write to it now (probed at
     most once a second); 503, as a check would get, otherwise."""
-    await request.app.state.readiness.check()
+    await api_state(request.app).live().readiness.check()
     return _json({"status": "ready"})
 
 
@@ -283,13 +250,12 @@ async def readyz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     """Counts per verdict and sector, latencies, group sizes. Only for the bearer of
     VERROU_METRICS_TOKEN; without one set, nobody (404), as if there were no such page."""
-    token: str | None = request.app.state.settings.metrics_token
+    state = api_state(request.app)
+    token = state.settings.metrics_token
     if token is None:
         raise MetricsNotFound("not found")
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     given = credentials.strip().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given, token.encode()):
         raise Unauthorized("this page needs Authorization: Bearer <VERROU_METRICS_TOKEN>")
-    return ApiResponse(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    return ApiResponse(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

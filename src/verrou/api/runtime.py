@@ -7,28 +7,30 @@ recorded and signed together, in one store transaction
 waits on the store; each request awaits only its own verdicts, which exist once the transaction
 that audits them committed.
 
-Two recorders share the grouping:
+Both recorders are driven from the event loop by one grouping loop (``_GroupCommit``, with
+:func:`take_group`: the waiting jobs in order, up to :data:`MAX_GROUP` checks, skipping the
+requests cancelled while they waited); they differ only in where a group runs:
 
 * :class:`ProcessRecorder` (the default, ``VERROU_RECORDER=process``) runs the work in a child
   process of its own. The web process parses HTTP on one core while the recorder decides and
   signs on another; the fingerprint and signing keys are used only in the recorder (the web
   process reads them at start to hand them over). If the child dies, its group fails closed
   (503) and a new child takes over.
-* :class:`ThreadRecorder` (``VERROU_RECORDER=thread``) runs it on a thread of the web process:
-  one process, no spawn cost (the in-process tests use it).
+* :class:`ThreadRecorder` (``VERROU_RECORDER=thread``) runs it on one thread of the web
+  process: one process, no spawn cost (the in-process tests use it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import gc
 import logging
 import multiprocessing
 import os
 import pickle
-import queue
 import signal
 import socket
 import struct
@@ -71,9 +73,35 @@ def tune_garbage_collector() -> None:
 
 @dataclass
 class _Pending:
+    """A job waiting for its verdicts, with the loop its request runs on."""
+
     job: CheckJob
     future: asyncio.Future[list[SignedVerdict]]
     loop: asyncio.AbstractEventLoop
+
+
+def take_group(waiting: collections.deque[_Pending]) -> tuple[list[_Pending], int]:
+    """The next group to record, taken from the front of ``waiting``, and its number of checks.
+
+    Jobs are taken in order up to :data:`MAX_GROUP` checks (a first job larger than that is
+    taken alone: a batch is never split). A job whose request was cancelled while it waited
+    (the client went away) is dropped, not recorded: no verdict was given, so there is nothing
+    to audit and no owner to alert, and a client cannot make us work for answers it does not
+    read. A job already in a group is recorded even if its request is cancelled meanwhile:
+    every verdict that exists is audited. Both recorders group with this one function.
+    """
+    group: list[_Pending] = []
+    size = 0
+    while waiting:
+        pending = waiting[0]
+        if group and size + len(pending.job.applicants) > MAX_GROUP:
+            break
+        waiting.popleft()
+        if pending.future.done():  # cancelled while waiting: nothing to record
+            continue
+        group.append(pending)
+        size += len(pending.job.applicants)
+    return group, size
 
 
 def _settle(
@@ -92,14 +120,6 @@ def _settle(
         future.set_result(result)
 
 
-@dataclass
-class _Probe:
-    """A readiness probe waiting in the thread recorder's queue."""
-
-    future: asyncio.Future[None]
-    loop: asyncio.AbstractEventLoop
-
-
 def _settle_probe(future: asyncio.Future[None], error: BaseException | None) -> None:
     if future.done():
         return
@@ -109,118 +129,170 @@ def _settle_probe(future: asyncio.Future[None], error: BaseException | None) -> 
         future.set_result(None)
 
 
-class ThreadRecorder:
-    """Records on a thread of the web process, with its own store connection: the jobs queued
-    while it records one group make the next."""
+def _unexpected(exc: BaseException, size: int) -> VerrouError:
+    """What a group's requests are answered when recording it failed: our error as is, a bug
+    logged and answered with a sentence of ours."""
+    if isinstance(exc, VerrouError):
+        return exc
+    logger.error("a group of %d checks failed unexpectedly", size, exc_info=exc)
+    return RecorderFailed("internal error while recording checks; it was logged")
+
+
+class _GroupCommit:
+    """The one grouping loop of both recorders, on the event loop: checks and probes wait in
+    ``_pending`` and ``_probes`` while one group is with the recorder; its answer settles that
+    group and sends the next (:func:`take_group`). Subclasses say where a group runs:
+    :meth:`_dispatch` hands it over, and the answer comes back through :meth:`_answered`."""
+
+    def __init__(self, on_group: Callable[[int], None] | None) -> None:
+        self._on_group = on_group
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._in_flight: list[_Pending] | None = None
+        self._probes: list[asyncio.Future[None]] = []
+        self._in_flight_probes: list[asyncio.Future[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
+
+    async def run(self, job: CheckJob) -> list[SignedVerdict]:
+        """The signed verdicts of ``job``, once recorded; :class:`InvalidApplicant` when one of
+        its applicants is invalid (then nothing of it was recorded)."""
+        if self._loop is None or self._stopped:
+            raise StoreError("the check recorder is not running")
+        future: asyncio.Future[list[SignedVerdict]] = self._loop.create_future()
+        self._pending.append(_Pending(job, future, self._loop))
+        if self._in_flight is None:
+            self._send()
+        return await future
+
+    async def probe(self) -> None:
+        """Return once the recorder took a write transaction on its store (:class:`StoreError`
+        if it cannot, or if there is no recorder), in turn with the groups."""
+        if self._loop is None or self._stopped:
+            raise StoreError("the check recorder is not running")
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._probes.append(future)
+        if self._in_flight is None:
+            self._send()
+        await future
+
+    def _can_send(self) -> bool:
+        """Whether a group can be handed over now (else the subclass arranged for later)."""
+        raise NotImplementedError
+
+    def _dispatch(self, probe: bool, jobs: list[CheckJob]) -> None:
+        """Hand a group over; its outcome comes back through :meth:`_answered`."""
+        raise NotImplementedError
+
+    def _send(self) -> None:
+        if not self._can_send():
+            return
+        group, _ = take_group(self._pending)
+        probes, self._probes = self._probes, []
+        if not group and not probes:
+            return
+        self._in_flight, self._in_flight_probes = group, probes
+        self._dispatch(bool(probes), [pending.job for pending in group])
+
+    def _answered(self, status: str, payload: Any) -> None:
+        """The recorder's outcome of the group in flight: ("ok", results) or ("failed", error)."""
+        group, self._in_flight = self._in_flight or [], None
+        probes, self._in_flight_probes = self._in_flight_probes, []
+        if status != "ok":
+            self._fail(group, payload)
+        else:
+            if self._on_group is not None and group:
+                self._on_group(sum(len(pending.job.applicants) for pending in group))
+            for pending, result in zip(group, payload, strict=True):
+                _settle(pending.future, result, None)
+        for waiting in probes:
+            _settle_probe(waiting, payload if status != "ok" else None)
+        if self._pending or self._probes:
+            self._send()
+
+    @staticmethod
+    def _fail(group: list[_Pending], error: BaseException) -> None:
+        for pending in group:
+            _settle(pending.future, None, error)
+
+    def _fail_probes(self, error: BaseException) -> None:
+        probes = self._probes + self._in_flight_probes
+        self._probes, self._in_flight_probes = [], []
+        for waiting in probes:
+            _settle_probe(waiting, error)
+
+    def _fail_all(self, error: BaseException) -> None:
+        self._fail(list(self._pending) + (self._in_flight or []), error)
+        self._pending.clear()
+        self._in_flight = None
+        self._fail_probes(error)
+
+
+class ThreadRecorder(_GroupCommit):
+    """Records on one thread of the web process, with its own store connection: the jobs
+    queued while it records one group make the next (grouped on the event loop, as the
+    process recorder does)."""
 
     def __init__(
         self, keys: RecorderKeys, *, on_group: Callable[[int], None] | None = None
     ) -> None:
+        super().__init__(on_group)
         self._keys = keys
-        self._on_group = on_group
-        self._queue: queue.SimpleQueue[_Pending | _Probe | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
+        self._recorder: RecorderStore | None = None
+        # One thread: the recorder's store connection is used from it only.
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._recording: asyncio.Future[tuple[str, Any]] | None = None
 
     async def start(self) -> None:
         """Start the thread and wait until it tried to open its store connection."""
-        self._thread = threading.Thread(target=self._work, name="verrou-recorder", daemon=True)
-        self._thread.start()
-        await asyncio.to_thread(self._ready.wait, 60)
-        if self._startup_error is not None:
-            raise self._startup_error
+        self._loop = asyncio.get_running_loop()
+        thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="verrou-recorder")
+        recorder = RecorderStore(self._keys)
+        try:
+            await self._loop.run_in_executor(thread, recorder.open)
+        except BaseException:
+            thread.shutdown(wait=False)
+            raise
+        self._thread, self._recorder = thread, recorder
 
     def begin_shutdown(self) -> None:
         """The server is stopping (nothing to do: the thread stops with :meth:`stop`)."""
 
     async def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            await asyncio.to_thread(self._thread.join, 30)
-            self._thread = None
+        self._stopped = True
+        thread, recorder, recording = self._thread, self._recorder, self._recording
+        self._thread, self._recorder = None, None
+        if recording is not None:  # the group being recorded is answered
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(recording), 30)
+        if thread is not None:
+            if recorder is not None:
+                await asyncio.get_running_loop().run_in_executor(thread, recorder.close)
+            thread.shutdown(wait=False)
+        self._fail_all(StoreError("the server is stopping"))
 
-    async def run(self, job: CheckJob) -> list[SignedVerdict]:
-        """The signed verdicts of ``job``, once recorded; :class:`InvalidApplicant` when one of
-        its applicants is invalid (then nothing of it was recorded)."""
-        if self._thread is None:
-            raise StoreError("the check recorder is not running")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[SignedVerdict]] = loop.create_future()
-        self._queue.put(_Pending(job, future, loop))
-        return await future
+    def _can_send(self) -> bool:
+        return self._thread is not None and not self._stopped
 
-    async def probe(self) -> None:
-        """Return once the recorder took a write transaction on its store (:class:`StoreError`
-        if it cannot), in turn with the groups."""
-        if self._thread is None or not self._thread.is_alive():
-            raise StoreError("the check recorder is not running")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._queue.put(_Probe(future, loop))
-        await future
+    def _dispatch(self, probe: bool, jobs: list[CheckJob]) -> None:
+        assert self._loop is not None and self._thread is not None
+        self._recording = self._loop.run_in_executor(self._thread, self._record, probe, jobs)
+        self._recording.add_done_callback(self._recorded)
 
-    def _work(self) -> None:
+    def _record(self, probe: bool, jobs: list[CheckJob]) -> tuple[str, Any]:
+        """On the recorder's thread: the group's outcome, never raised."""
+        assert self._recorder is not None
         try:
-            recorder = RecorderStore(self._keys)
-            recorder.open()
+            return "ok", self._recorder.run(jobs, probe=probe)
         except BaseException as exc:
-            self._startup_error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        try:
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                group: list[_Pending] = []
-                probes: list[_Probe] = []
-                if isinstance(first, _Probe):
-                    probes.append(first)
-                else:
-                    group.append(first)
-                size = sum(len(pending.job.applicants) for pending in group)
-                stop = False
-                while size < MAX_GROUP:
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        stop = True
-                        break
-                    if isinstance(more, _Probe):
-                        probes.append(more)
-                        continue
-                    group.append(more)
-                    size += len(more.job.applicants)
-                self._run_group(recorder, group, probes, size)
-                if stop:
-                    return
-        finally:
-            recorder.close()
+            return "failed", _unexpected(exc, sum(len(job.applicants) for job in jobs))
 
-    def _run_group(
-        self, recorder: RecorderStore, group: list[_Pending], probes: list[_Probe], size: int
-    ) -> None:
-        try:
-            results = recorder.run([pending.job for pending in group], probe=bool(probes))
-        except BaseException as exc:
-            if not isinstance(exc, VerrouError):
-                logger.exception("a group of %d checks failed unexpectedly", size)
-                exc = RecorderFailed("internal error while recording checks; it was logged")
-            for pending in group:
-                pending.loop.call_soon_threadsafe(_settle, pending.future, None, exc)
-            for waiting in probes:
-                waiting.loop.call_soon_threadsafe(_settle_probe, waiting.future, exc)
+    def _recorded(self, recording: asyncio.Future[tuple[str, Any]]) -> None:
+        self._recording = None
+        if recording.cancelled():
+            self._answered("failed", StoreError("the check recorder stopped"))
             return
-        if self._on_group is not None and group:
-            self._on_group(size)
-        for pending, result in zip(group, results, strict=True):
-            pending.loop.call_soon_threadsafe(_settle, pending.future, result, None)
-        for waiting in probes:
-            waiting.loop.call_soon_threadsafe(_settle_probe, waiting.future, None)
+        status, payload = recording.result()
+        self._answered(status, payload)
 
 
 #: Signals that stop the server: the web process handles them, never the recorder child.
@@ -300,7 +372,14 @@ def _spawn_recorder(keys: RecorderKeys) -> tuple[Connection, Any]:
     return parent, process
 
 
-_Group = list[tuple[CheckJob, "asyncio.Future[list[SignedVerdict]]"]]
+# The pipe's framing, as one pair: the child speaks to its end with the standard library's
+# blocking Connection (send/recv), and the web process speaks the same frames to its end as an
+# asyncio stream. The standard library offers no asyncio Connection: ours on the event loop's
+# non-blocking socket failed large messages with BlockingIOError (Connection.send assumes a
+# blocking file descriptor; a recorder "died" every few thousand checks under load), and
+# driving a blocking Connection from a thread costs a thread hop per group, which the loop
+# avoids. So these two functions write and read exactly Connection's frames, and nothing else
+# here knows the format.
 
 
 def _frame(message: object) -> bytes:
@@ -313,13 +392,14 @@ def _frame(message: object) -> bytes:
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> Any:
+    """The next message the child sent with ``Connection.send`` (see :func:`_frame`)."""
     (size,) = struct.unpack("!i", await reader.readexactly(4))
     if size == -1:
         (size,) = struct.unpack("!Q", await reader.readexactly(8))
     return pickle.loads(await reader.readexactly(size))
 
 
-class ProcessRecorder:
+class ProcessRecorder(_GroupCommit):
     """Records in a child process (spawned: it shares no connection with the web process).
 
     Driven from the event loop itself, with no thread: our end of the pipe is an asyncio
@@ -333,20 +413,12 @@ class ProcessRecorder:
     def __init__(
         self, keys: RecorderKeys, *, on_group: Callable[[int], None] | None = None
     ) -> None:
+        super().__init__(on_group)
         self._keys = keys
-        self._on_group = on_group
-        self._pending: collections.deque[tuple[CheckJob, asyncio.Future[list[SignedVerdict]]]] = (
-            collections.deque()
-        )
-        self._in_flight: _Group | None = None
-        self._probes: list[asyncio.Future[None]] = []
-        self._in_flight_probes: list[asyncio.Future[None]] = []
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None
         self._process: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._starting = False
-        self._stopped = False
         self._shutting_down = False
 
     async def start(self) -> None:
@@ -375,37 +447,12 @@ class ProcessRecorder:
             await asyncio.get_running_loop().run_in_executor(None, process.join, 10)
             if process.is_alive():
                 process.kill()
-        stopping = StoreError("the server is stopping")
-        self._fail(list(self._pending) + (self._in_flight or []), stopping)
-        self._pending.clear()
-        self._fail_probes(stopping)
+        self._fail_all(StoreError("the server is stopping"))
 
     @property
     def pid(self) -> int | None:
         """The recorder child's process id (tests kill it)."""
         return None if self._process is None else int(self._process.pid)
-
-    async def run(self, job: CheckJob) -> list[SignedVerdict]:
-        """The signed verdicts of ``job``, once recorded; :class:`InvalidApplicant` when one of
-        its applicants is invalid (then nothing of it was recorded)."""
-        if self._loop is None or self._stopped:
-            raise StoreError("the check recorder is not running")
-        future: asyncio.Future[list[SignedVerdict]] = self._loop.create_future()
-        self._pending.append((job, future))
-        if self._in_flight is None:
-            self._send()
-        return await future
-
-    async def probe(self) -> None:
-        """Return once the child took a write transaction on its store (:class:`StoreError` if
-        it cannot, or if there is no child), in turn with the groups."""
-        if self._loop is None or self._stopped:
-            raise StoreError("the check recorder is not running")
-        future: asyncio.Future[None] = self._loop.create_future()
-        self._probes.append(future)
-        if self._in_flight is None:
-            self._send()
-        await future
 
     # --- on the event loop ----------------------------------------------------------------
 
@@ -420,26 +467,15 @@ class ProcessRecorder:
         if (self._pending or self._probes) and self._in_flight is None:
             self._send()
 
-    def _send(self) -> None:
+    def _can_send(self) -> bool:
         if self._writer is None:
             self._respawn()
-            return
-        group: _Group = []
-        size = 0
-        while self._pending:
-            job, future = self._pending[0]
-            if group and size + len(job.applicants) > MAX_GROUP:
-                break
-            self._pending.popleft()
-            if future.done():  # cancelled while waiting: nothing to record
-                continue
-            group.append((job, future))
-            size += len(job.applicants)
-        probes, self._probes = self._probes, []
-        if not group and not probes:
-            return
-        self._in_flight, self._in_flight_probes = group, probes
-        self._writer.write(_frame((bool(probes), [job for job, _ in group])))
+            return False
+        return True
+
+    def _dispatch(self, probe: bool, jobs: list[CheckJob]) -> None:
+        assert self._writer is not None
+        self._writer.write(_frame((probe, jobs)))
 
     async def _read_answers(self, reader: asyncio.StreamReader) -> None:
         while True:
@@ -450,19 +486,7 @@ class ProcessRecorder:
             except Exception as exc:  # EOF, reset: the child is gone
                 self._lost(exc)
                 return
-            group, self._in_flight = self._in_flight or [], None
-            probes, self._in_flight_probes = self._in_flight_probes, []
-            if status != "ok":
-                self._fail(group, payload)
-            else:
-                if self._on_group is not None and group:
-                    self._on_group(sum(len(job.applicants) for job, _ in group))
-                for (_, future), result in zip(group, payload, strict=True):
-                    _settle(future, result, None)
-            for waiting in probes:
-                _settle_probe(waiting, payload if status != "ok" else None)
-            if self._pending or self._probes:
-                self._send()
+            self._answered(status, payload)
 
     def _lost(self, cause: BaseException) -> None:
         """The child is gone: its group fails closed, and a new child is started."""
@@ -519,17 +543,6 @@ class ProcessRecorder:
             process.kill()
             return
         await self._attach(conn, process)
-
-    @staticmethod
-    def _fail(group: _Group, error: BaseException) -> None:
-        for _, future in group:
-            _settle(future, None, error)
-
-    def _fail_probes(self, error: BaseException) -> None:
-        probes = self._probes + self._in_flight_probes
-        self._probes, self._in_flight_probes = [], []
-        for waiting in probes:
-            _settle_probe(waiting, error)
 
 
 @dataclass

@@ -3,14 +3,31 @@
 Field descriptions and examples here are the API's documentation (``/docs``). Every string has
 a length bound, so no request can make the server hold an unbounded value, and no model echoes
 a value back in an error.
+
+This is also the one applicant shape of the CLI (``--applicant-json``): decoding
+(:func:`decode_document`), validation, the conversion to the domain's :class:`Applicant` and
+the naming of errors (:func:`field_errors`) live here, with pydantic and no web framework, so
+the CLI uses them without importing FastAPI.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, get_args
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from verrou.registry.checks import MAX_BATCH
-from verrou.registry.policy import DocumentType, ReasonCode, SubjectState, Verdict
+from verrou.registry.policy import (
+    Applicant,
+    DocumentType,
+    PostalAddress,
+    ReasonCode,
+    SubjectState,
+    Verdict,
+)
+from verrou.signing import unique_object
 
 _SHORT = 200
 
@@ -68,6 +85,26 @@ class ApplicantIn(BaseModel):
     iban: str | None = Field(default=None, max_length=64)
     postal_address: PostalAddressIn | None = None
 
+    def to_applicant(self) -> Applicant:
+        """The domain's applicant (canonicalised later, by the check or the CLI command)."""
+        address = self.postal_address
+        return Applicant(
+            family_name=self.family_name,
+            usage_name=self.usage_name,
+            given_names=self.given_names,
+            birth_date=self.birth_date,
+            birth_place=self.birth_place,
+            document_type=self.document.type if self.document else None,
+            document_number=self.document.number if self.document else None,
+            nir=self.nir,
+            email=self.email,
+            phone=self.phone,
+            iban=self.iban,
+            postal_address=(
+                PostalAddress(address.line, address.postcode, address.city) if address else None
+            ),
+        )
+
 
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -75,6 +112,120 @@ class BatchIn(BaseModel):
     applicants: list[ApplicantIn] = Field(
         min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} applicants."
     )
+
+
+#: Request models: the OpenAPI document holds their schemas, and an error may name their fields.
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (ApplicantIn, BatchIn)
+
+
+# --- decoding and errors, shared by the API and the CLI ---------------------------------------
+
+
+#: Decodes bodies refusing duplicate members at any depth (the hook the JWS and audit parsers
+#: use): with "last one wins", a body could mean one thing to a proxy or a log and another to
+#: us. Built once: ``json.loads(..., object_pairs_hook=...)`` builds a decoder per call, which
+#: cost as much as the hook itself.
+_DECODER = json.JSONDecoder(object_pairs_hook=unique_object)
+
+
+def decode_document(body: bytes | str) -> Any:
+    """The JSON document of ``body``; ``ValueError`` whose message says which rule it broke
+    (not UTF-8 text, not JSON, nested too deeply, a duplicate member), never quoting a position
+    or a snippet of it (a plain ValueError: callers turn it into their own error)."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        return _DECODER.decode(text)
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or a duplicate member
+        duplicate = not isinstance(exc, json.JSONDecodeError)
+        raise ValueError("duplicate member" if duplicate else "not valid JSON") from None
+
+
+def _schema_fields(models: tuple[type[BaseModel], ...]) -> frozenset[str]:
+    """Every field name our request models declare, nested models included."""
+    names: set[str] = set()
+    pending = list(models)
+    while pending:
+        model = pending.pop()
+        for name, info in model.model_fields.items():
+            names.add(name)
+            for argument in (info.annotation, *get_args(info.annotation)):
+                for inner in (argument, *get_args(argument)):
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        pending.append(inner)
+    return frozenset(names)
+
+
+#: Field names an error may quote: ours, by our schema. Anything else in an error's location was
+#: written by the client (an unknown member's name) and is never echoed.
+_SCHEMA_FIELDS = _schema_fields(REQUEST_MODELS)
+
+#: Pydantic error types whose message is built from our schema only (lengths, types, allowed
+#: values); any other type gets a sentence of ours, so no message can quote the input.
+_SCHEMA_MESSAGES = frozenset(
+    {
+        "missing",
+        "string_type",
+        "string_too_long",
+        "string_too_short",
+        "string_unicode",
+        "list_type",
+        "model_type",
+        "model_attributes_type",
+        "dict_type",
+        "literal_error",
+    }
+)
+
+
+def field_error(
+    error: Mapping[str, Any], *, root: str = "body", wording: Mapping[str, str] | None = None
+) -> tuple[str, str]:
+    """(field, reason) of one pydantic (or FastAPI) validation error, naming only what our
+    schema defines: an unknown member is reported at its parent's path (``root`` at the top,
+    "applicants.2", "document"), and its name, which the client chose, is left out.
+    ``wording`` replaces the reason of some error types (the CLI's own sentences)."""
+    kind = str(error.get("type", ""))
+    if kind == "json_invalid":
+        return root, str(error.get("msg") or "not valid JSON")
+    location = tuple(error.get("loc", ()))
+    if kind == "extra_forbidden":  # the last part is the member's name, even one of ours
+        location = location[:-1]
+    path: list[str] = []
+    for part in location:
+        if part == "body" and not path:
+            continue
+        if isinstance(part, int) or part in _SCHEMA_FIELDS:
+            path.append(str(part))
+        else:  # a name we did not define: stop at its parent
+            kind = "extra_forbidden"
+            break
+    where = ".".join(path) or root
+    if wording is not None and kind in wording:
+        return where, wording[kind]
+    if kind == "extra_forbidden":
+        return where, "unknown field"
+    context = error.get("ctx") or {}
+    if kind == "too_long":  # pydantic's sentence adds the submitted count
+        reason = f"at most {int(context.get('max_length', 0))} items"
+    elif kind == "too_short":
+        reason = f"at least {int(context.get('min_length', 0))} item(s)"
+    else:
+        reason = str(error.get("msg")) if kind in _SCHEMA_MESSAGES else "invalid value"
+    return where, reason
+
+
+def field_errors(
+    errors: Iterable[Mapping[str, Any]],
+    *,
+    root: str = "body",
+    wording: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Each invalid field and why (:func:`field_error`), never a value."""
+    return dict(field_error(error, root=root, wording=wording) for error in errors)
 
 
 class ReasonOut(BaseModel):

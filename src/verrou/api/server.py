@@ -8,6 +8,8 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from verrou.api.state import api_state
+
 
 class ApiServer(uvicorn.Server):
     """uvicorn's server, telling the check recorder as soon as a stop is asked.
@@ -22,9 +24,9 @@ class ApiServer(uvicorn.Server):
         self._app = app
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        runner = getattr(self._app.state, "runner", None)
-        if runner is not None:
-            runner.begin_shutdown()
+        serving = api_state(self._app).serving
+        if serving is not None:
+            serving.runner.begin_shutdown()
         super().handle_exit(sig, frame)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -18,9 +17,11 @@ from types import FrameType
 from typing import IO, Any, Final, TypeVar
 
 import click
+from pydantic import ValidationError
 from rich import box
 from rich.table import Table
 
+from verrou.api.schemas import ApplicantIn, decode_document, field_errors
 from verrou.cli import Context, _parse_when, err, keyed_registry, main, out, registry
 from verrou.errors import (
     ConfigError,
@@ -189,89 +190,33 @@ def applicant_from_options(given: Mapping[str, Any]) -> Applicant:
     )
 
 
-_JSON_TEXT_FIELDS: Final = (
-    "family_name",
-    "usage_name",
-    "given_names",
-    "birth_date",
-    "birth_place",
-    "nir",
-    "email",
-    "phone",
-    "iban",
-)
-
-
-_FIELD_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
-
-
-def _json_object(
-    value: object, where: str, allowed: Iterable[str], problems: dict[str, str]
-) -> dict[str, str | None]:
-    """The string members of a JSON object; problems named by field, never by value.
-
-    An unknown member is named only when its name looks like a field name: a JSON key can be
-    anything, including the identifier someone meant to give.
-    """
-    if not isinstance(value, dict):
-        problems[where] = "expected a JSON object"
-        return {}
-    members: dict[str, str | None] = {}
-    names = set(allowed)
-    for name, member in value.items():
-        shown = name if _FIELD_NAME.fullmatch(name) else "(unexpected name)"
-        field = shown if where == "applicant" else f"{where}.{shown}"
-        if name not in names:
-            problems[field] = "unknown field"
-        elif member is None or isinstance(member, str):
-            members[name] = member
-        else:
-            problems[field] = "expected a string"
-    return members
-
-
-_NESTED: Final = ("document", "postal_address")
+#: The CLI's own sentences for some validation rules (the API keeps pydantic's).
+_JSON_WORDING: Final = {
+    "string_type": "expected a string",
+    "model_type": "expected a JSON object",
+    "model_attributes_type": "expected a JSON object",
+    "dict_type": "expected a JSON object",
+}
 
 
 def applicant_from_json(text: str) -> Applicant:
-    """An applicant from the check API's JSON shape; :class:`InvalidIdentity` naming the bad
-    fields (never their values)."""
+    """An applicant from the check API's JSON shape (:class:`ApplicantIn`, decoded refusing
+    duplicate members as the API does); :class:`InvalidIdentity` naming the bad fields (never
+    their values, nor the name of a member the schema does not define)."""
     try:
-        document = json.loads(text)
-    except ValueError:
-        raise InvalidIdentity({"applicant_json": "not valid JSON"}) from None
+        document = decode_document(text)
+    except ValueError as exc:
+        raise InvalidIdentity({"applicant_json": str(exc)}) from None
     if not isinstance(document, dict):
         raise InvalidIdentity({"applicant_json": "expected a JSON object"})
-    problems: dict[str, str] = {}
-    flat = {name: value for name, value in document.items() if name not in _NESTED}
-    top = _json_object(flat, "applicant", _JSON_TEXT_FIELDS, problems)
-    doc: dict[str, str | None] = {}
-    if document.get("document") is not None:
-        doc = _json_object(document["document"], "document", ("type", "number"), problems)
-    address: dict[str, str | None] = {}
-    if document.get("postal_address") is not None:
-        address = _json_object(
-            document["postal_address"], "postal_address", ("line", "postcode", "city"), problems
-        )
-    if problems:
-        raise InvalidIdentity(problems)
-    line = address.get("line")
-    return Applicant(
-        family_name=top.get("family_name"),
-        usage_name=top.get("usage_name"),
-        given_names=top.get("given_names"),
-        birth_date=top.get("birth_date"),
-        birth_place=top.get("birth_place"),
-        document_type=doc.get("type"),
-        document_number=doc.get("number"),
-        nir=top.get("nir"),
-        email=top.get("email"),
-        phone=top.get("phone"),
-        iban=top.get("iban"),
-        postal_address=None
-        if line is None
-        else PostalAddress(line, address.get("postcode"), address.get("city")),
-    )
+    try:
+        body = ApplicantIn.model_validate(document)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        raise InvalidIdentity(
+            field_errors(errors, root="applicant_json", wording=_JSON_WORDING)
+        ) from None
+    return body.to_applicant()
 
 
 def identity_keys(fingerprinter: Fingerprinter, applicant: Applicant) -> list[IdentityKey]:

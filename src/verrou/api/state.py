@@ -1,0 +1,54 @@
+"""What one app keeps between requests, as one typed object on ``app.state.verrou``."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+
+from verrou.api.readiness import Readiness
+from verrou.api.runtime import KeyCache, Metrics, ProcessRecorder, RateLimiter, ThreadRecorder
+from verrou.errors import StoreError
+from verrou.settings import Settings
+from verrou.store.protocols import RegistryStore
+
+#: A check recorder, in a child process or on a thread (``VERROU_RECORDER``).
+Recorder = ProcessRecorder | ThreadRecorder
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What the lifespan opened: the request side's store connection (used from worker
+    threads, one at a time under ``store_lock``), the recorder, the API-key cache and
+    ``/readyz``'s cache."""
+
+    store: RegistryStore
+    store_lock: threading.Lock
+    runner: Recorder
+    keys: KeyCache
+    readiness: Readiness
+
+
+@dataclass
+class ApiState:
+    """The application state: what ``create_app`` builds, and what its lifespan opens."""
+
+    settings: Settings
+    jwks: dict[str, list[dict[str, str]]]
+    metrics: Metrics
+    limiter: RateLimiter
+    #: Set while the app is serving (between its lifespan's start and stop).
+    serving: Serving | None = field(default=None)
+
+    def live(self) -> Serving:
+        """What a check needs; :class:`StoreError` (503) before start-up or after shutdown."""
+        if self.serving is None:
+            raise StoreError("the check recorder is not running")
+        return self.serving
+
+
+def api_state(app: Starlette) -> ApiState:
+    """The typed state of an app made by :func:`verrou.api.create_app`."""
+    state: ApiState = app.state.verrou
+    return state
