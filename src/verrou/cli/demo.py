@@ -33,9 +33,9 @@ from verrou.cli import (
 from verrou.errors import InvalidApplicant, InvalidIdentifier, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import create_key_file
-from verrou.registry.audit import AuditDraft
-from verrou.registry.policy import Applicant, Freeze, applicant_keys
+from verrou.registry.policy import Applicant, applicant_keys
 from verrou.registry.records import BreachInfo
+from verrou.registry.subjects import place_freeze
 from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.signing import create_signing_key_file
 from verrou.store import RegistryStore
@@ -145,18 +145,15 @@ def prepare_applicants(
 ) -> DemoApplicants:
     """Pick a leaked applicant, freeze a second one as its owner would, and make up a third."""
     leaked, frozen = _leaked_people(dump, fingerprinter, 2)
-    now = datetime.now(UTC)
-    for key in applicant_keys(_applicant(frozen), fingerprinter):
-        store.place_freeze(
-            Freeze(key.fingerprint, "owner", "owner_request", now),
-            audit=AuditDraft(
-                "freeze.place",
-                "demo",
-                key.fingerprint.hex(),
-                {"attribute": key.attribute, "kind": key.kind.value, "reason": "owner_request"},
-                now,
-            ),
-        )
+    # As the owner would, through the same domain operation as `verrou freeze place`.
+    place_freeze(
+        store,
+        applicant_keys(_applicant(frozen), fingerprinter),
+        placed_by="owner",
+        reason="owner_request",
+        actor="demo",
+        now=datetime.now(UTC),
+    )
     return DemoApplicants(leaked, frozen, spoofed_applicant(frozen), UNKNOWN_APPLICANT)
 
 

@@ -86,6 +86,20 @@ def _require_keys(keys: Sequence[IdentityKey]) -> list[IdentityKey]:
     return distinct
 
 
+def _key_draft(
+    action: str, key: IdentityKey, *, actor: str, now: datetime, **details: object
+) -> AuditDraft:
+    """The audit entry of a change to one key: its fingerprint as the subject, the attribute
+    and kind it came from, and the change's own details."""
+    return AuditDraft(
+        action=action,
+        actor=actor,
+        subject=key.fingerprint.hex(),
+        details={"attribute": key.attribute, "kind": key.kind.value, **details},
+        at=now,
+    )
+
+
 def place_freeze(
     store: RegistryStore,
     keys: Sequence[IdentityKey],
@@ -104,18 +118,14 @@ def place_freeze(
     outcomes: list[FreezeOutcome] = []
     for key in _require_keys(keys):
         freeze = Freeze(key.fingerprint, placed_by, reason, now, canary)
-        draft = AuditDraft(
-            action="freeze.place",
+        draft = _key_draft(
+            "freeze.place",
+            key,
             actor=actor,
-            subject=key.fingerprint.hex(),
-            details={
-                "attribute": key.attribute,
-                "kind": key.kind.value,
-                "placed_by": placed_by,
-                "reason": reason,
-                "canary": canary,
-            },
-            at=now,
+            now=now,
+            placed_by=placed_by,
+            reason=reason,
+            canary=canary,
         )
         in_force = store.place_freeze(freeze, audit=draft)
         # The store returns the existing freeze, untouched, when the key was already frozen.
@@ -133,13 +143,7 @@ def lift_freeze(
     """
     outcomes: list[FreezeOutcome] = []
     for key in _require_keys(keys):
-        draft = AuditDraft(
-            action="freeze.lift",
-            actor=actor,
-            subject=key.fingerprint.hex(),
-            details={"attribute": key.attribute, "kind": key.kind.value},
-            at=now,
-        )
+        draft = _key_draft("freeze.lift", key, actor=actor, now=now)
         lifted = store.lift_freeze(key.fingerprint, audit=draft)
         outcomes.append(FreezeOutcome(key, "lifted" if lifted else "not_frozen"))
     return outcomes
@@ -182,18 +186,14 @@ def thaw(
     outcomes: list[FreezeOutcome] = []
     for key in distinct:
         window = Thaw(key.fingerprint, relying_party_id, starts, until)
-        draft = AuditDraft(
-            action="thaw.add",
+        draft = _key_draft(
+            "thaw.add",
+            key,
             actor=actor,
-            subject=key.fingerprint.hex(),
-            details={
-                "attribute": key.attribute,
-                "kind": key.kind.value,
-                "relying_party_id": relying_party_id,
-                "starts": format_at(starts),
-                "until": format_at(until),
-            },
-            at=now,
+            now=now,
+            relying_party_id=relying_party_id,
+            starts=format_at(starts),
+            until=format_at(until),
         )
         try:
             store.add_thaw(window, audit=draft)
