@@ -113,13 +113,13 @@ def run_from_row(
     )
 
 
-FREEZE_COLUMNS = "fingerprint, placed_by, reason, since, canary"
+FREEZE_COLUMNS = "fingerprint, placed_by, reason, since, canary, owner_ref"
 THAW_COLUMNS = "fingerprint, relying_party_id, starts, until"
 #: Freezes of some keys with their thaws not ended at a time; ``keys`` and ``now`` are the
 #: dialect's placeholders (``IN (?, ?)`` / ``= ANY(%s)``), ``now`` first. Every thaw has its
 #: freeze (foreign key), so the join finds them all.
 FREEZES_WITH_THAWS = (
-    "SELECT f.fingerprint, f.placed_by, f.reason, f.since, f.canary, "
+    "SELECT f.fingerprint, f.placed_by, f.reason, f.since, f.canary, f.owner_ref, "
     "t.relying_party_id, t.starts, t.until FROM freezes f "
     "LEFT JOIN thaws t ON t.fingerprint = f.fingerprint AND t.until > {now} "
     "WHERE f.fingerprint {keys} ORDER BY f.fingerprint, t.id"
@@ -165,6 +165,8 @@ def freeze_audit(freeze: Freeze, audit: AuditDraft) -> AuditDraft:
             "reason": freeze.reason,
             "since": format_at(freeze.since),
             "canary": freeze.canary,
+            # Only a citizen's own freeze names its owner (older entries never did).
+            **({"owner": freeze.owner} if freeze.owner is not None else {}),
         },
     )
 
@@ -191,6 +193,7 @@ def freeze_from_row(row: Sequence[Any], when: Callable[[Any], datetime | None] =
         reason=row[2],
         since=_required(when, row[3]),
         canary=bool(row[4]),
+        owner=row[5],
     )
 
 
@@ -213,9 +216,9 @@ def freezes_and_thaws(
     thaws: list[Thaw] = []
     for row in rows:
         if not freezes or freezes[-1].fingerprint != bytes(row[0]):
-            freezes.append(freeze_from_row(row[:5], when))
-        if row[6] is not None:
-            thaws.append(thaw_from_row((row[0], row[5], row[6], row[7]), when))
+            freezes.append(freeze_from_row(row[:6], when))
+        if row[7] is not None:
+            thaws.append(thaw_from_row((row[0], row[6], row[7], row[8]), when))
     return freezes, thaws
 
 

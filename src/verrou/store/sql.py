@@ -274,10 +274,37 @@ class SqlRegistry:
                     breaches[breach.id] = breach
             records = conclude(CheckSnapshot(hits, freezes, thaws, contacts, breaches))
             entries = self._chain_many(db, head, [record.audit for record in records])
+            self._index_checks(db, entries)
             queued = [queued for record in records for queued in record.alerts]
             if queued:
                 self._queue_alerts(db, queued, now)
         return entries
+
+    def _index_checks(self, db: Any, entries: Sequence[AuditEntry]) -> None:
+        """One ``check_subjects`` row per key of each check, in the checks' transaction: the
+        index "who checked my identity" reads, by fingerprint and time, instead of the log."""
+        rows = [
+            (
+                bytes.fromhex(fingerprint),
+                self._at(entry.at),
+                entry.seq,
+                entry.details["check_id"],
+                entry.actor,
+                entry.details["verdict"],
+            )
+            for entry in entries
+            if entry.action == "check"
+            for fingerprint in entry.details.get("fingerprints", ())
+        ]
+        if rows:
+            db.cursor().executemany(
+                self._sql(
+                    "INSERT INTO check_subjects "
+                    "(fingerprint, at, seq, check_id, relying_party_id, verdict) "
+                    "VALUES (?, ?, ?, ?, ?, ?)"
+                ),
+                rows,
+            )
 
     def _queue_alerts(self, db: Any, queued: Sequence[QueuedAlert], now: datetime) -> None:
         """Coalesce alerts: one per owner, relying party and window, counting its checks.
@@ -486,16 +513,22 @@ class SqlRegistry:
                 (freeze.fingerprint,),
             ).fetchone()
             if row is not None:  # under the head lock: nobody lifts it before we return
-                return freeze_from_row(row, self._when)
+                held = freeze_from_row(row, self._when)
+                if freeze.rank <= held.rank:
+                    return held
+                # A stronger freeze replaces a weaker one, and its thaws with it (a report
+                # must not stay open because the account it came from had thawed the key).
+                self._exec(db, "DELETE FROM freezes WHERE fingerprint = ?", (freeze.fingerprint,))
             self._exec(
                 db,
-                f"INSERT INTO freezes ({FREEZE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                f"INSERT INTO freezes ({FREEZE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     freeze.fingerprint,
                     freeze.placed_by,
                     freeze.reason,
                     self._at(freeze.since),
                     self._flag(freeze.canary),
+                    freeze.owner,
                 ),
             )
             self._chain(db, head, audit)
