@@ -328,3 +328,10 @@ class DeliveryError(VerrouError):
 
     status = 502
     code = "delivery_failed"
+
+
+class InvalidCode(VerrouError):
+    """An email proof's one-time code is unknown, used, expired, wrong, or tried too often."""
+
+    status = 422
+    code = "invalid_code"

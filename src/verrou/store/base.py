@@ -19,6 +19,7 @@ concurrent writers take turns and the chain never forks.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -36,7 +37,7 @@ from verrou.fingerprints import (
 )
 from verrou.identifiers.kinds import KINDS_BY_CODE, Kind
 from verrou.registry.alerts import Alert, OutboxItem
-from verrou.registry.audit import AuditDraft, chain_entry, format_at
+from verrou.registry.audit import AuditDraft, chain_entry, format_at, parse_at
 from verrou.registry.policy import ExposureHit, Freeze, Thaw
 from verrou.registry.records import (
     Breach,
@@ -127,7 +128,7 @@ FREEZES_WITH_THAWS = (
 RELYING_PARTY_COLUMNS = "id, name, sector, key_prefix, created_at, revoked_at, rate_limit"
 OUTBOX_COLUMNS = (
     "alert_id, subject_fingerprint, kind, relying_party, alert_at, check_id, sealed_contact, "
-    "attempts, next_attempt_at, status, last_error, delivered_at, checks, last_check_at"
+    "attempts, next_attempt_at, status, last_error, delivered_at, checks, last_check_at, detail"
 )
 
 
@@ -237,6 +238,33 @@ def relying_party_from_row(
     )
 
 
+def alert_detail(alert: Alert) -> str | None:
+    """The outbox's ``detail`` column of an alert: what it tells beyond a check, as JSON."""
+    detail: dict[str, Any] = {}
+    if alert.until is not None:
+        detail["until"] = format_at(alert.until)
+    if alert.breach is not None:
+        detail["breach"] = alert.breach
+    if alert.data_classes:
+        detail["data_classes"] = list(alert.data_classes)
+    return json.dumps(detail, sort_keys=True) if detail else None
+
+
+def alert_detail_fields(column: Any) -> dict[str, Any]:
+    """The :class:`Alert` fields kept in the ``detail`` column (see :func:`alert_detail`)."""
+    if not column:
+        return {}
+    detail = json.loads(column)
+    fields: dict[str, Any] = {}
+    if "until" in detail:
+        fields["until"] = parse_at(detail["until"])
+    if "breach" in detail:
+        fields["breach"] = detail["breach"]
+    if "data_classes" in detail:
+        fields["data_classes"] = tuple(detail["data_classes"])
+    return fields
+
+
 def outbox_item_from_row(
     row: Sequence[Any], when: Callable[[Any], datetime | None] = _same
 ) -> OutboxItem:
@@ -251,6 +279,7 @@ def outbox_item_from_row(
             check_id=row[5],
             checks=int(row[12]),
             last_at=when(row[13]),
+            **alert_detail_fields(row[14]),
         ),
         sealed_contact=bytes(row[6]),
         attempts=row[7],

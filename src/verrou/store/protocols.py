@@ -13,6 +13,13 @@ from typing import Any, Protocol
 
 from verrou.registry.alerts import Alert, OutboxItem
 from verrou.registry.audit import AuditEntry, AuditSnapshot, StoredEntry
+from verrou.registry.citizen_records import (
+    CheckIndexRow,
+    Citizen,
+    CitizenKey,
+    ContestedKey,
+    EmailCode,
+)
 from verrou.registry.policy import ExposureHit, Freeze, Thaw
 from verrou.registry.records import (
     BatchCommit,
@@ -224,6 +231,58 @@ class ContactStore(Protocol):
         ...
 
 
+class CitizenStore(Protocol):
+    """Citizens' accounts: who signed in, the keys they claim, email proofs, and the index of
+    the checks of their keys (:mod:`verrou.registry.citizens`)."""
+
+    def sign_in_citizen(self, subject_ref: bytes, new_id: str, *, now: datetime) -> Citizen:
+        """The citizen of this account reference, created with ``new_id`` on first sign-in;
+        its last sign-in is set to ``now``."""
+        ...
+
+    def get_citizen(self, citizen_id: str) -> Citizen | None: ...
+
+    def bind_citizen_keys(
+        self, keys: Sequence[CitizenKey], *, audits: Sequence[AuditDraft]
+    ) -> list[CitizenKey]:
+        """Bind keys (``audits[i]`` is the entry of ``keys[i]``); those the citizen already
+        holds are left as they are and not audited. Returns the new bindings."""
+        ...
+
+    def citizen_keys(self, citizen_id: str) -> list[CitizenKey]: ...
+
+    def key_claimants(self, fingerprints: Sequence[bytes]) -> dict[bytes, set[str]]:
+        """The citizens claiming each of these keys."""
+        ...
+
+    def contested_keys(self) -> list[ContestedKey]:
+        """Keys two or more citizens claim, for the operators."""
+        ...
+
+    def citizen_key_page(self, *, after: bytes | None, limit: int) -> list[tuple[bytes, str]]:
+        """(fingerprint, citizen id) of every claimed key, in fingerprint order, a page at a
+        time after ``after``."""
+        ...
+
+    def add_email_code(self, code: EmailCode) -> None: ...
+
+    def try_email_code(self, code_id: str, citizen_id: str, *, now: datetime) -> EmailCode | None:
+        """Count one try of a citizen's pending code and return it (None: no such code of
+        theirs). The try is committed before the code is compared."""
+        ...
+
+    def use_email_code(self, code_id: str, *, now: datetime) -> bool:
+        """Mark a code used; False when it was used already (two tries racing)."""
+        ...
+
+    def checks_of(
+        self, fingerprints: Sequence[bytes], *, limit: int, before: datetime | None = None
+    ) -> list[CheckIndexRow]:
+        """The checks index rows of these keys, newest first, at most ``limit`` distinct
+        checks' worth, before ``before`` when given."""
+        ...
+
+
 class CheckStore(RegistryAdmin, CheckLedger, Protocol):
     """What a check recorder holds: the check ledger, on a connection it probes and closes."""
 
@@ -242,6 +301,7 @@ class RegistryStore(
     RelyingPartyStore,
     OutboxStore,
     ContactStore,
+    CitizenStore,
     Protocol,
 ):
     """Every role at once: what one SQLite or PostgreSQL store implements, for wiring."""

@@ -65,6 +65,7 @@ from verrou.store.base import (
     THAW_COLUMNS,
     AuditDraft,
     ExposureHit,
+    alert_detail,
     breach_from_row,
     chain_entry,
     find_in_block,
@@ -345,7 +346,7 @@ class SqlRegistry:
                 db,
                 f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}, owner_ref, relying_party_id, "
                 "window_start, window_end) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?, ?, ?, ?, ?) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?, NULL, ?, ?, ?, ?) "
                 "ON CONFLICT (owner_ref, relying_party_id, window_start) DO UPDATE SET "
                 "checks = alert_outbox.checks + excluded.checks, "
                 "last_check_at = excluded.last_check_at, "
@@ -680,7 +681,7 @@ class SqlRegistry:
             added = self._exec(
                 db,
                 f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?, ?) "
                 "ON CONFLICT (alert_id) DO NOTHING",
                 (
                     alert.id,
@@ -693,6 +694,7 @@ class SqlRegistry:
                     self._at(now),
                     alert.checks,
                     None if alert.last_at is None else self._at(alert.last_at),
+                    alert_detail(alert),
                 ),
             )
             if added.rowcount == 0:
@@ -750,7 +752,7 @@ class SqlRegistry:
             self._exec(
                 db,
                 f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?, NULL)",
                 (
                     alert.id,
                     alert.subject_fingerprint,

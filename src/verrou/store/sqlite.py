@@ -31,7 +31,7 @@ from verrou.registry.records import (
 )
 from verrou.store.base import OUTBOX_COLUMNS, merge_segments, outbox_item_from_row, sum_counts
 from verrou.store.migrations import migrations_for
-from verrou.store.sql import SqlRegistry
+from verrou.store.sql_citizens import CitizenSql
 
 
 def _now() -> datetime:
@@ -56,7 +56,7 @@ def _marks(count: int) -> str:
     return ",".join("?" * count)
 
 
-class SQLiteStore(SqlRegistry):
+class SQLiteStore(CitizenSql):
     """Registry in one SQLite file."""
 
     def __init__(self, path: Path) -> None:
