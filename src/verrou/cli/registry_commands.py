@@ -22,7 +22,17 @@ from rich import box
 from rich.table import Table
 
 from verrou.api.schemas import ApplicantIn, decode_document, field_errors
-from verrou.cli import Context, _parse_when, err, keyed_registry, main, out, registry
+from verrou.cli import (
+    Context,
+    _parse_when,
+    err,
+    json_option,
+    keyed_registry,
+    main,
+    out,
+    print_json,
+    registry,
+)
 from verrou.errors import (
     ConfigError,
     Conflict,
@@ -488,7 +498,7 @@ def _print_report(report: subjects.SubjectReport) -> None:
 
 @subject.command("show")
 @identity_options
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option
 @click.pass_obj
 def subject_show(obj: Context, applicant: Applicant, as_json: bool) -> None:
     """Show an identity's keys: state, breaches, freeze, thaws, alert contacts and history.
@@ -500,7 +510,7 @@ def subject_show(obj: Context, applicant: Applicant, as_json: bool) -> None:
         keys = identity_keys(fingerprinter, applicant)
         report = subjects.subject_report(store, keys, now=_now())
     if as_json:
-        out.print_json(json.dumps(_report_json(report)))
+        print_json(_report_json(report))
     else:
         _print_report(report)
 
@@ -556,7 +566,7 @@ def rp_create(obj: Context, name: str, sector: str, rate_limit: int | None) -> N
 
 
 @relying_parties.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option
 @click.pass_obj
 def rp_list(obj: Context, as_json: bool) -> None:
     """List relying parties, revoked ones included (key prefixes only, never keys)."""
@@ -564,23 +574,24 @@ def rp_list(obj: Context, as_json: bool) -> None:
     with registry(settings) as store:
         parties = store.list_relying_parties()
     if as_json:
-        out.print_json(
-            json.dumps(
-                [
-                    {
-                        "id": p.id,
-                        "name": p.name,
-                        "sector": p.sector,
-                        "key_prefix": p.key_prefix,
-                        "rate_limit": p.rate_limit,
-                        "created_at": p.created_at.isoformat(),
-                        "revoked_at": None if p.revoked_at is None else p.revoked_at.isoformat(),
-                    }
-                    for p in parties
-                ]
-            )
-        )
-        return
+        print_json([_party_json(p) for p in parties])
+    else:
+        _print_parties(parties, settings)
+
+
+def _party_json(party: RelyingParty) -> dict[str, Any]:
+    return {
+        "id": party.id,
+        "name": party.name,
+        "sector": party.sector,
+        "key_prefix": party.key_prefix,
+        "rate_limit": party.rate_limit,
+        "created_at": party.created_at.isoformat(),
+        "revoked_at": None if party.revoked_at is None else party.revoked_at.isoformat(),
+    }
+
+
+def _print_parties(parties: list[RelyingParty], settings: Settings) -> None:
     if not parties:
         out.print("no relying party yet: `verrou rp create NAME --sector bank` adds one")
         return
@@ -821,7 +832,7 @@ def alerts() -> None:
 
 
 @alerts.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option
 @click.pass_obj
 def alerts_status(obj: Context, as_json: bool) -> None:
     """Show the outbox: alerts pending, delivered and failed, how many are due now, and since
@@ -832,9 +843,7 @@ def alerts_status(obj: Context, as_json: bool) -> None:
     counts = {name: status.by_status.get(name, 0) for name in ("pending", "delivered", "failed")}
     oldest = None if status.oldest_pending_at is None else _when(status.oldest_pending_at)
     if as_json:
-        out.print_json(
-            json.dumps({**counts, "due_now": status.due_now, "oldest_pending_at": oldest})
-        )
+        print_json({**counts, "due_now": status.due_now, "oldest_pending_at": oldest})
         return
     out.print(
         f"pending {counts['pending']:,} ({status.due_now:,} due now), "
