@@ -94,6 +94,11 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _file_option(*names: str, mode: str = "r", help: str) -> Callable[[F], F]:
+    """An option naming a UTF-8 text file (``-``: stdin or stdout), opened by click in ``mode``."""
+    return click.option(*names, type=click.File(mode, encoding="utf-8"), metavar="FILE", help=help)
+
+
 # --- identity options -------------------------------------------------------------------------
 
 _IDENTITY_PARAMS: Final = (
@@ -134,10 +139,8 @@ _IDENTITY_OPTIONS: Final = (
     click.option("--address", metavar="LINE", help="Postal address (with --postcode, --city)."),
     click.option("--postcode", metavar="CODE", help="Postcode of --address."),
     click.option("--city", metavar="CITY", help="City of --address."),
-    click.option(
+    _file_option(
         "--applicant-json",
-        type=click.File("r", encoding="utf-8"),
-        metavar="FILE",
         help="The identity as a JSON object, '-' for stdin (the check API's applicant: "
         "family_name, usage_name, given_names, birth_date, birth_place, document {type, "
         "number}, nir, email, phone, iban, postal_address {line, postcode, city}). Prefer it "
@@ -678,17 +681,13 @@ def _jwks(settings: Settings, source: IO[str] | None) -> dict[str, Any]:
 
 
 @audit.command("verify")
-@click.option(
+@_file_option(
     "--checkpoint",
-    type=click.File("r", encoding="utf-8"),
-    metavar="FILE",
     help="Also check a signed checkpoint (from `verrou audit checkpoint`): catches a log "
     "rewritten from some entry on, or cut short.",
 )
-@click.option(
+@_file_option(
     "--jwks",
-    type=click.File("r", encoding="utf-8"),
-    metavar="FILE",
     help="Public key set to verify the checkpoint with (default: the public half of "
     "VERROU_SIGNING_KEY_FILE).",
 )
@@ -721,11 +720,10 @@ def audit_verify(obj: Context, checkpoint: IO[str] | None, jwks: IO[str] | None)
 
 
 @audit.command("checkpoint")
-@click.option(
+@_file_option(
     "--out",
     "out_file",
-    type=click.File("w", encoding="utf-8"),
-    metavar="FILE",
+    mode="w",
     help="Write the checkpoint to FILE (default: print it).",
 )
 @click.pass_obj
