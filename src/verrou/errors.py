@@ -13,7 +13,7 @@ boundary, and most of them take other arguments than their message.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 
 def _rebuilt(cls: type[VerrouError], args: tuple[Any, ...], state: dict[str, Any]) -> VerrouError:
@@ -28,14 +28,30 @@ _Reduced: TypeAlias = tuple[Any, tuple[type["VerrouError"], tuple[Any, ...], dic
 
 
 class VerrouError(Exception):
-    """Base of every error verrou raises on purpose."""
+    """Base of every error verrou raises on purpose.
 
-    status: int = 500
-    code: str = "internal_error"
+    A subclass declares its ``status`` and ``code`` in its class line, as keywords
+    (:meth:`__init_subclass__`), and inherits the rest: the message, ``fields``, ``retry_after``
+    and pickling. Most errors are then their docstring and that line.
+    """
+
+    #: The HTTP status the API answers with.
+    status: ClassVar[int] = 500
+    #: The stable machine code the API answers with (the metrics' label too).
+    code: ClassVar[str] = "internal_error"
     #: Each invalid field and why (never its value), for errors about submitted data.
     fields: dict[str, str] | None = None
     #: Seconds after which a retry may succeed (the API's ``Retry-After``).
     retry_after: int | None = None
+
+    def __init_subclass__(cls, *, status: int | None = None, code: str | None = None) -> None:
+        # Keywords rather than class attributes: a misspelt one (``stauts=``) is a TypeError at
+        # import and a mypy error, where a misspelt attribute would silently keep the parent's.
+        super().__init_subclass__()
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
 
     def __init__(
         self,
@@ -61,27 +77,21 @@ class VerrouError(Exception):
 # --- configuration and keys -------------------------------------------------------------------
 
 
-class ConfigError(VerrouError):
+class ConfigError(VerrouError, code="configuration_error"):
     """Settings are missing or unsafe; the process must not start."""
 
-    code = "configuration_error"
 
-
-class KeyMaterialError(ConfigError):
+class KeyMaterialError(ConfigError, code="key_error"):
     """The fingerprint key is missing, unreadable, too short or would be overwritten."""
 
-    code = "key_error"
 
-
-class FingerprintKeyMismatch(KeyMaterialError):
+class FingerprintKeyMismatch(KeyMaterialError, code="fingerprint_key_mismatch"):
     """The fingerprint key given is not the one the registry was built with.
 
     With another key every fingerprint differs, so a frozen identity would match nothing and
     come back ``clear``: every command that uses the key refuses to run. Key rotation, when it
     exists, will be an explicit command; there is none yet.
     """
-
-    code = "fingerprint_key_mismatch"
 
     def __init__(self, registry_key_id: str, given_key_id: str) -> None:
         super().__init__(
@@ -93,7 +103,7 @@ class FingerprintKeyMismatch(KeyMaterialError):
         self.given_key_id = given_key_id
 
 
-class CanonicaliserVersionMismatch(KeyMaterialError):
+class CanonicaliserVersionMismatch(KeyMaterialError, code="canonicaliser_version_mismatch"):
     """The registry's fingerprints were made with other canonicaliser versions than this
     verrou's.
 
@@ -102,8 +112,6 @@ class CanonicaliserVersionMismatch(KeyMaterialError):
     frozen identity would come back ``clear``. Every keyed command refuses to run, as for
     another fingerprint key (:class:`FingerprintKeyMismatch`).
     """
-
-    code = "canonicaliser_version_mismatch"
 
     def __init__(self, differing: dict[str, tuple[int, int | None]]) -> None:
         described = ", ".join(
@@ -119,27 +127,19 @@ class CanonicaliserVersionMismatch(KeyMaterialError):
         self.differing = differing
 
 
-class ContactSealError(VerrouError):
+class ContactSealError(VerrouError, code="contact_seal_error"):
     """A sealed contact cannot be opened: wrong key, moved to another subject, or altered.
 
     The message says which of these it can tell apart, never anything about the contact.
     """
 
-    code = "contact_seal_error"
 
-
-class SignatureError(VerrouError):
+class SignatureError(VerrouError, status=400, code="bad_signature"):
     """A token does not verify: malformed, unknown key, wrong type or bad signature."""
 
-    status = 400
-    code = "bad_signature"
 
-
-class AuditChainBroken(VerrouError):
+class AuditChainBroken(VerrouError, status=500, code="audit_chain_broken"):
     """The audit log does not verify: an entry was altered, removed, reordered or duplicated."""
-
-    status = 500
-    code = "audit_chain_broken"
 
     def __init__(self, message: str, first_bad_seq: int | None = None) -> None:
         super().__init__(message)
@@ -160,15 +160,12 @@ class UnreadableAuditEntry(AuditChainBroken, ValueError):
 # --- submitted data ---------------------------------------------------------------------------
 
 
-class InvalidIdentifier(VerrouError):
+class InvalidIdentifier(VerrouError, status=422, code="invalid_identifier"):
     """A raw value is not a valid identifier of its kind.
 
     ``reason`` is a short sentence that says why without echoing the value
     ("NIR key is 99, expected 93").
     """
-
-    status = 422
-    code = "invalid_identifier"
 
     def __init__(self, kind: str, reason: str) -> None:
         super().__init__(f"invalid {kind}: {reason}")
@@ -176,14 +173,12 @@ class InvalidIdentifier(VerrouError):
         self.reason = reason
 
 
-class InvalidApplicant(VerrouError):
+class InvalidApplicant(VerrouError, status=422, code="invalid_applicant"):
     """Some applicant attributes are invalid. ``fields`` maps each bad field to why.
 
     Every invalid field is listed, not just the first; reasons never hold the value.
     """
 
-    status = 422
-    code = "invalid_applicant"
     fields: dict[str, str]
 
     def __init__(self, fields: dict[str, str]) -> None:
@@ -204,134 +199,87 @@ class InvalidIdentity(InvalidApplicant):
         self.args = (self.message,)
 
 
-class NoIdentity(VerrouError):
+class NoIdentity(VerrouError, status=400, code="no_identity"):
     """A command about an identity was given none."""
 
-    status = 400
-    code = "no_identity"
 
-
-class InvalidThaw(VerrouError):
+class InvalidThaw(VerrouError, status=422, code="invalid_thaw"):
     """A thaw window that cannot be: it ends before it starts, or has already ended."""
 
-    status = 422
-    code = "invalid_thaw"
 
-
-class InvalidRelyingParty(VerrouError, ValueError):
+class InvalidRelyingParty(VerrouError, ValueError, status=422, code="invalid_relying_party"):
     """A relying party's name, sector or rate limit is refused.
 
     Also a ``ValueError``: the store raised one before it raised this, and callers that catch
     it keep working.
     """
 
-    status = 422
-    code = "invalid_relying_party"
 
-
-class DumpError(VerrouError):
+class DumpError(VerrouError, status=400, code="unreadable_dump"):
     """A dump cannot be read at all (unknown format, corrupt archive, no usable column)."""
 
-    status = 400
-    code = "unreadable_dump"
 
-
-class MappingError(VerrouError):
+class MappingError(VerrouError, status=400, code="invalid_mapping"):
     """A column mapping file is malformed or names columns the dump does not have."""
 
-    status = 400
-    code = "invalid_mapping"
 
-
-class BodyTooLarge(VerrouError):
+class BodyTooLarge(VerrouError, status=413, code="body_too_large"):
     """A request body larger than the API reads."""
-
-    status = 413
-    code = "body_too_large"
 
 
 # --- access -----------------------------------------------------------------------------------
 
 
-class Unauthorized(VerrouError):
+class Unauthorized(VerrouError, status=401, code="unauthorized"):
     """A missing, unknown or revoked API key."""
 
-    status = 401
-    code = "unauthorized"
 
-
-class RateLimited(VerrouError):
+class RateLimited(VerrouError, status=429, code="rate_limited"):
     """The API key's rate limit is reached; ``retry_after`` says in how many seconds to retry."""
 
-    status = 429
-    code = "rate_limited"
     retry_after: int
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, retry_after=retry_after)
 
 
-class WebhookSignatureError(VerrouError):
+class WebhookSignatureError(VerrouError, status=401, code="invalid_signature"):
     """A webhook request does not carry a valid verrou signature."""
-
-    status = 401
-    code = "invalid_signature"
 
 
 # --- lookups ----------------------------------------------------------------------------------
 
 
-class NotFound(VerrouError):
+class NotFound(VerrouError, status=404, code="not_found"):
     """What was asked for does not exist."""
 
-    status = 404
-    code = "not_found"
 
-
-class MetricsNotFound(VerrouError):
+class MetricsNotFound(VerrouError, status=404, code="not_found"):
     """``/metrics`` without its token answers as a route that does not exist."""
 
-    status = 404
-    code = "not_found"
 
-
-class Conflict(VerrouError):
+class Conflict(VerrouError, status=409, code="conflict"):
     """The request contradicts the registry's current state."""
-
-    status = 409
-    code = "conflict"
 
 
 # --- infrastructure ---------------------------------------------------------------------------
 
 
-class StoreError(VerrouError):
+class StoreError(VerrouError, status=503, code="store_unavailable"):
     """The registry store failed or is unreachable. Checks fail closed on it (503)."""
-
-    status = 503
-    code = "store_unavailable"
 
 
 class NotReady(StoreError):
     """/readyz's answer when a check would fail now (503, as the check would get)."""
 
 
-class RecorderFailed(VerrouError):
+class RecorderFailed(VerrouError, status=500, code="internal_error"):
     """The recorder failed for a reason other than the store (a bug): logged, answered 500."""
 
-    status = 500
-    code = "internal_error"
 
-
-class DeliveryError(VerrouError):
+class DeliveryError(VerrouError, status=502, code="delivery_failed"):
     """One delivery attempt failed. The message is safe to store: no address, no identifier."""
 
-    status = 502
-    code = "delivery_failed"
 
-
-class InvalidCode(VerrouError):
+class InvalidCode(VerrouError, status=422, code="invalid_code"):
     """An email proof's one-time code is unknown, used, expired, wrong, or tried too often."""
-
-    status = 422
-    code = "invalid_code"

@@ -120,66 +120,71 @@ def read_private_file(path: Path, what: str, missing_hint: str = "") -> bytes:
     return b"".join(chunks)
 
 
-def write_key_document(
-    path: Path, *, key_format: str, id_field: str, key_id: str, secret: bytes, what: str
-) -> None:
-    """Write a secret key as a small JSON document (format, id, base64 key), mode 0600."""
-    document = {
-        "format": key_format,
-        id_field: key_id,
-        "key": base64.b64encode(secret).decode("ascii"),
-    }
-    write_private_file(path, (json.dumps(document) + "\n").encode(), what)
+@dataclass(frozen=True)
+class KeyDocument:
+    """A kind of key file written as a small JSON document (format, id, base64 key), mode 0600.
 
-
-def read_key_document(
-    path: Path, *, key_format: str, what: str, missing_hint: str = ""
-) -> tuple[dict[str, Any], bytes]:
-    """The JSON document of a key file written by :func:`write_key_document`, and its secret.
-
-    Raises :class:`KeyMaterialError` naming the file (never its content) when it is missing,
-    unreadable, refused by :func:`read_private_file`, of another format or not valid base64.
-    The caller checks length and id.
+    Declared once per kind (:data:`FINGERPRINT_KEY_DOCUMENT`, the contact key's), so that where a
+    key is written and where it is read back cannot disagree on its format, its id field or
+    what messages call it.
     """
-    try:
-        text = read_private_file(path, what, missing_hint).decode("utf-8")
-    except UnicodeDecodeError:
-        raise KeyMaterialError(f"{path} is not a verrou {what} file") from None
-    try:
-        document = json.loads(text)
-        if not isinstance(document, dict) or document.get("format") != key_format:
-            raise ValueError("format")
-        secret = base64.b64decode(document["key"], validate=True)
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise KeyMaterialError(f"{path} is not a verrou {what} file") from None
-    return document, secret
+
+    key_format: str  # the document's "format"
+    id_field: str  # the member that holds the key's public id
+    what: str  # what messages call the key ("fingerprint key")
+
+    def write(self, path: Path, key_id: str, secret: bytes) -> None:
+        """Write the key to a new file at ``path`` (never over one: :func:`write_private_file`)."""
+        document = {
+            "format": self.key_format,
+            self.id_field: key_id,
+            "key": base64.b64encode(secret).decode("ascii"),
+        }
+        write_private_file(path, (json.dumps(document) + "\n").encode(), self.what)
+
+    def read(self, path: Path, missing_hint: str = "") -> tuple[dict[str, Any], bytes]:
+        """The JSON document of a key file written by :meth:`write`, and its secret.
+
+        Raises :class:`KeyMaterialError` naming the file (never its content) when it is missing,
+        unreadable, refused by :func:`read_private_file`, of another format or not valid base64.
+        The caller checks length, then id (:meth:`refuse_altered`).
+        """
+        try:
+            text = read_private_file(path, self.what, missing_hint).decode("utf-8")
+        except UnicodeDecodeError:
+            raise KeyMaterialError(f"{path} is not a verrou {self.what} file") from None
+        try:
+            document = json.loads(text)
+            if not isinstance(document, dict) or document.get("format") != self.key_format:
+                raise ValueError("format")
+            secret = base64.b64decode(document["key"], validate=True)
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise KeyMaterialError(f"{path} is not a verrou {self.what} file") from None
+        return document, secret
+
+    def refuse_altered(self, path: Path, document: dict[str, Any], key_id: str) -> None:
+        """:class:`KeyMaterialError` when the id ``document`` records is not the key's own."""
+        if document.get(self.id_field) != key_id:
+            raise KeyMaterialError(f"{path}: key id does not match the key (file altered?)")
+
+
+FINGERPRINT_KEY_DOCUMENT = KeyDocument(KEY_FORMAT, id_field="key_id", what="fingerprint key")
 
 
 def create_key_file(path: Path) -> FingerprintKey:
     """Write a new random key to ``path`` (mode 0600). Refuses to overwrite an existing file."""
     key = _checked(secrets.token_bytes(MIN_KEY_BYTES), str(path))
-    write_key_document(
-        path,
-        key_format=KEY_FORMAT,
-        id_field="key_id",
-        key_id=key.key_id,
-        secret=key.secret,
-        what="fingerprint key",
-    )
+    FINGERPRINT_KEY_DOCUMENT.write(path, key.key_id, key.secret)
     return key
 
 
 def load_key_file(path: Path) -> FingerprintKey:
     """Read a key file written by :func:`create_key_file`."""
-    document, secret = read_key_document(
-        path,
-        key_format=KEY_FORMAT,
-        what="fingerprint key",
-        missing_hint="; run `verrou keys init` or set VERROU_KEY",
+    document, secret = FINGERPRINT_KEY_DOCUMENT.read(
+        path, missing_hint="; run `verrou keys init` or set VERROU_KEY"
     )
     key = _checked(secret, str(path))
-    if document.get("key_id") != key.key_id:
-        raise KeyMaterialError(f"{path}: key id does not match the key (file altered?)")
+    FINGERPRINT_KEY_DOCUMENT.refuse_altered(path, document, key.key_id)
     return key
 
 

@@ -21,6 +21,7 @@ from rich.table import Table
 from verrou.errors import ConfigError, KeyMaterialError, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import create_key_file, load_fingerprint_key
+from verrou.registry.records import BreachSummary
 from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.store import RegistryStore, open_store
 from verrou.store.urls import redacted_url
@@ -38,6 +39,16 @@ class Context:
 
     def settings(self, **overrides: object) -> Settings:
         return Settings.from_env(None, database_url=self.database_url, **overrides)
+
+
+#: ``--json`` (``as_json``): the command prints its answer as JSON (:func:`print_json`) instead
+#: of a table or sentences.
+json_option = click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+
+
+def print_json(value: object) -> None:
+    """Print ``value``, a JSON document's Python form, as indented JSON on stdout."""
+    out.print_json(json.dumps(value))
 
 
 @contextmanager
@@ -349,7 +360,7 @@ def ingest(
             err.print(f"mapping written to {save_mapping}")
         if dry_run:
             if as_json:
-                out.print_json(json.dumps(report.to_json()))
+                print_json(report.to_json())
             else:
                 _print_dry_run(report)
             return
@@ -357,8 +368,16 @@ def ingest(
         result = _ingest_with_progress(
             store, fingerprinter, dump, options, None, enabled=not as_json
         )
+        alerted = 0
+        if result.status == "complete":
+            from verrou.registry.citizens import alert_new_exposures
+
+            # One alert per signed-in citizen the new breach holds (name and data classes).
+            alerted = alert_new_exposures(store, result.run_id, now=datetime.now(UTC))
+    if alerted and not as_json:
+        err.print(f"{alerted:,} citizens with a contact alerted of this breach")
     if as_json:
-        out.print_json(json.dumps(result.to_json()))
+        print_json(result.to_json())
     else:
         print_ingest_report(result, settings.database_url)
 
@@ -493,36 +512,37 @@ def _parse_when(value: str | None) -> datetime | None:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option
 @click.pass_obj
 def breaches(obj: Context, as_json: bool) -> None:
     """List breaches with their timeline and fingerprint counts per identifier kind."""
-    settings = obj.settings()
-    with registry(settings) as store:
+    with registry(obj.settings()) as store:
         summaries = store.list_breaches()
     if as_json:
-        out.print_json(
-            json.dumps(
-                [
-                    {
-                        "name": s.breach.name,
-                        "title": s.breach.title,
-                        "records": s.breach.record_count,
-                        "runs": s.runs,
-                        "fingerprints_by_kind": s.fingerprints_by_kind,
-                        "data_classes": list(s.breach.data_classes),
-                        "intrusion_started_at": _iso(s.breach.intrusion_started_at),
-                        "detected_at": _iso(s.breach.detected_at),
-                        "contained_at": _iso(s.breach.contained_at),
-                        "disclosed_at": _iso(s.breach.disclosed_at),
-                        "ingested_at": _iso(s.breach.ingested_at),
-                        "dwell_days": s.breach.dwell_days,
-                    }
-                    for s in summaries
-                ]
-            )
-        )
-        return
+        print_json([_breach_json(s) for s in summaries])
+    else:
+        _print_breaches(summaries)
+
+
+def _breach_json(summary: BreachSummary) -> dict[str, Any]:
+    breach = summary.breach
+    return {
+        "name": breach.name,
+        "title": breach.title,
+        "records": breach.record_count,
+        "runs": summary.runs,
+        "fingerprints_by_kind": summary.fingerprints_by_kind,
+        "data_classes": list(breach.data_classes),
+        "intrusion_started_at": _iso(breach.intrusion_started_at),
+        "detected_at": _iso(breach.detected_at),
+        "contained_at": _iso(breach.contained_at),
+        "disclosed_at": _iso(breach.disclosed_at),
+        "ingested_at": _iso(breach.ingested_at),
+        "dwell_days": breach.dwell_days,
+    }
+
+
+def _print_breaches(summaries: list[BreachSummary]) -> None:
     if not summaries:
         out.print("no breach yet: `verrou ingest DUMP --breach NAME` creates one")
         return
@@ -615,6 +635,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 # The operator commands of the registry register themselves on `main`. (Not a module named
 # `registry`: importing it would rebind this package's `registry` store opener to the module.)
+from verrou.cli import citizen_commands as _citizen_commands  # noqa: E402,F401
 from verrou.cli import demo as _demo  # noqa: E402,F401
 from verrou.cli import registry_commands as _registry_commands  # noqa: E402,F401
 from verrou.cli import serve as _serve  # noqa: E402,F401

@@ -22,7 +22,17 @@ from rich import box
 from rich.table import Table
 
 from verrou.api.schemas import ApplicantIn, decode_document, field_errors
-from verrou.cli import Context, _parse_when, err, keyed_registry, main, out, registry
+from verrou.cli import (
+    Context,
+    _parse_when,
+    err,
+    json_option,
+    keyed_registry,
+    main,
+    out,
+    print_json,
+    registry,
+)
 from verrou.errors import (
     ConfigError,
     Conflict,
@@ -84,6 +94,11 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _file_option(*names: str, mode: str = "r", help: str) -> Callable[[F], F]:
+    """An option naming a UTF-8 text file (``-``: stdin or stdout), opened by click in ``mode``."""
+    return click.option(*names, type=click.File(mode, encoding="utf-8"), metavar="FILE", help=help)
+
+
 # --- identity options -------------------------------------------------------------------------
 
 _IDENTITY_PARAMS: Final = (
@@ -124,10 +139,8 @@ _IDENTITY_OPTIONS: Final = (
     click.option("--address", metavar="LINE", help="Postal address (with --postcode, --city)."),
     click.option("--postcode", metavar="CODE", help="Postcode of --address."),
     click.option("--city", metavar="CITY", help="City of --address."),
-    click.option(
+    _file_option(
         "--applicant-json",
-        type=click.File("r", encoding="utf-8"),
-        metavar="FILE",
         help="The identity as a JSON object, '-' for stdin (the check API's applicant: "
         "family_name, usage_name, given_names, birth_date, birth_place, document {type, "
         "number}, nir, email, phone, iban, postal_address {line, postcode, city}). Prefer it "
@@ -488,7 +501,7 @@ def _print_report(report: subjects.SubjectReport) -> None:
 
 @subject.command("show")
 @identity_options
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option
 @click.pass_obj
 def subject_show(obj: Context, applicant: Applicant, as_json: bool) -> None:
     """Show an identity's keys: state, breaches, freeze, thaws, alert contacts and history.
@@ -500,7 +513,7 @@ def subject_show(obj: Context, applicant: Applicant, as_json: bool) -> None:
         keys = identity_keys(fingerprinter, applicant)
         report = subjects.subject_report(store, keys, now=_now())
     if as_json:
-        out.print_json(json.dumps(_report_json(report)))
+        print_json(_report_json(report))
     else:
         _print_report(report)
 
@@ -556,7 +569,7 @@ def rp_create(obj: Context, name: str, sector: str, rate_limit: int | None) -> N
 
 
 @relying_parties.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option
 @click.pass_obj
 def rp_list(obj: Context, as_json: bool) -> None:
     """List relying parties, revoked ones included (key prefixes only, never keys)."""
@@ -564,23 +577,24 @@ def rp_list(obj: Context, as_json: bool) -> None:
     with registry(settings) as store:
         parties = store.list_relying_parties()
     if as_json:
-        out.print_json(
-            json.dumps(
-                [
-                    {
-                        "id": p.id,
-                        "name": p.name,
-                        "sector": p.sector,
-                        "key_prefix": p.key_prefix,
-                        "rate_limit": p.rate_limit,
-                        "created_at": p.created_at.isoformat(),
-                        "revoked_at": None if p.revoked_at is None else p.revoked_at.isoformat(),
-                    }
-                    for p in parties
-                ]
-            )
-        )
-        return
+        print_json([_party_json(p) for p in parties])
+    else:
+        _print_parties(parties, settings)
+
+
+def _party_json(party: RelyingParty) -> dict[str, Any]:
+    return {
+        "id": party.id,
+        "name": party.name,
+        "sector": party.sector,
+        "key_prefix": party.key_prefix,
+        "rate_limit": party.rate_limit,
+        "created_at": party.created_at.isoformat(),
+        "revoked_at": None if party.revoked_at is None else party.revoked_at.isoformat(),
+    }
+
+
+def _print_parties(parties: list[RelyingParty], settings: Settings) -> None:
     if not parties:
         out.print("no relying party yet: `verrou rp create NAME --sector bank` adds one")
         return
@@ -667,17 +681,13 @@ def _jwks(settings: Settings, source: IO[str] | None) -> dict[str, Any]:
 
 
 @audit.command("verify")
-@click.option(
+@_file_option(
     "--checkpoint",
-    type=click.File("r", encoding="utf-8"),
-    metavar="FILE",
     help="Also check a signed checkpoint (from `verrou audit checkpoint`): catches a log "
     "rewritten from some entry on, or cut short.",
 )
-@click.option(
+@_file_option(
     "--jwks",
-    type=click.File("r", encoding="utf-8"),
-    metavar="FILE",
     help="Public key set to verify the checkpoint with (default: the public half of "
     "VERROU_SIGNING_KEY_FILE).",
 )
@@ -710,11 +720,10 @@ def audit_verify(obj: Context, checkpoint: IO[str] | None, jwks: IO[str] | None)
 
 
 @audit.command("checkpoint")
-@click.option(
+@_file_option(
     "--out",
     "out_file",
-    type=click.File("w", encoding="utf-8"),
-    metavar="FILE",
+    mode="w",
     help="Write the checkpoint to FILE (default: print it).",
 )
 @click.pass_obj
@@ -821,7 +830,7 @@ def alerts() -> None:
 
 
 @alerts.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option
 @click.pass_obj
 def alerts_status(obj: Context, as_json: bool) -> None:
     """Show the outbox: alerts pending, delivered and failed, how many are due now, and since
@@ -832,9 +841,7 @@ def alerts_status(obj: Context, as_json: bool) -> None:
     counts = {name: status.by_status.get(name, 0) for name in ("pending", "delivered", "failed")}
     oldest = None if status.oldest_pending_at is None else _when(status.oldest_pending_at)
     if as_json:
-        out.print_json(
-            json.dumps({**counts, "due_now": status.due_now, "oldest_pending_at": oldest})
-        )
+        print_json({**counts, "due_now": status.due_now, "oldest_pending_at": oldest})
         return
     out.print(
         f"pending {counts['pending']:,} ({status.due_now:,} due now), "

@@ -87,3 +87,27 @@ class EmailCode:
     expires_at: datetime
     attempts: int = 0
     used_at: datetime | None = None
+
+
+ReportKind: TypeAlias = Literal["report", "attestation"]
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """An identity-theft report or an exposure attestation as the store keeps it: its signed
+    claims (ids, codes, dates: no personal data), the token, status, and the citizen's sealed
+    note if any."""
+
+    id: str
+    citizen_id: str
+    kind: ReportKind
+    issued_at: datetime
+    expires_at: datetime | None
+    status: Literal["valid", "withdrawn"]
+    withdrawn_at: datetime | None
+    claims: str
+    token: str
+    sealed_note: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"StoredReport({self.id!r}, {self.kind!r}, {self.status!r})"

@@ -33,10 +33,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from verrou.errors import ContactSealError as ContactSealError  # re-exported: its old home
 from verrou.errors import InvalidIdentifier, KeyMaterialError
 from verrou.identifiers.contact import canonical_email
-from verrou.keys import read_key_document, write_key_document
+from verrou.keys import KeyDocument
 from verrou.masking import mask_value
 
 CONTACT_KEY_FORMAT: Final = "verrou-contact-key/1"
+CONTACT_KEY_DOCUMENT: Final = KeyDocument(CONTACT_KEY_FORMAT, id_field="kid", what="contact key")
 CONTACT_KEY_BYTES: Final = 32
 SEAL_VERSION: Final = 1
 NONCE_BYTES: Final = 12
@@ -95,25 +96,17 @@ def create_contact_key_file(path: Path) -> ContactKey:
     Losing the key makes every sealed contact unreadable, hence ``O_EXCL``.
     """
     key = ContactKey.generate()
-    write_key_document(
-        path,
-        key_format=CONTACT_KEY_FORMAT,
-        id_field="kid",
-        key_id=key.kid,
-        secret=key.secret,
-        what="contact key",
-    )
+    CONTACT_KEY_DOCUMENT.write(path, key.kid, key.secret)
     return key
 
 
 def load_contact_key_file(path: Path) -> ContactKey:
     """Read a key file written by :func:`create_contact_key_file`; raise ``KeyMaterialError``."""
-    document, secret = read_key_document(path, key_format=CONTACT_KEY_FORMAT, what="contact key")
+    document, secret = CONTACT_KEY_DOCUMENT.read(path)
     if len(secret) != CONTACT_KEY_BYTES:
         raise KeyMaterialError(f"{path}: a contact key is {CONTACT_KEY_BYTES} bytes")
     key = ContactKey(kid=contact_key_id(secret), secret=secret)
-    if document.get("kid") != key.kid:
-        raise KeyMaterialError(f"{path}: key id does not match the key (file altered?)")
+    CONTACT_KEY_DOCUMENT.refuse_altered(path, document, key.kid)
     return key
 
 

@@ -19,6 +19,7 @@ from verrou.registry.citizen_records import (
     CitizenKey,
     ContestedKey,
     EmailCode,
+    StoredReport,
 )
 from verrou.registry.policy import ExposureHit, Freeze, Thaw
 from verrou.registry.records import (
@@ -283,6 +284,35 @@ class CitizenStore(Protocol):
         ...
 
 
+class ReportStore(Protocol):
+    """Identity-theft reports and exposure attestations (:mod:`verrou.registry.filing`)."""
+
+    def add_report(
+        self, report: StoredReport, *, disputes: Sequence[tuple[str, str]], audit: AuditDraft
+    ) -> None:
+        """Store a report with the (check id, relying party id) pairs it disputes, and its
+        audit entry, in one transaction."""
+        ...
+
+    def get_report(self, report_id: str) -> StoredReport | None: ...
+
+    def list_reports(self, *, citizen_id: str | None = None) -> list[StoredReport]:
+        """Reports and attestations, newest first; a citizen's own when ``citizen_id``."""
+        ...
+
+    def withdraw_report(self, report_id: str, *, at: datetime, audit: AuditDraft) -> bool:
+        """Mark a report withdrawn; False (nothing audited) if unknown or withdrawn already."""
+        ...
+
+    def report_disputes(self, report_id: str) -> list[tuple[str, str]]:
+        """The (check id, relying party id) pairs a report disputes."""
+        ...
+
+    def checks_by_id(self, check_ids: Sequence[str]) -> list[CheckIndexRow]:
+        """The checks index rows of these checks (one per key each touched)."""
+        ...
+
+
 class CheckStore(RegistryAdmin, CheckLedger, Protocol):
     """What a check recorder holds: the check ledger, on a connection it probes and closes."""
 
@@ -302,6 +332,7 @@ class RegistryStore(
     OutboxStore,
     ContactStore,
     CitizenStore,
+    ReportStore,
     Protocol,
 ):
     """Every role at once: what one SQLite or PostgreSQL store implements, for wiring."""

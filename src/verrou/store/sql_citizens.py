@@ -19,10 +19,19 @@ from verrou.registry.citizen_records import (
     CitizenKey,
     ContestedKey,
     EmailCode,
+    StoredReport,
 )
 from verrou.store.sql import SqlRegistry
 
 _KEY_COLUMNS = "citizen_id, fingerprint, attribute, kind, source, added_at"
+_REPORT_COLUMNS = (
+    "id, citizen_id, kind, issued_at, expires_at, status, withdrawn_at, claims, token, sealed_note"
+)
+_CHECK_INDEX = (
+    "SELECT c.fingerprint, c.at, c.seq, c.check_id, c.relying_party_id, "
+    "COALESCE(r.name, ''), COALESCE(r.sector, ''), c.verdict FROM check_subjects c "
+    "LEFT JOIN relying_parties r ON r.id = c.relying_party_id "
+)
 _CODE_COLUMNS = (
     "id, citizen_id, fingerprint, sealed_contact, code_hash, created_at, expires_at, attempts, "
     "used_at"
@@ -234,22 +243,112 @@ class CitizenSql(SqlRegistry):
         # A check touches several of one person's keys: enough rows for ``limit`` checks.
         params.append(limit * len(keys))
         rows = self._read(
-            "SELECT c.fingerprint, c.at, c.seq, c.check_id, c.relying_party_id, "
-            "COALESCE(r.name, ''), COALESCE(r.sector, ''), c.verdict FROM check_subjects c "
-            "LEFT JOIN relying_parties r ON r.id = c.relying_party_id "
-            f"WHERE c.fingerprint {match} {since}ORDER BY c.at DESC, c.seq DESC LIMIT ?",
+            f"{_CHECK_INDEX}WHERE c.fingerprint {match} {since}"
+            "ORDER BY c.at DESC, c.seq DESC LIMIT ?",
             params,
         )
-        return [
-            CheckIndexRow(
-                fingerprint=bytes(row[0]),
-                at=self._required_when(row[1]),
-                seq=int(row[2]),
-                check_id=str(row[3]),
-                relying_party_id=str(row[4]),
-                relying_party_name=str(row[5]),
-                sector=str(row[6]),
-                verdict=str(row[7]),
+        return [self._index_row(row) for row in rows]
+
+    def _index_row(self, row: Sequence[Any]) -> CheckIndexRow:
+        return CheckIndexRow(
+            fingerprint=bytes(row[0]),
+            at=self._required_when(row[1]),
+            seq=int(row[2]),
+            check_id=str(row[3]),
+            relying_party_id=str(row[4]),
+            relying_party_name=str(row[5]),
+            sector=str(row[6]),
+            verdict=str(row[7]),
+        )
+
+    # --- reports and attestations (the ReportStore role) ------------------------------------
+
+    def checks_by_id(self, check_ids: Sequence[str]) -> list[CheckIndexRow]:
+        wanted = list(dict.fromkeys(check_ids))
+        if not wanted:
+            return []
+        match, params = self._one_of(wanted)
+        rows = self._read(f"{_CHECK_INDEX}WHERE c.check_id {match} ORDER BY c.seq", params)
+        return [self._index_row(row) for row in rows]
+
+    def _report(self, row: Sequence[Any]) -> StoredReport:
+        return StoredReport(
+            id=str(row[0]),
+            citizen_id=str(row[1]),
+            kind=row[2],
+            issued_at=self._required_when(row[3]),
+            expires_at=self._when(row[4]),
+            status=row[5],
+            withdrawn_at=self._when(row[6]),
+            claims=str(row[7]),
+            token=str(row[8]),
+            sealed_note=None if row[9] is None else bytes(row[9]),
+        )
+
+    def add_report(
+        self, report: StoredReport, *, disputes: Sequence[tuple[str, str]], audit: AuditDraft
+    ) -> None:
+        with self._write() as db:
+            head = self._audit_head(db)
+            self._exec(
+                db,
+                f"INSERT INTO reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    report.id,
+                    report.citizen_id,
+                    report.kind,
+                    self._at(report.issued_at),
+                    None if report.expires_at is None else self._at(report.expires_at),
+                    report.status,
+                    None if report.withdrawn_at is None else self._at(report.withdrawn_at),
+                    report.claims,
+                    report.token,
+                    report.sealed_note,
+                ),
             )
-            for row in rows
-        ]
+            if disputes:
+                db.cursor().executemany(
+                    self._sql(
+                        "INSERT INTO report_checks (report_id, check_id, relying_party_id) "
+                        "VALUES (?, ?, ?)"
+                    ),
+                    [(report.id, check_id, party) for check_id, party in disputes],
+                )
+            self._chain(db, head, audit)
+
+    def get_report(self, report_id: str) -> StoredReport | None:
+        rows = self._read(f"SELECT {_REPORT_COLUMNS} FROM reports WHERE id = ?", (report_id,))
+        return self._report(rows[0]) if rows else None
+
+    def list_reports(self, *, citizen_id: str | None = None) -> list[StoredReport]:
+        if citizen_id is None:
+            rows = self._read(f"SELECT {_REPORT_COLUMNS} FROM reports ORDER BY issued_at DESC, id")
+        else:
+            rows = self._read(
+                f"SELECT {_REPORT_COLUMNS} FROM reports WHERE citizen_id = ? "
+                "ORDER BY issued_at DESC, id",
+                (citizen_id,),
+            )
+        return [self._report(row) for row in rows]
+
+    def withdraw_report(self, report_id: str, *, at: datetime, audit: AuditDraft) -> bool:
+        with self._write() as db:
+            head = self._audit_head(db)
+            withdrawn = self._exec(
+                db,
+                "UPDATE reports SET status = 'withdrawn', withdrawn_at = ? "
+                "WHERE id = ? AND status = 'valid'",
+                (self._at(at), report_id),
+            )
+            if withdrawn.rowcount == 0:
+                return False
+            self._chain(db, head, audit)
+        return True
+
+    def report_disputes(self, report_id: str) -> list[tuple[str, str]]:
+        rows = self._read(
+            "SELECT check_id, relying_party_id FROM report_checks WHERE report_id = ? "
+            "ORDER BY check_id",
+            (report_id,),
+        )
+        return [(str(row[0]), str(row[1])) for row in rows]

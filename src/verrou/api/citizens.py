@@ -1,0 +1,502 @@
+"""The signed-in citizen's own routes: my identity, who checked it, freeze, thaw for one bank,
+lift, my identifiers and emails (``/v1/citizen/...``).
+
+Each route knows the citizen from :func:`~verrou.api.citizen_auth.citizen_session` (a cookie
+with its CSRF token on every change, or a bearer token), calls the domain
+(:mod:`verrou.registry.citizens`) on the request side's store connection, and shapes the answer.
+Thaw and lift need a recent sign-in at ``eidas2`` or above
+(:func:`~verrou.api.citizen_auth.recent_citizen_session`). Answers carry ids, codes, short
+fingerprints and dates, never an identifier: the citizen's own values stay in their browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from verrou.api.citizen_auth import CitizenSession, CurrentSession, recent_citizen_session
+from verrou.api.responses import ApiResponse
+from verrou.api.schemas import DocumentIn, ErrorOut, PostalAddressIn
+from verrou.api.state import api_state
+from verrou.errors import ConfigError, DeliveryError, NotFound, SignInNotConfigured
+from verrou.fingerprints import Fingerprinter
+from verrou.registry import citizens
+from verrou.registry.citizens import OwnerOutcome
+from verrou.registry.contacts import Contact, ContactKey
+from verrou.registry.policy import Applicant, PostalAddress
+from verrou.registry.subjects import short_fingerprint
+from verrou.settings import Settings, smtp_address
+from verrou.store.protocols import RegistryStore
+
+router = APIRouter(prefix="/v1/citizen", tags=["citizen"])
+
+RecentSession = Annotated[CitizenSession, Depends(recent_citizen_session)]
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class CitizenServices:
+    """What the citizen routes need beyond the session: the fingerprint key (to derive keys
+    as checks do), the contact key (to seal emails) and where codes are sent from."""
+
+    fingerprinter: Fingerprinter
+    contact_key: ContactKey
+    smtp_url: str | None
+    sender: str
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, fingerprinter: Fingerprinter, contact_key: ContactKey
+    ) -> CitizenServices:
+        return cls(fingerprinter, contact_key, settings.smtp_url, settings.alert_sender)
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        401: "No session, or an expired or revoked one.",
+        403: "A forged or missing CSRF token, or a sign-in too old or below eidas2.",
+        404: "Unknown relying party or code.",
+        409: "Nothing could be opened: each key's reason is in the message.",
+        422: "Invalid input: each bad field and why, never its value.",
+        502: "The email with the code could not be sent.",
+        503: "Citizen sign-in is not configured, or the registry is unreachable.",
+    }
+    return {s: {"model": ErrorOut, "description": descriptions[s]} for s in statuses}
+
+
+def _services(request: Request) -> CitizenServices:
+    services: CitizenServices | None = api_state(request.app).citizen_services
+    if services is None:
+        raise SignInNotConfigured("citizen sign-in is not configured on this server")
+    return services
+
+
+async def _in_store(request: Request, work: Callable[[RegistryStore], _T]) -> _T:
+    """``work`` on the request side's store connection, off the event loop, under its lock."""
+    serving = api_state(request.app).live()
+
+    def run() -> _T:
+        with serving.store_lock:
+            return work(serving.store)
+
+    return await asyncio.to_thread(run)
+
+
+def _json(model: BaseModel, status: int = 200) -> Response:
+    return ApiResponse(model.model_dump_json(), status_code=status)
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+
+class KeyOut(BaseModel):
+    attribute: str = Field(description="person, document, nir, email, phone, iban, ...")
+    kind: str
+    key: str = Field(description="The key's short fingerprint: tells keys apart, nothing more.")
+    source: Literal["claims", "email", "bound"] = Field(
+        description="From the verified sign-in, an email proven by code, or bound unproven."
+    )
+
+
+class ExposureOut(BaseModel):
+    breach: str
+    title: str | None
+    data_classes: list[str]
+    disclosed_at: datetime | None
+    attributes: list[str] = Field(description="Which of my attributes this breach holds.")
+
+
+class MeOut(BaseModel):
+    citizen_id: str
+    frozen: bool = Field(description="True when every key holds a freeze.")
+    keys: list[KeyOut]
+    exposures: list[ExposureOut]
+
+
+class OutcomeOut(BaseModel):
+    attribute: str
+    key: str
+    outcome: str = Field(
+        description="placed, already_frozen, thawed, lifted, not_frozen or refused."
+    )
+    refusal: str | None = Field(
+        default=None,
+        description="Why a key was left as it was: not_your_freeze (an operator's, a report's, "
+        "a canary's or another citizen's), contested (another account claims it), "
+        "unproven_exposed (bound without proof, and a breach holds it).",
+    )
+
+
+class OutcomesOut(BaseModel):
+    outcomes: list[OutcomeOut]
+
+
+class CheckSeenOut(BaseModel):
+    check_id: str
+    at: datetime
+    relying_party_id: str
+    relying_party: str
+    sector: str
+    verdict: str
+    attributes: list[str]
+
+
+class ChecksOut(BaseModel):
+    checks: list[CheckSeenOut]
+
+
+class RelyingPartyOut(BaseModel):
+    id: str
+    name: str
+    sector: str
+
+
+class RelyingPartiesOut(BaseModel):
+    relying_parties: list[RelyingPartyOut]
+
+
+class EmailCodeOut(BaseModel):
+    code_id: str
+    expires_at: datetime
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+
+class ThawIn(BaseModel):
+    """Open my identity for one relying party (or every one) for a few days."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    relying_party_id: str | None = Field(
+        default=None, max_length=64, description="One relying party; omit for every one."
+    )
+    days: float = Field(gt=0, le=30, description="How long, at most 30 days.")
+
+
+class IdentifiersIn(BaseModel):
+    """My own identifiers, bound to my account without proof (I may freeze them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    document: DocumentIn | None = None
+    nir: str | None = Field(default=None, max_length=32)
+    iban: str | None = Field(default=None, max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    postal_address: PostalAddressIn | None = None
+
+    def to_applicant(self) -> Applicant:
+        address = self.postal_address
+        return Applicant(
+            document_type=self.document.type if self.document else None,
+            document_number=self.document.number if self.document else None,
+            nir=self.nir,
+            iban=self.iban,
+            phone=self.phone,
+            postal_address=(
+                PostalAddress(address.line, address.postcode, address.city) if address else None
+            ),
+        )
+
+
+class EmailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320)
+
+
+class EmailCodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code_id: str = Field(max_length=64)
+    code: str = Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")
+
+
+#: Request models of these routes (the OpenAPI document holds their schemas).
+CITIZEN_REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    ThawIn,
+    IdentifiersIn,
+    EmailIn,
+    EmailCodeIn,
+)
+
+
+def _outcomes(found: list[OwnerOutcome]) -> OutcomesOut:
+    return OutcomesOut(
+        outcomes=[
+            OutcomeOut(
+                attribute=o.key.attribute,
+                key=short_fingerprint(o.key.fingerprint),
+                outcome=o.outcome,
+                refusal=o.refusal,
+            )
+            for o in found
+        ]
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+
+@router.get("/me", response_model=MeOut, responses=_errors(401, 503), summary="My identity")
+async def me(request: Request, current: CurrentSession) -> Response:
+    """My keys (short fingerprints), whether my identity is frozen, and the breaches that
+    exposed me with what they exposed."""
+    _services(request)
+
+    def read(store: RegistryStore) -> MeOut:
+        keys = citizens.my_keys(store, current.citizen_id)
+        freezes, _ = store.freezes_for([k.fingerprint for k in keys], now=_now())
+        exposures = citizens.my_exposures(store, current.citizen_id)
+        return MeOut(
+            citizen_id=current.citizen_id,
+            frozen=bool(keys) and len({f.fingerprint for f in freezes}) == len(keys),
+            keys=[
+                KeyOut(
+                    attribute=k.attribute,
+                    kind=k.kind.value,
+                    key=short_fingerprint(k.fingerprint),
+                    source=k.source,
+                )
+                for k in keys
+            ],
+            exposures=[
+                ExposureOut(
+                    breach=e.breach,
+                    title=e.title,
+                    data_classes=list(e.data_classes),
+                    disclosed_at=e.disclosed_at,
+                    attributes=list(e.attributes),
+                )
+                for e in exposures
+            ],
+        )
+
+    return _json(await _in_store(request, read))
+
+
+@router.get(
+    "/checks",
+    response_model=ChecksOut,
+    responses=_errors(401, 503),
+    summary="Who checked my identity",
+)
+async def checks(
+    request: Request,
+    current: CurrentSession,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: datetime | None = None,
+) -> Response:
+    """The checks relying parties made on my keys, newest first: who (name and sector), when,
+    which verdict, on which of my attributes. Page with ``before`` (the last ``at`` seen)."""
+    _services(request)
+    seen = await _in_store(
+        request,
+        lambda store: citizens.who_checked(store, current.citizen_id, limit=limit, before=before),
+    )
+    return _json(
+        ChecksOut(
+            checks=[
+                CheckSeenOut(
+                    check_id=c.check_id,
+                    at=c.at,
+                    relying_party_id=c.relying_party_id,
+                    relying_party=c.relying_party_name,
+                    sector=c.sector,
+                    verdict=c.verdict,
+                    attributes=list(c.attributes),
+                )
+                for c in seen
+            ]
+        )
+    )
+
+
+@router.get(
+    "/relying-parties",
+    response_model=RelyingPartiesOut,
+    responses=_errors(401, 503),
+    summary="The organisations I may open my identity for",
+)
+async def relying_parties(request: Request, current: CurrentSession) -> Response:
+    """Every active relying party (id, name, sector), for a thaw."""
+    _services(request)
+    parties = await _in_store(request, lambda store: store.list_relying_parties())
+    return _json(
+        RelyingPartiesOut(
+            relying_parties=[
+                RelyingPartyOut(id=p.id, name=p.name, sector=p.sector) for p in parties if p.active
+            ]
+        )
+    )
+
+
+@router.post(
+    "/freeze",
+    response_model=OutcomesOut,
+    responses=_errors(401, 403, 503),
+    summary="Freeze my identity",
+)
+async def freeze(request: Request, current: CurrentSession) -> Response:
+    """Freeze every key of my identity: every check is ``deny`` from the next one on. Only I
+    (after a recent sign-in) can open it again."""
+    _services(request)
+    found = await _in_store(
+        request, lambda store: citizens.freeze_mine(store, current.citizen_id, now=_now())
+    )
+    return _json(_outcomes(found))
+
+
+@router.post(
+    "/thaw",
+    response_model=OutcomesOut,
+    responses=_errors(401, 403, 404, 409, 422, 503),
+    summary="Open my identity for one bank for a few days",
+)
+async def thaw(request: Request, current: RecentSession, body: ThawIn) -> Response:
+    """Open my own frozen keys for one relying party (or every one) for up to 30 days. Keys
+    frozen by someone else, claimed by another account, or bound without proof and leaked
+    stay frozen (each with its reason). Needs a sign-in within the last minutes at eidas2."""
+    _services(request)
+    now = _now()
+
+    def run(store: RegistryStore) -> list[OwnerOutcome]:
+        name = None
+        if body.relying_party_id is not None:
+            party = next(
+                (p for p in store.list_relying_parties() if p.id == body.relying_party_id), None
+            )
+            if party is None:
+                raise NotFound(f"no relying party {body.relying_party_id}")
+            name = party.name
+        return citizens.thaw_mine(
+            store,
+            current.citizen_id,
+            relying_party_id=body.relying_party_id,
+            relying_party_name=name,
+            until=now + timedelta(days=body.days),
+            now=now,
+        )
+
+    return _json(_outcomes(await _in_store(request, run)))
+
+
+@router.post(
+    "/lift",
+    response_model=OutcomesOut,
+    responses=_errors(401, 403, 409, 503),
+    summary="Lift my freeze",
+)
+async def lift(request: Request, current: RecentSession) -> Response:
+    """Lift my own freezes (checks on leaked keys are ``step_up`` again). Needs a recent
+    sign-in at eidas2."""
+    _services(request)
+    found = await _in_store(
+        request, lambda store: citizens.lift_mine(store, current.citizen_id, now=_now())
+    )
+    return _json(_outcomes(found))
+
+
+@router.post(
+    "/identifiers",
+    response_model=OutcomesOut,
+    responses=_errors(401, 403, 422, 503),
+    summary="Add my document, NIR, IBAN, phone or address",
+)
+async def identifiers(request: Request, current: CurrentSession, body: IdentifiersIn) -> Response:
+    """Bind my own identifiers to my account, canonicalised as checks are. I may freeze them;
+    a thaw opens them only while no other account claims them and no breach holds them."""
+    services = _services(request)
+    now = _now()
+    added = await _in_store(
+        request,
+        lambda store: citizens.bind_identifiers(
+            store,
+            services.fingerprinter,
+            current.citizen_id,
+            body.to_applicant(),
+            now=now,
+            contact_key=services.contact_key,
+        ),
+    )
+    return _json(_outcomes([OwnerOutcome(key, "placed") for key in added]))
+
+
+def _send_code(services: CitizenServices, contact: Contact, code: str) -> None:
+    if services.smtp_url is None:
+        raise ConfigError("email codes need VERROU_SMTP_URL")
+    host, port = smtp_address(services.smtp_url)
+    message = EmailMessage()
+    message["From"] = services.sender
+    message["To"] = contact.address
+    message["Subject"] = "[verrou] Votre code de vérification / Your verification code"
+    message.set_content(
+        f"Votre code verrou : {code}\n"
+        f"Il est valable {int(citizens.EMAIL_CODE_TTL.total_seconds() // 60)} minutes.\n\n"
+        f"Your verrou code: {code}\n\n"
+        "Si vous n'avez rien demandé, ignorez ce message. / "
+        "If you did not ask for it, ignore this message.\n"
+    )
+    try:
+        with smtplib.SMTP(host, port, timeout=10) as smtp:
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException):
+        raise DeliveryError("the email with the code could not be sent: try again") from None
+
+
+@router.post(
+    "/emails",
+    response_model=EmailCodeOut,
+    status_code=202,
+    responses=_errors(401, 403, 422, 502, 503),
+    summary="Add an email: a code is sent to it",
+)
+async def add_email(request: Request, current: CurrentSession, body: EmailIn) -> Response:
+    """Send a six-digit code to this address; proving it makes it mine and my alert contact."""
+    services = _services(request)
+    now = _now()
+    code_id, code, contact = await _in_store(
+        request,
+        lambda store: citizens.start_email_proof(
+            store,
+            services.fingerprinter,
+            services.contact_key,
+            current.citizen_id,
+            body.email,
+            now=now,
+        ),
+    )
+    await asyncio.to_thread(_send_code, services, contact, code)
+    return _json(EmailCodeOut(code_id=code_id, expires_at=now + citizens.EMAIL_CODE_TTL), 202)
+
+
+@router.post(
+    "/emails/verify",
+    response_model=OutcomesOut,
+    responses=_errors(401, 403, 422, 503),
+    summary="Prove an email with its code",
+)
+async def verify_email(request: Request, current: CurrentSession, body: EmailCodeIn) -> Response:
+    """The code sent to the address: the email becomes mine and receives my alerts."""
+    services = _services(request)
+    key = await _in_store(
+        request,
+        lambda store: citizens.prove_email(
+            store, services.contact_key, current.citizen_id, body.code_id, body.code, now=_now()
+        ),
+    )
+    return _json(_outcomes([OwnerOutcome(key, "placed")]))
