@@ -27,6 +27,7 @@ from verrou.errors import (
     DumpError,
     FingerprintKeyMismatch,
     InvalidApplicant,
+    InvalidCode,
     InvalidIdentifier,
     InvalidIdentity,
     InvalidRelyingParty,
@@ -87,6 +88,7 @@ SAMPLES: dict[type[VerrouError], VerrouError] = {
     NotReady: NotReady("the check recorder cannot write"),
     RecorderFailed: RecorderFailed("internal error while recording checks; it was logged"),
     DeliveryError: DeliveryError("the webhook answered 500"),
+    InvalidCode: InvalidCode("this code is not the one sent"),
 }
 
 #: Exception classes allowed outside :mod:`verrou.errors`, by name, and why. They are private
