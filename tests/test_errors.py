@@ -31,6 +31,7 @@ from verrou.errors import (
     InvalidIdentifier,
     InvalidIdentity,
     InvalidRelyingParty,
+    InvalidReport,
     InvalidThaw,
     KeyMaterialError,
     MappingError,
@@ -89,6 +90,7 @@ SAMPLES: dict[type[VerrouError], VerrouError] = {
     RecorderFailed: RecorderFailed("internal error while recording checks; it was logged"),
     DeliveryError: DeliveryError("the webhook answered 500"),
     InvalidCode: InvalidCode("this code is not the one sent"),
+    InvalidReport: InvalidReport("a report disputes a check or declares a fraud"),
 }
 
 #: Exception classes allowed outside :mod:`verrou.errors`, by name, and why. They are private

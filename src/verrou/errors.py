@@ -283,3 +283,8 @@ class DeliveryError(VerrouError, status=502, code="delivery_failed"):
 
 class InvalidCode(VerrouError, status=422, code="invalid_code"):
     """An email proof's one-time code is unknown, used, expired, wrong, or tried too often."""
+
+
+class InvalidReport(VerrouError, status=422, code="invalid_report"):
+    """An identity-theft report that cannot be: nothing disputed or declared, dates that do
+    not follow, a name the PDF's font cannot print. The message names the rule, never a value."""

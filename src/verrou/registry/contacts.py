@@ -213,10 +213,19 @@ def seal(contact: Contact, key: ContactKey, *, subject_fingerprint: bytes) -> by
     Each call uses a fresh random 96-bit nonce (two seals of one contact differ). The result is
     what the store keeps; only :func:`open_sealed` with the same key and subject opens it.
     """
+    return _seal_document({"c": contact.channel, "a": contact.address}, key, subject_fingerprint)
+
+
+def seal_note(text: str, key: ContactKey, *, subject_fingerprint: bytes) -> bytes:
+    """Encrypt a citizen's free text (a note on an identity-theft report) as a contact is
+    sealed: the same key, AES-256-GCM, bound to its subject, padded. Free text may hold the
+    very identifiers the registry must not keep in clear."""
+    return _seal_document({"n": text}, key, subject_fingerprint)
+
+
+def _seal_document(document: dict[str, str], key: ContactKey, subject_fingerprint: bytes) -> bytes:
     fingerprint = _checked_fingerprint(subject_fingerprint)
-    plaintext = json.dumps(
-        {"c": contact.channel, "a": contact.address}, ensure_ascii=False, separators=(",", ":")
-    ).encode("utf-8")
+    plaintext = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     # JSON ignores trailing whitespace, so padding needs no length field.
     plaintext += b" " * (-len(plaintext) % PAD_BLOCK)
     header = _header(key.kid)

@@ -17,13 +17,13 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from verrou.errors import Conflict, NotFound, SignatureError
+from verrou.errors import Conflict, InvalidReport, NotFound, SignatureError
 from verrou.registry import citizens, subjects
 from verrou.registry.audit import AuditDraft, parse_at
 from verrou.registry.citizen_records import StoredReport
-from verrou.registry.contacts import Contact, ContactKey
+from verrou.registry.contacts import ContactKey, seal_note
 from verrou.registry.reports import (
     ATTESTATION_VALIDITY,
     Attestation,
@@ -43,6 +43,9 @@ from verrou.registry.reports import (
 )
 from verrou.signing import SigningKey, canonical_json
 from verrou.store.protocols import RegistryStore
+
+#: The longest note a citizen may write on a report (sealed, never read by verrou).
+NOTE_MAX: Final = 2000
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,14 @@ def file_report(
             name = names.get(fraud.relying_party_id)
             if name is None:
                 raise NotFound(f"no relying party {fraud.relying_party_id}")
-        frauds.append(
-            DeclaredFraud(fraud.relying_party_id, name, fraud.started, fraud.ended, fraud.what)
-        )
+        try:
+            frauds.append(
+                DeclaredFraud(fraud.relying_party_id, name, fraud.started, fraud.ended, fraud.what)
+            )
+        except ValueError as exc:  # the record's own rules: dates, codes (never a value)
+            raise InvalidReport(str(exc)) from None
+    if not disputed and not frauds:
+        raise InvalidReport("a report disputes a check or declares a fraud")
 
     report_id = new_report_id()
     placed = subjects.place_freeze(
@@ -144,11 +152,9 @@ def file_report(
     if note and note.strip():
         if contact_key is None:
             raise ValueError("a note is sealed: give the contact key")
-        from verrou.registry.contacts import seal
-
         # Sealed as a contact's address is (AES-256-GCM, bound to the report), never in clear.
-        sealed = seal(
-            _NoteContact(note), contact_key, subject_fingerprint=_note_fingerprint(report_id)
+        sealed = seal_note(
+            note[:NOTE_MAX], contact_key, subject_fingerprint=_note_fingerprint(report_id)
         )
     stored = StoredReport(
         id=report_id,
@@ -180,14 +186,6 @@ def file_report(
     )
     citizens.notify_owner(store, citizen_id, "report_filed", now=now, reference=report_id)
     return stored, report
-
-
-class _NoteContact(Contact):
-    """A citizen's note, sealed with the contacts' machinery: the text is the "address"."""
-
-    def __init__(self, text: str) -> None:  # no address validation: it is free text
-        object.__setattr__(self, "channel", "email")
-        object.__setattr__(self, "address", text[:2000])
 
 
 def issue_attestation(
