@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,9 +74,11 @@ class SQLiteStore(SqlRegistry):
     # --- plumbing ---------------------------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, begin: str, failed: str) -> Iterator[sqlite3.Connection]:
+        """A transaction opened with ``begin``: committed, or rolled back if its body raises. A
+        driver error becomes a :class:`StoreError` saying ``failed``."""
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(begin)
             try:
                 yield self._db
             except BaseException:
@@ -84,7 +86,10 @@ class SQLiteStore(SqlRegistry):
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite registry write failed: {exc}") from exc
+            raise StoreError(f"{failed}: {exc}") from exc
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._transaction("BEGIN IMMEDIATE", "SQLite registry write failed")
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -98,17 +103,10 @@ class SQLiteStore(SqlRegistry):
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite registry read failed: {exc}") from exc
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        # WAL: a deferred transaction reads one snapshot from its first read on.
-        try:
-            self._db.execute("BEGIN DEFERRED")
-            try:
-                yield self._db
-            finally:
-                self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite registry read failed: {exc}") from exc
+    def _snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
+        # WAL: a deferred transaction reads one snapshot from its first read on. It writes
+        # nothing, so ending it by a rollback on error is ending it as a commit would.
+        return self._transaction("BEGIN DEFERRED", "SQLite registry read failed")
 
     # Dialect hooks of the shared registry operations (verrou.store.sql).
 
