@@ -41,11 +41,17 @@ from verrou.registry.policy import ExposureHit, Freeze, Thaw
 from verrou.registry.records import (
     Breach,
     BreachSummary,
+    CheckRecord,
+    CheckSnapshot,
     IngestRun,
     RelyingParty,
 )
 
 # --- pieces shared by the backends -----------------------------------------------------------
+
+#: The verdict policy a group of checks is concluded with, from what the registry holds for
+#: them (:meth:`verrou.store.protocols.CheckLedger.run_checks`); it must not touch the store.
+Conclude = Callable[[CheckSnapshot], Sequence[CheckRecord]]
 
 BREACH_COLUMNS = (
     "id, name, title, source, description, data_classes, record_count, intrusion_started_at, "

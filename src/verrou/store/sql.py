@@ -39,12 +39,10 @@ from verrou.registry.audit import AuditEntry, AuditSnapshot, StoredEntry
 from verrou.registry.policy import Freeze, Thaw
 from verrou.registry.records import (
     AUDIT_PAGE,
-    KEY_PREFIX_CHARS,
     BatchCommit,
     Breach,
     BreachInfo,
     BreachSummary,
-    CheckRecord,
     CheckSnapshot,
     IngestRun,
     NewRun,
@@ -54,13 +52,8 @@ from verrou.registry.records import (
     RelyingParty,
     RunStatus,
     SealedContact,
-    Sector,
     api_key_hash,
-    checked_rate_limit,
-    checked_relying_party,
     looks_like_api_key,
-    new_api_key,
-    new_relying_party_id,
     record_id,
     relying_party_draft,
 )
@@ -73,6 +66,7 @@ from verrou.store.base import (
     RUN_COLUMNS,
     THAW_COLUMNS,
     AuditDraft,
+    Conclude,
     ExposureHit,
     breach_from_row,
     chain_entry,
@@ -88,6 +82,7 @@ from verrou.store.base import (
     thaw_from_row,
 )
 from verrou.store.migrations import migrations_for, render
+from verrou.store.protocols import RegistryStore
 
 #: A query function: SQL with ``?`` placeholders and its parameters → rows.
 Fetch = Callable[[str, Sequence[Any]], list[Any]]
@@ -110,7 +105,7 @@ class _ProbeDone(Exception):
     """Ends :meth:`SqlRegistry.probe_write`'s transaction by rolling it back."""
 
 
-class SqlRegistry:
+class SqlRegistry(RegistryStore):
     """Registry operations over a DB-API connection; the dialect hooks are the backend's."""
 
     #: The dialect's name, as :func:`verrou.store.migrations.migrations_for` knows it.
@@ -324,11 +319,7 @@ class SqlRegistry:
     # --- checks -------------------------------------------------------------------------------
 
     def run_checks(
-        self,
-        fingerprints: Sequence[bytes],
-        *,
-        now: datetime,
-        conclude: Callable[[CheckSnapshot], Sequence[CheckRecord]],
+        self, fingerprints: Sequence[bytes], *, now: datetime, conclude: Conclude
     ) -> list[AuditEntry]:
         keys = list(dict.fromkeys(fingerprints))
         with self._write() as db:
@@ -722,25 +713,7 @@ class SqlRegistry:
 
     # --- relying parties ----------------------------------------------------------------------
 
-    def create_relying_party(
-        self,
-        name: str,
-        sector: Sector,
-        *,
-        rate_limit: int | None = None,
-        actor: str = "operator",
-        at: datetime | None = None,
-    ) -> tuple[RelyingParty, str]:
-        api_key = new_api_key()
-        party = RelyingParty(
-            id=new_relying_party_id(),
-            name=checked_relying_party(name, sector),
-            sector=sector,
-            key_prefix=api_key[:KEY_PREFIX_CHARS],
-            created_at=at or _now(),
-            rate_limit=checked_rate_limit(rate_limit),
-        )
-        draft = relying_party_draft("relying_party.create", party, actor=actor, at=party.created_at)
+    def add_relying_party(self, party: RelyingParty, key_hash: bytes, *, audit: AuditDraft) -> None:
         with self._write() as db:
             head = self._audit_head(db)
             self._exec(
@@ -752,14 +725,13 @@ class SqlRegistry:
                     party.id,
                     party.name,
                     party.sector,
-                    api_key_hash(api_key),
+                    key_hash,
                     party.key_prefix,
                     self._at(party.created_at),
                     party.rate_limit,
                 ),
             )
-            self._chain(db, head, draft)
-        return party, api_key
+            self._chain(db, head, audit)
 
     def relying_party_by_key(self, api_key: str) -> RelyingParty | None:
         if not looks_like_api_key(api_key):
