@@ -211,6 +211,25 @@ def thaw_from_row(row: Sequence[Any], when: Callable[[Any], datetime | None] = _
     )
 
 
+def freeze_row(
+    freeze: Freeze, at: Callable[[datetime], Any], flag: Callable[[bool], Any]
+) -> tuple[Any, ...]:
+    """A freeze as a row of FREEZE_COLUMNS, the inverse of :func:`freeze_from_row`; ``at`` and
+    ``flag`` encode the dialect's timestamps and booleans."""
+    return (
+        freeze.fingerprint,
+        freeze.placed_by,
+        freeze.reason,
+        at(freeze.since),
+        flag(freeze.canary),
+    )
+
+
+def thaw_row(thaw: Thaw, at: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    """A thaw as a row of THAW_COLUMNS, the inverse of :func:`thaw_from_row`."""
+    return (thaw.fingerprint, thaw.relying_party_id, at(thaw.starts), at(thaw.until))
+
+
 def freezes_and_thaws(
     rows: Iterable[Sequence[Any]], when: Callable[[Any], datetime | None] = _same
 ) -> tuple[list[Freeze], list[Thaw]]:

@@ -74,12 +74,14 @@ from verrou.store.base import (
     freeze_audit,
     freeze_audit_subject,
     freeze_from_row,
+    freeze_row,
     freezes_and_thaws,
     relying_party_from_row,
     run_from_row,
     summarise_breaches,
     thaw_audit,
     thaw_from_row,
+    thaw_row,
 )
 from verrou.store.migrations import migrations_for, render
 from verrou.store.protocols import RegistryStore
@@ -177,6 +179,12 @@ class SqlRegistry(RegistryStore):
 
     def _fetch_in(self, db: Any) -> Fetch:
         return lambda sql, params: self._exec(db, sql, params).fetchall()
+
+    def _insert(self, db: Any, table: str, columns: str, row: Sequence[Any]) -> None:
+        """One row into ``table``, its values in the order of ``columns``: one placeholder per
+        value, so that the statement cannot drift from a column list of verrou.store.base."""
+        marks = ", ".join("?" * len(row))
+        self._exec(db, f"INSERT INTO {table} ({columns}) VALUES ({marks})", row)
 
     # --- schema -------------------------------------------------------------------------------
 
@@ -642,17 +650,7 @@ class SqlRegistry(RegistryStore):
             ).fetchone()
             if row is not None:  # under the head lock: nobody lifts it before we return
                 return freeze_from_row(row, self._when)
-            self._exec(
-                db,
-                f"INSERT INTO freezes ({FREEZE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-                (
-                    freeze.fingerprint,
-                    freeze.placed_by,
-                    freeze.reason,
-                    self._at(freeze.since),
-                    self._flag(freeze.canary),
-                ),
-            )
+            self._insert(db, "freezes", FREEZE_COLUMNS, freeze_row(freeze, self._at, self._flag))
             self._chain(db, head, audit)
         return freeze
 
@@ -683,16 +681,7 @@ class SqlRegistry(RegistryStore):
                 is None
             ):
                 raise NotFound(f"no relying party {thaw.relying_party_id}")
-            self._exec(
-                db,
-                f"INSERT INTO thaws ({THAW_COLUMNS}) VALUES (?, ?, ?, ?)",
-                (
-                    thaw.fingerprint,
-                    thaw.relying_party_id,
-                    self._at(thaw.starts),
-                    self._at(thaw.until),
-                ),
-            )
+            self._insert(db, "thaws", THAW_COLUMNS, thaw_row(thaw, self._at))
             self._chain(db, head, audit)
         return thaw
 
