@@ -42,11 +42,17 @@ from verrou.registry.policy import ExposureHit, Freeze, Thaw
 from verrou.registry.records import (
     Breach,
     BreachSummary,
+    CheckRecord,
+    CheckSnapshot,
     IngestRun,
     RelyingParty,
 )
 
 # --- pieces shared by the backends -----------------------------------------------------------
+
+#: The verdict policy a group of checks is concluded with, from what the registry holds for
+#: them (:meth:`verrou.store.protocols.CheckLedger.run_checks`); it must not touch the store.
+Conclude = Callable[[CheckSnapshot], Sequence[CheckRecord]]
 
 BREACH_COLUMNS = (
     "id, name, title, source, description, data_classes, record_count, intrusion_started_at, "
@@ -207,6 +213,26 @@ def thaw_from_row(row: Sequence[Any], when: Callable[[Any], datetime | None] = _
         starts=_required(when, row[2]),
         until=_required(when, row[3]),
     )
+
+
+def freeze_row(
+    freeze: Freeze, at: Callable[[datetime], Any], flag: Callable[[bool], Any]
+) -> tuple[Any, ...]:
+    """A freeze as a row of FREEZE_COLUMNS, the inverse of :func:`freeze_from_row`; ``at`` and
+    ``flag`` encode the dialect's timestamps and booleans."""
+    return (
+        freeze.fingerprint,
+        freeze.placed_by,
+        freeze.reason,
+        at(freeze.since),
+        flag(freeze.canary),
+        freeze.owner,
+    )
+
+
+def thaw_row(thaw: Thaw, at: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    """A thaw as a row of THAW_COLUMNS, the inverse of :func:`thaw_from_row`."""
+    return (thaw.fingerprint, thaw.relying_party_id, at(thaw.starts), at(thaw.until))
 
 
 def freezes_and_thaws(

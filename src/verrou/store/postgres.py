@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -17,24 +17,15 @@ from verrou.registry.alerts import OutboxItem
 from verrou.registry.records import (
     ALERT_LEASE,
     BatchCommit,
-    Breach,
-    BreachInfo,
     IngestRun,
-    NewRun,
-    Reject,
     RunStatus,
 )
 from verrou.store.base import merge_segments, outbox_item_from_row, sum_counts
-from verrou.store.migrations import migrations_for
 from verrou.store.sql_citizens import CitizenSql
 from verrou.store.urls import redacted_text, redacted_url
 
 #: Serialises concurrent `migrate` calls from several processes.
 _MIGRATION_LOCK = 0x766572726F75  # "verrou"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def display_url(url: str) -> str:
@@ -45,7 +36,9 @@ def display_url(url: str) -> str:
 class PostgresStore(CitizenSql):
     """Registry in a PostgreSQL database."""
 
+    DIALECT = "postgres"
     HEAD_LOCK = " FOR UPDATE"
+    HAS_MIGRATIONS = "SELECT to_regclass('schema_migrations') IS NOT NULL"
 
     def __init__(self, url: str, *, connect_timeout: int = 5) -> None:
         self.url_for_display = display_url(url)
@@ -103,6 +96,16 @@ class PostgresStore(CitizenSql):
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL registry read failed: {self._why(exc)}") from exc
 
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        try:
+            # A named (server-side) cursor streams a large result; it needs a transaction.
+            db = self._connection()
+            with db.transaction(), db.cursor(name=f"stream_{secrets.token_hex(8)}") as cursor:
+                cursor.execute(self._sql(sql), params)
+                yield from cursor
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL registry read failed: {self._why(exc)}") from exc
+
     # Dialect hooks of the shared registry operations (verrou.store.sql).
 
     def _sql(self, sql: str) -> str:
@@ -111,97 +114,22 @@ class PostgresStore(CitizenSql):
     def _one_of(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return "= ANY(?)", [list(values)]
 
+    def _json(self, value: Any) -> Jsonb:
+        return Jsonb(value)
+
+    def _run_script(self, db: psycopg.Connection[TupleRow], sql: str) -> None:
+        # Bytes: the script is read from a file, and psycopg takes a str query only as a
+        # literal. Without parameters it goes by the simple protocol, which runs every statement.
+        db.execute(sql.encode())
+
+    def _serialise_migrations(self, db: psycopg.Connection[TupleRow]) -> None:
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+
     def close(self) -> None:
         self._closed = True
         self._db.close()
 
-    # --- schema -----------------------------------------------------------------------------
-
-    def schema_version(self) -> int:
-        rows = self._read("SELECT to_regclass('schema_migrations') IS NOT NULL")
-        if not rows[0][0]:
-            return 0
-        return int(self._read("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0][0])
-
-    def migrate(self) -> list[int]:
-        applied: list[int] = []
-        with self._write() as db:
-            db.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
-            )
-            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
-            for migration in migrations_for("postgres"):
-                if migration.version in done:
-                    continue
-                db.execute(migration.sql.encode())
-                db.execute(
-                    "INSERT INTO schema_migrations VALUES (%s, %s, %s)",
-                    (migration.version, migration.name, _now()),
-                )
-                applied.append(migration.version)
-        return applied
-
-    # --- breaches ---------------------------------------------------------------------------
-
-    def ensure_breach(self, info: BreachInfo) -> Breach:
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO breaches (name, title, source, description, data_classes, "
-                "intrusion_started_at, detected_at, contained_at, disclosed_at, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET "
-                "title = COALESCE(EXCLUDED.title, breaches.title), "
-                "source = COALESCE(EXCLUDED.source, breaches.source), "
-                "description = COALESCE(EXCLUDED.description, breaches.description), "
-                "data_classes = CASE WHEN EXCLUDED.data_classes = '[]'::jsonb "
-                "  THEN breaches.data_classes ELSE EXCLUDED.data_classes END, "
-                "intrusion_started_at = COALESCE(EXCLUDED.intrusion_started_at, "
-                "  breaches.intrusion_started_at), "
-                "detected_at = COALESCE(EXCLUDED.detected_at, breaches.detected_at), "
-                "contained_at = COALESCE(EXCLUDED.contained_at, breaches.contained_at), "
-                "disclosed_at = COALESCE(EXCLUDED.disclosed_at, breaches.disclosed_at)",
-                (
-                    info.name,
-                    info.title,
-                    info.source,
-                    info.description,
-                    Jsonb(list(info.data_classes)),
-                    info.intrusion_started_at,
-                    info.detected_at,
-                    info.contained_at,
-                    info.disclosed_at,
-                    _now(),
-                ),
-            )
-        breach = self.get_breach(info.name)
-        assert breach is not None
-        return breach
-
     # --- ingest runs ------------------------------------------------------------------------
-
-    def start_run(self, run: NewRun) -> IngestRun:
-        with self._write() as db:
-            row = db.execute(
-                "INSERT INTO ingest_runs (uid, breach_id, file_name, file_sha256, file_size, "
-                "format, mapping, key_id, status, started_at) "
-                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
-                (
-                    secrets.token_bytes(16),
-                    run.breach_id,
-                    run.file_name,
-                    run.file_sha256,
-                    run.file_size,
-                    run.format,
-                    Jsonb(run.mapping),
-                    run.key_id,
-                    RunStatus.RUNNING,
-                    _now(),
-                ),
-            ).fetchone()
-        assert row is not None
-        return self.get_run(int(row[0]))
 
     def restart_run(self, run_id: int) -> IngestRun:
         with self._write() as db:
@@ -249,11 +177,7 @@ class PostgresStore(CitizenSql):
                             copy.write_row(
                                 (batch.run_id, r.row, r.column, r.kind, r.reason, r.masked)
                             )
-            db.execute(
-                "UPDATE ingest_runs SET records_done = %s, batches_done = %s, counts = %s "
-                "WHERE id = %s",
-                (batch.records_done, batch.seq + 1, Jsonb(batch.counts), batch.run_id),
-            )
+            self._checkpoint(db, batch)
 
     def finish_run(self, run_id: int, counts: dict[str, Any]) -> IngestRun:
         with self._write() as db:
@@ -279,35 +203,8 @@ class PostgresStore(CitizenSql):
                     if blobs:
                         duplicates = _write_blocks(copy, run_id, blobs, duplicates)
             db.execute("DELETE FROM ingest_segments WHERE run_id = %s", (run_id,))
-            final = dict(counts, duplicates=duplicates)
-            now = _now()
-            db.execute(
-                "UPDATE ingest_runs SET status = 'complete', finished_at = %s, counts = %s "
-                "WHERE id = %s",
-                (now, Jsonb(final), run_id),
-            )
-            db.execute(
-                "UPDATE breaches SET ingested_at = %s, record_count = record_count + %s "
-                "WHERE id = (SELECT breach_id FROM ingest_runs WHERE id = %s)",
-                (now, int(counts.get("rows_with_identifier", 0)), run_id),
-            )
+            self._complete_run(db, run_id, counts, duplicates)
         return self.get_run(run_id)
-
-    def rejects(self, run_id: int) -> Iterator[Reject]:
-        try:
-            # A named (server-side) cursor streams a large report; it needs a transaction.
-            name = f"rejects_{run_id}_{secrets.token_hex(4)}"
-            db = self._connection()
-            with db.transaction(), db.cursor(name=name) as cursor:
-                cursor.execute(
-                    "SELECT row, column_name, kind, reason, masked FROM ingest_rejects "
-                    "WHERE run_id = %s ORDER BY row, column_name",
-                    (run_id,),
-                )
-                for row in cursor:
-                    yield Reject(*row)
-        except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL registry read failed: {self._why(exc)}") from exc
 
     # --- alert outbox -----------------------------------------------------------------------
 

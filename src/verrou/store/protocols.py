@@ -2,13 +2,16 @@
 
 Each domain operation needs one role (a check the :class:`CheckLedger`, a freeze the
 :class:`FreezeStore`, ...); :class:`RegistryStore` is all of them at once, which the SQLite and
-PostgreSQL stores implement and :func:`verrou.store.open_store` returns.
+PostgreSQL stores implement (through :class:`verrou.store.sql.SqlRegistry`, which names it as its
+base) and :func:`verrou.store.open_store` returns. What every store does alike on top of a role's
+storage is written here once: :meth:`RelyingPartyStore.create_relying_party` mints a party and
+its key, and the store only writes them (:meth:`RelyingPartyStore.add_relying_party`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from verrou.registry.alerts import Alert, OutboxItem
@@ -23,12 +26,11 @@ from verrou.registry.citizen_records import (
 )
 from verrou.registry.policy import ExposureHit, Freeze, Thaw
 from verrou.registry.records import (
+    KEY_PREFIX_CHARS,
     BatchCommit,
     Breach,
     BreachInfo,
     BreachSummary,
-    CheckRecord,
-    CheckSnapshot,
     IngestRun,
     NewRun,
     OutboxStatus,
@@ -36,8 +38,14 @@ from verrou.registry.records import (
     RelyingParty,
     SealedContact,
     Sector,
+    api_key_hash,
+    checked_rate_limit,
+    checked_relying_party,
+    new_api_key,
+    new_relying_party_id,
+    relying_party_draft,
 )
-from verrou.store.base import AuditDraft
+from verrou.store.base import AuditDraft, Conclude
 
 
 class RegistryAdmin(Protocol):
@@ -99,11 +107,7 @@ class CheckLedger(Protocol):
 
     def lookup(self, fingerprints: Sequence[bytes]) -> list[ExposureHit]: ...
     def run_checks(
-        self,
-        fingerprints: Sequence[bytes],
-        *,
-        now: datetime,
-        conclude: Callable[[CheckSnapshot], Sequence[CheckRecord]],
+        self, fingerprints: Sequence[bytes], *, now: datetime, conclude: Conclude
     ) -> list[AuditEntry]:
         """Record a group of checks in one transaction.
 
@@ -174,6 +178,22 @@ class RelyingPartyStore(Protocol):
         at: datetime | None = None,
     ) -> tuple[RelyingParty, str]:
         """Register a relying party; return it and its API key, which is never shown again."""
+        api_key = new_api_key()
+        party = RelyingParty(
+            id=new_relying_party_id(),
+            name=checked_relying_party(name, sector),
+            sector=sector,
+            key_prefix=api_key[:KEY_PREFIX_CHARS],
+            created_at=at or datetime.now(UTC),
+            rate_limit=checked_rate_limit(rate_limit),
+        )
+        draft = relying_party_draft("relying_party.create", party, actor=actor, at=party.created_at)
+        self.add_relying_party(party, api_key_hash(api_key), audit=draft)
+        return party, api_key
+
+    def add_relying_party(self, party: RelyingParty, key_hash: bytes, *, audit: AuditDraft) -> None:
+        """Store a relying party made by :meth:`create_relying_party`, with the hash of its API
+        key, in one transaction with its audit entry."""
         ...
 
     def relying_party_by_key(self, api_key: str) -> RelyingParty | None:

@@ -3,8 +3,11 @@
 :class:`SqlRegistry` holds the freezes and thaws, the audit chain, relying parties, the alert
 outbox, sealed contacts, the lookup of leaked fingerprints and the recording of checks. A backend
 (:mod:`verrou.store.sqlite`, :mod:`verrou.store.postgres`) supplies the dialect: its connection
-and transactions, how it spells placeholders, timestamps, flags and "one of these values", and
-how it locks the audit chain's head. SQL here is written with ``?`` placeholders.
+and transactions, how it spells placeholders, timestamps, flags, JSON and "one of these values",
+how it runs a migration and streams a long read, and how it locks the audit chain's head. The
+schema, the breaches and the bookkeeping of ingest runs are here too; how a run stages and
+merges its fingerprints, and how alerts are claimed, is each backend's own. SQL here is written
+with ``?`` placeholders.
 
 Every state change takes the chain head first (SQLite: the one writer of ``BEGIN IMMEDIATE``;
 PostgreSQL: ``FOR UPDATE`` on the head row) and reads the state it changes after that, so
@@ -14,6 +17,7 @@ order in which they happened.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -35,23 +39,21 @@ from verrou.registry.audit import AuditEntry, AuditSnapshot, StoredEntry
 from verrou.registry.policy import Freeze, Thaw
 from verrou.registry.records import (
     AUDIT_PAGE,
-    KEY_PREFIX_CHARS,
+    BatchCommit,
     Breach,
+    BreachInfo,
     BreachSummary,
-    CheckRecord,
     CheckSnapshot,
     IngestRun,
+    NewRun,
     OutboxStatus,
     QueuedAlert,
+    Reject,
     RelyingParty,
+    RunStatus,
     SealedContact,
-    Sector,
     api_key_hash,
-    checked_rate_limit,
-    checked_relying_party,
     looks_like_api_key,
-    new_api_key,
-    new_relying_party_id,
     record_id,
     relying_party_draft,
 )
@@ -64,6 +66,7 @@ from verrou.store.base import (
     RUN_COLUMNS,
     THAW_COLUMNS,
     AuditDraft,
+    Conclude,
     ExposureHit,
     alert_detail,
     breach_from_row,
@@ -72,13 +75,17 @@ from verrou.store.base import (
     freeze_audit,
     freeze_audit_subject,
     freeze_from_row,
+    freeze_row,
     freezes_and_thaws,
     relying_party_from_row,
     run_from_row,
     summarise_breaches,
     thaw_audit,
     thaw_from_row,
+    thaw_row,
 )
+from verrou.store.migrations import migrations_for, render
+from verrou.store.protocols import RegistryStore
 
 #: A query function: SQL with ``?`` placeholders and its parameters → rows.
 Fetch = Callable[[str, Sequence[Any]], list[Any]]
@@ -101,11 +108,15 @@ class _ProbeDone(Exception):
     """Ends :meth:`SqlRegistry.probe_write`'s transaction by rolling it back."""
 
 
-class SqlRegistry:
+class SqlRegistry(RegistryStore):
     """Registry operations over a DB-API connection; the dialect hooks are the backend's."""
 
+    #: The dialect's name, as :func:`verrou.store.migrations.migrations_for` knows it.
+    DIALECT: ClassVar[str]
     #: Appended to the read of the audit head to lock it for the transaction.
     HEAD_LOCK: ClassVar[str] = ""
+    #: One row, one column: whether the ``schema_migrations`` table exists.
+    HAS_MIGRATIONS: ClassVar[str]
 
     # --- dialect hooks (the backend overrides these) ------------------------------------------
 
@@ -122,6 +133,19 @@ class SqlRegistry:
         blocking writers (SQLite WAL: a deferred transaction; PostgreSQL: REPEATABLE READ)."""
         raise NotImplementedError
 
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
+        """The rows of one statement (``?`` placeholders) as they come, for reads too long to
+        hold at once."""
+        raise NotImplementedError
+
+    def _run_script(self, db: Any, sql: str) -> None:
+        """Run a migration's statements in the write transaction ``db``."""
+        raise NotImplementedError
+
+    def _serialise_migrations(self, db: Any) -> None:
+        """Make concurrent migrations take turns, for the transaction ``db``; SQLite's one
+        writer (``BEGIN IMMEDIATE``) already does."""
+
     def _sql(self, sql: str) -> str:
         """The statement in the dialect's placeholder style."""
         return sql
@@ -130,11 +154,21 @@ class SqlRegistry:
         """A timestamp as the dialect stores it."""
         return moment
 
+    def _stamp(self, moment: datetime | None) -> Any:
+        """A timestamp (or NULL) of the core tables (breaches, ingest runs, migrations) as the
+        dialect stores it: SQLite wrote those as ISO text of varying width before the registry's
+        own tables fixed one (:meth:`_at`), and their readers expect what they hold."""
+        return moment
+
     def _when(self, value: Any) -> datetime | None:
         """A stored timestamp (or NULL) as a datetime."""
         return value  # type: ignore[no-any-return]
 
     def _flag(self, value: bool) -> Any:
+        return value
+
+    def _json(self, value: Any) -> Any:
+        """A JSON value as the dialect stores it (the inverse of :meth:`_structured`)."""
         return value
 
     def _one_of(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -146,6 +180,46 @@ class SqlRegistry:
 
     def _fetch_in(self, db: Any) -> Fetch:
         return lambda sql, params: self._exec(db, sql, params).fetchall()
+
+    def _insert(self, db: Any, table: str, columns: str, row: Sequence[Any]) -> None:
+        """One row into ``table``, its values in the order of ``columns``: one placeholder per
+        value, so that the statement cannot drift from a column list of verrou.store.base."""
+        marks = ", ".join("?" * len(row))
+        self._exec(db, f"INSERT INTO {table} ({columns}) VALUES ({marks})", row)
+
+    # --- schema -------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        if not self._read(self.HAS_MIGRATIONS)[0][0]:
+            return 0
+        return int(self._read("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0][0])
+
+    def migrate(self) -> list[int]:
+        applied: list[int] = []
+        with self._write() as db:
+            self._serialise_migrations(db)
+            self._exec(
+                db,
+                render(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                    "name TEXT NOT NULL, applied_at {{time}} NOT NULL)",
+                    self.DIALECT,
+                ),
+            )
+            done = {
+                row[0] for row in self._exec(db, "SELECT version FROM schema_migrations").fetchall()
+            }
+            for migration in migrations_for(self.DIALECT):
+                if migration.version in done:
+                    continue
+                self._run_script(db, migration.sql)
+                self._exec(
+                    db,
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    (migration.version, migration.name, self._stamp(_now())),
+                )
+                applied.append(migration.version)
+        return applied
 
     # --- health -------------------------------------------------------------------------------
 
@@ -254,11 +328,7 @@ class SqlRegistry:
     # --- checks -------------------------------------------------------------------------------
 
     def run_checks(
-        self,
-        fingerprints: Sequence[bytes],
-        *,
-        now: datetime,
-        conclude: Callable[[CheckSnapshot], Sequence[CheckRecord]],
+        self, fingerprints: Sequence[bytes], *, now: datetime, conclude: Conclude
     ) -> list[AuditEntry]:
         keys = list(dict.fromkeys(fingerprints))
         with self._write() as db:
@@ -375,7 +445,43 @@ class SqlRegistry:
                 return
             start, end = end, end + length
 
-    # --- breaches and ingest runs (reads written once; writes of runs stay per backend) --------
+    # --- breaches and ingest runs (staging and merging a run's blocks stay per backend) --------
+
+    def ensure_breach(self, info: BreachInfo) -> Breach:
+        # A breach given again keeps its timeline: only what the operator gave now changes.
+        with self._write() as db:
+            self._exec(
+                db,
+                "INSERT INTO breaches (name, title, source, description, data_classes, "
+                "intrusion_started_at, detected_at, contained_at, disclosed_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET "
+                "title = COALESCE(excluded.title, breaches.title), "
+                "source = COALESCE(excluded.source, breaches.source), "
+                "description = COALESCE(excluded.description, breaches.description), "
+                "data_classes = CASE WHEN excluded.data_classes = '[]' "
+                "  THEN breaches.data_classes ELSE excluded.data_classes END, "
+                "intrusion_started_at = COALESCE(excluded.intrusion_started_at, "
+                "  breaches.intrusion_started_at), "
+                "detected_at = COALESCE(excluded.detected_at, breaches.detected_at), "
+                "contained_at = COALESCE(excluded.contained_at, breaches.contained_at), "
+                "disclosed_at = COALESCE(excluded.disclosed_at, breaches.disclosed_at)",
+                (
+                    info.name,
+                    info.title,
+                    info.source,
+                    info.description,
+                    self._json(list(info.data_classes)),
+                    self._stamp(info.intrusion_started_at),
+                    self._stamp(info.detected_at),
+                    self._stamp(info.contained_at),
+                    self._stamp(info.disclosed_at),
+                    self._stamp(_now()),
+                ),
+            )
+        breach = self.get_breach(info.name)
+        assert breach is not None
+        return breach
 
     def get_breach(self, name: str) -> Breach | None:
         rows = self._read(f"SELECT {BREACH_COLUMNS} FROM breaches WHERE name = ?", (name,))
@@ -401,6 +507,63 @@ class SqlRegistry:
         if not rows:
             raise NotFound(f"no ingest run {run_id}")
         return run_from_row(rows[0], self._when, self._structured)
+
+    def start_run(self, run: NewRun) -> IngestRun:
+        with self._write() as db:
+            row = self._exec(
+                db,
+                "INSERT INTO ingest_runs (uid, breach_id, file_name, file_sha256, file_size, "
+                "format, mapping, key_id, status, started_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    secrets.token_bytes(16),
+                    run.breach_id,
+                    run.file_name,
+                    run.file_sha256,
+                    run.file_size,
+                    run.format,
+                    self._json(run.mapping),
+                    run.key_id,
+                    RunStatus.RUNNING,
+                    self._stamp(_now()),
+                ),
+            ).fetchone()
+        return self.get_run(int(row[0]))
+
+    def _checkpoint(self, db: Any, batch: BatchCommit) -> None:
+        """Record a batch as done, in the transaction ``db`` that holds what it wrote: a run
+        resumes after its last checkpoint."""
+        self._exec(
+            db,
+            "UPDATE ingest_runs SET records_done = ?, batches_done = ?, counts = ? WHERE id = ?",
+            (batch.records_done, batch.seq + 1, self._json(batch.counts), batch.run_id),
+        )
+
+    def _complete_run(
+        self, db: Any, run_id: int, counts: Mapping[str, Any], duplicates: dict[str, int]
+    ) -> None:
+        """Mark a run complete, in the transaction ``db`` that merged its blocks, and count its
+        records into its breach."""
+        now = self._stamp(_now())
+        self._exec(
+            db,
+            "UPDATE ingest_runs SET status = 'complete', finished_at = ?, counts = ? WHERE id = ?",
+            (now, self._json(dict(counts, duplicates=duplicates)), run_id),
+        )
+        self._exec(
+            db,
+            "UPDATE breaches SET ingested_at = ?, record_count = record_count + ? "
+            "WHERE id = (SELECT breach_id FROM ingest_runs WHERE id = ?)",
+            (now, int(counts.get("rows_with_identifier", 0)), run_id),
+        )
+
+    def rejects(self, run_id: int) -> Iterator[Reject]:
+        for row in self._stream(
+            "SELECT row, column_name, kind, reason, masked FROM ingest_rejects "
+            "WHERE run_id = ? ORDER BY row, column_name",
+            (run_id,),
+        ):
+            yield Reject(*row)
 
     def fail_run(self, run_id: int, error: str) -> None:
         with self._write() as db:
@@ -520,18 +683,7 @@ class SqlRegistry:
                 # A stronger freeze replaces a weaker one, and its thaws with it (a report
                 # must not stay open because the account it came from had thawed the key).
                 self._exec(db, "DELETE FROM freezes WHERE fingerprint = ?", (freeze.fingerprint,))
-            self._exec(
-                db,
-                f"INSERT INTO freezes ({FREEZE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    freeze.fingerprint,
-                    freeze.placed_by,
-                    freeze.reason,
-                    self._at(freeze.since),
-                    self._flag(freeze.canary),
-                    freeze.owner,
-                ),
-            )
+            self._insert(db, "freezes", FREEZE_COLUMNS, freeze_row(freeze, self._at, self._flag))
             self._chain(db, head, audit)
         return freeze
 
@@ -562,16 +714,7 @@ class SqlRegistry:
                 is None
             ):
                 raise NotFound(f"no relying party {thaw.relying_party_id}")
-            self._exec(
-                db,
-                f"INSERT INTO thaws ({THAW_COLUMNS}) VALUES (?, ?, ?, ?)",
-                (
-                    thaw.fingerprint,
-                    thaw.relying_party_id,
-                    self._at(thaw.starts),
-                    self._at(thaw.until),
-                ),
-            )
+            self._insert(db, "thaws", THAW_COLUMNS, thaw_row(thaw, self._at))
             self._chain(db, head, audit)
         return thaw
 
@@ -592,25 +735,7 @@ class SqlRegistry:
 
     # --- relying parties ----------------------------------------------------------------------
 
-    def create_relying_party(
-        self,
-        name: str,
-        sector: Sector,
-        *,
-        rate_limit: int | None = None,
-        actor: str = "operator",
-        at: datetime | None = None,
-    ) -> tuple[RelyingParty, str]:
-        api_key = new_api_key()
-        party = RelyingParty(
-            id=new_relying_party_id(),
-            name=checked_relying_party(name, sector),
-            sector=sector,
-            key_prefix=api_key[:KEY_PREFIX_CHARS],
-            created_at=at or _now(),
-            rate_limit=checked_rate_limit(rate_limit),
-        )
-        draft = relying_party_draft("relying_party.create", party, actor=actor, at=party.created_at)
+    def add_relying_party(self, party: RelyingParty, key_hash: bytes, *, audit: AuditDraft) -> None:
         with self._write() as db:
             head = self._audit_head(db)
             self._exec(
@@ -622,14 +747,13 @@ class SqlRegistry:
                     party.id,
                     party.name,
                     party.sector,
-                    api_key_hash(api_key),
+                    key_hash,
                     party.key_prefix,
                     self._at(party.created_at),
                     party.rate_limit,
                 ),
             )
-            self._chain(db, head, draft)
-        return party, api_key
+            self._chain(db, head, audit)
 
     def relying_party_by_key(self, api_key: str) -> RelyingParty | None:
         if not looks_like_api_key(api_key):

@@ -7,10 +7,9 @@ writer waits instead of failing half-way).
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,20 +21,11 @@ from verrou.registry.audit import format_at
 from verrou.registry.records import (
     ALERT_LEASE,
     BatchCommit,
-    Breach,
-    BreachInfo,
     IngestRun,
-    NewRun,
-    Reject,
     RunStatus,
 )
 from verrou.store.base import OUTBOX_COLUMNS, merge_segments, outbox_item_from_row, sum_counts
-from verrou.store.migrations import migrations_for
 from verrou.store.sql_citizens import CitizenSql
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -59,6 +49,11 @@ def _marks(count: int) -> str:
 class SQLiteStore(CitizenSql):
     """Registry in one SQLite file."""
 
+    DIALECT = "sqlite"
+    HAS_MIGRATIONS = (
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    )
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.url_for_display = f"sqlite:///{path}"
@@ -79,9 +74,11 @@ class SQLiteStore(CitizenSql):
     # --- plumbing ---------------------------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, begin: str, failed: str) -> Iterator[sqlite3.Connection]:
+        """A transaction opened with ``begin``: committed, or rolled back if its body raises. A
+        driver error becomes a :class:`StoreError` saying ``failed``."""
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(begin)
             try:
                 yield self._db
             except BaseException:
@@ -89,7 +86,10 @@ class SQLiteStore(CitizenSql):
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite registry write failed: {exc}") from exc
+            raise StoreError(f"{failed}: {exc}") from exc
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._transaction("BEGIN IMMEDIATE", "SQLite registry write failed")
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -97,22 +97,24 @@ class SQLiteStore(CitizenSql):
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite registry read failed: {exc}") from exc
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        # WAL: a deferred transaction reads one snapshot from its first read on.
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
         try:
-            self._db.execute("BEGIN DEFERRED")
-            try:
-                yield self._db
-            finally:
-                self._db.execute("COMMIT")
+            yield from self._db.execute(sql, params)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite registry read failed: {exc}") from exc
+
+    def _snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
+        # WAL: a deferred transaction reads one snapshot from its first read on. It writes
+        # nothing, so ending it by a rollback on error is ending it as a commit would.
+        return self._transaction("BEGIN DEFERRED", "SQLite registry read failed")
 
     # Dialect hooks of the shared registry operations (verrou.store.sql).
 
     def _at(self, moment: datetime) -> str:
         return _at(moment)
+
+    def _stamp(self, moment: datetime | None) -> str | None:
+        return _ts(moment)
 
     def _when(self, value: Any) -> datetime | None:
         return _dt(value)
@@ -123,6 +125,13 @@ class SQLiteStore(CitizenSql):
     def _structured(self, value: Any) -> Any:
         return json.loads(value)
 
+    def _json(self, value: Any) -> str:
+        return json.dumps(value)
+
+    def _run_script(self, db: sqlite3.Connection, sql: str) -> None:
+        for statement in _statements(sql):
+            db.execute(statement)
+
     def close(self) -> None:
         for staging in self._stagings.values():
             staging.close()
@@ -131,32 +140,8 @@ class SQLiteStore(CitizenSql):
 
     # --- schema -----------------------------------------------------------------------------
 
-    def schema_version(self) -> int:
-        rows = self._read(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
-        )
-        if not rows:
-            return 0
-        return int(self._read("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0][0])
-
     def migrate(self) -> list[int]:
-        applied: list[int] = []
-        with self._write() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
-            for migration in migrations_for("sqlite"):
-                if migration.version in done:
-                    continue
-                for statement in _statements(migration.sql):
-                    db.execute(statement)
-                db.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                    (migration.version, migration.name, _ts(_now())),
-                )
-                applied.append(migration.version)
+        applied = super().migrate()
         self._sweep_stagings()
         return applied
 
@@ -170,75 +155,7 @@ class SQLiteStore(CitizenSql):
             if number.isdigit() and int(number) not in live and int(number) not in self._stagings:
                 path.unlink(missing_ok=True)
 
-    # --- breaches ---------------------------------------------------------------------------
-
-    def ensure_breach(self, info: BreachInfo) -> Breach:
-        with self._write() as db:
-            row = db.execute("SELECT id FROM breaches WHERE name = ?", (info.name,)).fetchone()
-            if row is None:
-                db.execute(
-                    "INSERT INTO breaches (name, title, source, description, data_classes, "
-                    "intrusion_started_at, detected_at, contained_at, disclosed_at, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        info.name,
-                        info.title,
-                        info.source,
-                        info.description,
-                        json.dumps(list(info.data_classes)),
-                        _ts(info.intrusion_started_at),
-                        _ts(info.detected_at),
-                        _ts(info.contained_at),
-                        _ts(info.disclosed_at),
-                        _ts(_now()),
-                    ),
-                )
-            else:
-                # Only what the operator gave now changes; the rest of the timeline stays.
-                updates = {
-                    "title": info.title,
-                    "source": info.source,
-                    "description": info.description,
-                    "intrusion_started_at": _ts(info.intrusion_started_at),
-                    "detected_at": _ts(info.detected_at),
-                    "contained_at": _ts(info.contained_at),
-                    "disclosed_at": _ts(info.disclosed_at),
-                }
-                if info.data_classes:
-                    updates["data_classes"] = json.dumps(list(info.data_classes))
-                for column, value in updates.items():
-                    if value is not None:
-                        # Column names come from the dict above, never from input.
-                        db.execute(
-                            f"UPDATE breaches SET {column} = ? WHERE id = ?", (value, row[0])
-                        )
-        breach = self.get_breach(info.name)
-        assert breach is not None
-        return breach
-
     # --- ingest runs ------------------------------------------------------------------------
-
-    def start_run(self, run: NewRun) -> IngestRun:
-        with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO ingest_runs (uid, breach_id, file_name, file_sha256, file_size, "
-                "format, mapping, key_id, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    secrets.token_bytes(16),
-                    run.breach_id,
-                    run.file_name,
-                    run.file_sha256,
-                    run.file_size,
-                    run.format,
-                    json.dumps(run.mapping),
-                    run.key_id,
-                    RunStatus.RUNNING,
-                    _ts(_now()),
-                ),
-            )
-            run_id = cursor.lastrowid
-        assert run_id is not None
-        return self.get_run(run_id)
 
     def restart_run(self, run_id: int) -> IngestRun:
         """Mark a failed run as running again (resume after a crash or an error)."""
@@ -275,11 +192,7 @@ class SQLiteStore(CitizenSql):
                         for r in batch.rejects
                     ],
                 )
-            db.execute(
-                "UPDATE ingest_runs SET records_done = ?, batches_done = ?, counts = ? "
-                "WHERE id = ?",
-                (batch.records_done, batch.seq + 1, json.dumps(batch.counts), batch.run_id),
-            )
+            self._checkpoint(db, batch)
 
     def finish_run(self, run_id: int, counts: dict[str, Any]) -> IngestRun:
         staging = self._staging(run_id)
@@ -295,35 +208,12 @@ class SQLiteStore(CitizenSql):
                     "INSERT INTO exposure_blocks (prefix, run_id, entries) VALUES (?, ?, ?)",
                     [(prefix, run_id, blob) for prefix, blob in blocks],
                 )
-            final = dict(counts, duplicates=duplicates)
-            now = _ts(_now())
-            db.execute(
-                "UPDATE ingest_runs SET status = 'complete', finished_at = ?, counts = ? "
-                "WHERE id = ?",
-                (now, json.dumps(final), run_id),
-            )
-            db.execute(
-                "UPDATE breaches SET ingested_at = ?, record_count = record_count + ? "
-                "WHERE id = (SELECT breach_id FROM ingest_runs WHERE id = ?)",
-                (now, int(counts.get("rows_with_identifier", 0)), run_id),
-            )
+            self._complete_run(db, run_id, counts, duplicates)
         # The run is in the registry; its staging file is no longer needed (a crash before this
         # line leaves a file that the next ingest of the run, or `migrate`, removes).
         staging.remove()
         del self._stagings[run_id]
         return self.get_run(run_id)
-
-    def rejects(self, run_id: int) -> Iterator[Reject]:
-        try:
-            cursor = self._db.execute(
-                "SELECT row, column_name, kind, reason, masked FROM ingest_rejects "
-                "WHERE run_id = ? ORDER BY row, column_name",
-                (run_id,),
-            )
-            for row in cursor:
-                yield Reject(*row)
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite registry read failed: {exc}") from exc
 
     # --- alert outbox -----------------------------------------------------------------------
 

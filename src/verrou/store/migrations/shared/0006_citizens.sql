@@ -6,9 +6,9 @@
 -- One row per person who signed in.
 CREATE TABLE citizens (
     id TEXT PRIMARY KEY,
-    subject_ref BYTEA NOT NULL UNIQUE CHECK (length(subject_ref) = 16),
-    created_at TIMESTAMPTZ NOT NULL,
-    last_sign_in TIMESTAMPTZ NOT NULL
+    subject_ref {{bytes}} NOT NULL UNIQUE CHECK (length(subject_ref) = 16),
+    created_at {{time}} NOT NULL,
+    last_sign_in {{time}} NOT NULL
 );
 
 -- The keys a citizen claims: from the verified sign-in claims (person keys), from an email
@@ -16,11 +16,11 @@ CREATE TABLE citizens (
 -- citizens claim is a conflict: it stays frozen and goes to the operators.
 CREATE TABLE citizen_keys (
     citizen_id TEXT NOT NULL REFERENCES citizens(id),
-    fingerprint BYTEA NOT NULL,
+    fingerprint {{bytes}} NOT NULL,
     attribute TEXT NOT NULL,
     kind TEXT NOT NULL,
     source TEXT NOT NULL CHECK (source IN ('claims', 'email', 'bound')),
-    added_at TIMESTAMPTZ NOT NULL,
+    added_at {{time}} NOT NULL,
     PRIMARY KEY (citizen_id, fingerprint)
 );
 CREATE INDEX citizen_keys_by_fingerprint ON citizen_keys (fingerprint);
@@ -30,13 +30,13 @@ CREATE INDEX citizen_keys_by_fingerprint ON citizen_keys (fingerprint);
 CREATE TABLE email_codes (
     id TEXT PRIMARY KEY,
     citizen_id TEXT NOT NULL REFERENCES citizens(id),
-    fingerprint BYTEA NOT NULL,
-    sealed_contact BYTEA NOT NULL,
-    code_hash BYTEA NOT NULL CHECK (length(code_hash) = 32),
-    created_at TIMESTAMPTZ NOT NULL,
-    expires_at TIMESTAMPTZ NOT NULL,
+    fingerprint {{bytes}} NOT NULL,
+    sealed_contact {{bytes}} NOT NULL,
+    code_hash {{bytes}} NOT NULL CHECK (length(code_hash) = 32),
+    created_at {{time}} NOT NULL,
+    expires_at {{time}} NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
-    used_at TIMESTAMPTZ
+    used_at {{time}}
 );
 CREATE INDEX email_codes_by_citizen ON email_codes (citizen_id, created_at);
 
@@ -47,9 +47,9 @@ ALTER TABLE freezes ADD COLUMN owner_ref TEXT;
 -- The checks of each key, by time: written in the check's own transaction from its audit
 -- entry, so "who checked me" reads an index instead of the whole log.
 CREATE TABLE check_subjects (
-    fingerprint BYTEA NOT NULL,
-    at TIMESTAMPTZ NOT NULL,
-    seq BIGINT NOT NULL,
+    fingerprint {{bytes}} NOT NULL,
+    at {{time}} NOT NULL,
+    seq {{bigint}} NOT NULL,
     check_id TEXT NOT NULL,
     relying_party_id TEXT NOT NULL,
     verdict TEXT NOT NULL,
@@ -66,13 +66,13 @@ CREATE TABLE reports (
     id TEXT PRIMARY KEY,
     citizen_id TEXT NOT NULL REFERENCES citizens(id),
     kind TEXT NOT NULL CHECK (kind IN ('report', 'attestation')),
-    issued_at TIMESTAMPTZ NOT NULL,
-    expires_at TIMESTAMPTZ,
+    issued_at {{time}} NOT NULL,
+    expires_at {{time}},
     status TEXT NOT NULL CHECK (status IN ('valid', 'withdrawn')),
-    withdrawn_at TIMESTAMPTZ,
+    withdrawn_at {{time}},
     claims TEXT NOT NULL,
     token TEXT NOT NULL,
-    sealed_note BYTEA
+    sealed_note {{bytes}}
 );
 CREATE INDEX reports_by_citizen ON reports (citizen_id, issued_at);
 

@@ -5,7 +5,7 @@
 CREATE TABLE registry_key (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     key_id TEXT NOT NULL,
-    bound_at TIMESTAMPTZ NOT NULL
+    bound_at {{time}} NOT NULL
 );
 
 -- Alert coalescing: one alert per owner (the contact's registration, owner_ref) per relying
@@ -14,8 +14,8 @@ CREATE TABLE registry_key (
 -- migration, and alerts queued one by one (enqueue_alert), have NULL keys and never coalesce.
 ALTER TABLE alert_outbox ADD COLUMN owner_ref TEXT;
 ALTER TABLE alert_outbox ADD COLUMN relying_party_id TEXT;
-ALTER TABLE alert_outbox ADD COLUMN window_start BIGINT;
-ALTER TABLE alert_outbox ADD COLUMN window_end BIGINT;
+ALTER TABLE alert_outbox ADD COLUMN window_start {{bigint}};
+ALTER TABLE alert_outbox ADD COLUMN window_end {{bigint}};
 ALTER TABLE alert_outbox ADD COLUMN checks INTEGER NOT NULL DEFAULT 1 CHECK (checks >= 1);
-ALTER TABLE alert_outbox ADD COLUMN last_check_at TIMESTAMPTZ;
+ALTER TABLE alert_outbox ADD COLUMN last_check_at {{time}};
 CREATE UNIQUE INDEX alert_outbox_window ON alert_outbox (owner_ref, relying_party_id, window_start);

@@ -7,14 +7,14 @@
 CREATE TABLE registry_canonicalisers (
     kind TEXT PRIMARY KEY,
     version INTEGER NOT NULL CHECK (version >= 1),
-    bound_at TIMESTAMPTZ NOT NULL
+    bound_at {{time}} NOT NULL
 );
 
 -- A registry that already holds key-derived data was built before versions were recorded,
 -- when every canonicaliser was at version 1: that is what it holds. An empty registry records
 -- the versions of the first verrou that uses it.
 INSERT INTO registry_canonicalisers (kind, version, bound_at)
-SELECT kind, 1, now()
+SELECT kind, 1, {{now}}
 FROM (
     SELECT 'nir' AS kind UNION ALL SELECT 'cni' UNION ALL SELECT 'passport'
     UNION ALL SELECT 'driving_licence' UNION ALL SELECT 'residence_permit' UNION ALL SELECT 'iban'
