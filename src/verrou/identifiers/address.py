@@ -25,7 +25,7 @@ is not found.
 from __future__ import annotations
 
 import re
-from typing import Final, NoReturn, TypeVar
+from typing import Final, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,7 @@ from verrou.identifiers.lookalikes import blank_letters_as_spaces, has_blank_let
 from verrou.identifiers.names import (
     fold_name,
     fold_tokens_uncached,
+    remember,
     strip_trailing_arrondissement,
 )
 
@@ -119,18 +120,6 @@ def _postcode_problem(code: str) -> str | None:
     return None
 
 
-_CACHE_LIMIT: Final = 100_000
-_T = TypeVar("_T")
-
-
-def _remember(cache: dict[str, _T], key: str, value: _T) -> _T:
-    """Store in a bounded memo: postcodes and cities repeat heavily, memory must stay bounded."""
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    cache[key] = value
-    return value
-
-
 # A postcode result is "ok:CODE" or the reason it was refused.
 _POSTCODE_CACHE: dict[str, str] = {}
 
@@ -142,7 +131,7 @@ def _postcode_result(raw: str) -> str:
             result = "ok:" + _canonical_postcode(raw)
         except InvalidIdentifier as error:
             result = error.reason
-        _remember(_POSTCODE_CACHE, raw, result)
+        remember(_POSTCODE_CACHE, raw, result)
     return result
 
 
@@ -277,7 +266,7 @@ def _city_field_key(raw: str) -> str | None:
     if raw in _CITY_CACHE:
         return _CITY_CACHE[raw]
     folded = fold_name(raw)
-    return _remember(_CITY_CACHE, raw, _city_key(folded.split()) if folded else None)
+    return remember(_CITY_CACHE, raw, _city_key(folded.split()) if folded else None)
 
 
 # Street part per street tokens after the house number (joined by spaces: a str key is cheaper
@@ -291,7 +280,7 @@ def _number_and_street_memo(tokens: list[str]) -> tuple[str, str]:
     key = " ".join(rest)
     street = _STREET_CACHE.get(key)
     if street is None:
-        street = _remember(_STREET_CACHE, key, _street(rest))
+        street = remember(_STREET_CACHE, key, _street(rest))
     return number, street
 
 
