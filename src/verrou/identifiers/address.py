@@ -199,6 +199,32 @@ def _number_and_street(tokens: list[str]) -> tuple[str, str]:
     return number, _street(tokens)
 
 
+def _cut_at_postcode(tokens: list[str], code: str) -> tuple[list[str], str, list[str]] | str:
+    """The folded line's tokens before its postcode, the postcode, and the line's city tokens
+    after it; or why the line has no postcode.
+
+    ``code`` is the canonical postcode field, or empty to look for the postcode in the line.
+    With one, the line is cut at the last token after the first that equals it (and stays whole
+    when none does); without, at the last such token that is a French postcode, else the reason
+    the last five-digit one was refused ("no postcode" when there is none). One rule for
+    :func:`canonical_postal_address` and the batch path (:func:`address_column`).
+    """
+    if code:
+        for at in range(len(tokens) - 1, 0, -1):
+            if tokens[at] == code:
+                return tokens[:at], code, tokens[at + 1 :]
+        return tokens, code, []
+    problem = "no postcode"
+    for at in range(len(tokens) - 1, 0, -1):
+        token = tokens[at]
+        if len(token) == 5 and _POSTCODE.fullmatch(token):
+            found = _postcode_problem(token)
+            if found is None:
+                return tokens[:at], token, tokens[at + 1 :]
+            problem = found
+    return problem
+
+
 def canonical_postal_address(
     line: str, postcode: str | None = None, city: str | None = None
 ) -> str:
@@ -208,27 +234,11 @@ def canonical_postal_address(
     postcode and city are then taken from it when not given. Raises
     ``InvalidIdentifier("postal_address", reason)``; the reason never holds the address.
     """
-    tokens = fold_tokens_uncached(line).split()
-    line_city: list[str] = []
-    code = ""
-    if postcode is not None and fold_name(postcode):
-        code = canonical_postcode(postcode)
-        for at in range(len(tokens) - 1, 0, -1):
-            if tokens[at] == code:
-                tokens, line_city = tokens[:at], tokens[at + 1 :]
-                break
-    else:
-        problem = "no postcode"
-        for at in range(len(tokens) - 1, 0, -1):
-            if len(tokens[at]) == 5 and _POSTCODE.fullmatch(tokens[at]):
-                found = _postcode_problem(tokens[at])
-                if found is None:
-                    code = tokens[at]
-                    tokens, line_city = tokens[:at], tokens[at + 1 :]
-                    break
-                problem = found
-        if not code:
-            _refuse(problem)
+    given = canonical_postcode(postcode) if postcode is not None and fold_name(postcode) else ""
+    cut = _cut_at_postcode(fold_tokens_uncached(line).split(), given)
+    if isinstance(cut, str):
+        _refuse(cut)
+    tokens, code, line_city = cut
     number, street = _number_and_street(tokens)
     if not street:
         _refuse("no street")
@@ -290,25 +300,10 @@ def _line_result(tokens: list[str], code: str) -> tuple[str, str] | str:
     ``code`` is the canonical postcode field, or empty to look for the postcode in the line.
     Mirrors :func:`canonical_postal_address` (the reference, tested equal row by row).
     """
-    line_city: list[str] = []
-    if code:
-        for at in range(len(tokens) - 1, 0, -1):
-            if tokens[at] == code:
-                tokens, line_city = tokens[:at], tokens[at + 1 :]
-                break
-    else:
-        problem = "no postcode"
-        for at in range(len(tokens) - 1, 0, -1):
-            token = tokens[at]
-            if len(token) == 5 and _POSTCODE.fullmatch(token):
-                found = _postcode_problem(token)
-                if found is None:
-                    code = token
-                    tokens, line_city = tokens[:at], tokens[at + 1 :]
-                    break
-                problem = found
-        if not code:
-            return problem
+    cut = _cut_at_postcode(tokens, code)
+    if isinstance(cut, str):
+        return cut
+    tokens, code, line_city = cut
     number, street = _number_and_street_memo(tokens)
     if not street:
         return "no street"
