@@ -212,14 +212,10 @@ class GroundTruth:
             "rows": self.rows,
             "well_formed_rows": self.well_formed_rows,
             "columns": {name: asdict(col) for name, col in self.columns.items()},
-            "broken_cells": [
-                {"row": c.row, "column": c.column, "defect": c.defect} for c in self.broken_cells
-            ],
+            "broken_cells": [asdict(c) for c in self.broken_cells],
             "malformed_rows": self.malformed_rows,
-            "malformed": [{"row": m.row, "defect": m.defect} for m in self.malformed],
-            "duplicates": [
-                {"row": d.row, "of_row": d.of_row, "variant": d.variant} for d in self.duplicates
-            ],
+            "malformed": [asdict(m) for m in self.malformed],
+            "duplicates": [asdict(d) for d in self.duplicates],
             "rows_with_valid_identifier": self.rows_with_valid_identifier,
             "rows_without_valid_identifier": self.malformed_rows,
         }
