@@ -297,6 +297,21 @@ def given_name_keys(raw: str) -> tuple[str, str] | None:
 
 # --- birth dates --------------------------------------------------------------------------------
 
+#: French month names, for dates written to French readers (alerts, documents).
+FRENCH_MONTHS: Final = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 #: English month names (stdlib names follow the locale; these never do).
 ENGLISH_MONTHS: Final = (
     "January",
