@@ -291,12 +291,12 @@ def test_generated_values_are_valid_and_broken_ones_are_not(
     assert all(checked[c] > 100 for c in VALIDATORS)
     defects = Counter(broken.values())
     for defect in (
-        synth.EMAIL_NO_AT,
-        synth.EMAIL_DOUBLE_DOT,
-        synth.DATE_IMPOSSIBLE,
-        synth.PHONE_TOO_SHORT,
-        synth.NIR_WRONG_KEY,
-        synth.IBAN_WRONG_RIB_KEY,
+        synth.Defect.EMAIL_NO_AT,
+        synth.Defect.EMAIL_DOUBLE_DOT,
+        synth.Defect.DATE_IMPOSSIBLE,
+        synth.Defect.PHONE_TOO_SHORT,
+        synth.Defect.NIR_WRONG_KEY,
+        synth.Defect.IBAN_WRONG_RIB_KEY,
     ):
         assert defects[defect] > 0, defect
 
@@ -306,7 +306,7 @@ def test_broken_iban_fails_only_on_the_rib_key(
 ) -> None:
     path, truth = dumps["parquet"]
     rows = read_parquet_rows(path)
-    cells = [c for c in truth.broken_cells if c.defect == synth.IBAN_WRONG_RIB_KEY]
+    cells = [c for c in truth.broken_cells if c.defect == synth.Defect.IBAN_WRONG_RIB_KEY]
     assert cells
     for cell in cells:
         compact = rows[cell.row - 1]["iban"].replace(" ", "")

@@ -7,11 +7,13 @@ import hmac
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.types import DecoratedCallable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
@@ -172,14 +174,24 @@ async def _run_checks(
     return verdicts
 
 
-@router.post(
-    "/v1/checks",
-    response_model=CheckOut,
-    responses=_errors(401, 413, 422, 429, 503),
-    summary="Check one applicant",
-    tags=["checks"],
-    openapi_extra={**_SECURED, "requestBody": request_body(ApplicantIn)},
-)
+def _check_route(
+    path: str, answer: type[BaseModel], body: type[BaseModel], summary: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """How a check route is declared: secured by an API key, its body parsed by the handler
+    (:func:`parsed`, so the OpenAPI ``requestBody`` is given here), and the errors a check
+    may answer. One declaration, so the single and the batch check cannot document
+    different answers."""
+    return router.post(
+        path,
+        response_model=answer,
+        responses=_errors(401, 413, 422, 429, 503),
+        summary=summary,
+        tags=["checks"],
+        openapi_extra={**_SECURED, "requestBody": request_body(body)},
+    )
+
+
+@_check_route("/v1/checks", CheckOut, ApplicantIn, "Check one applicant")
 async def check(request: Request) -> Response:
     """A signed verdict on one applicant. The owner of a frozen or leaked identity is alerted
     that you checked it."""
@@ -189,14 +201,7 @@ async def check(request: Request) -> Response:
     return ApiResponse(outcomes[0].answer_json())
 
 
-@router.post(
-    "/v1/checks/batch",
-    response_model=BatchOut,
-    responses=_errors(401, 413, 422, 429, 503),
-    summary="Check up to 100 applicants",
-    tags=["checks"],
-    openapi_extra={**_SECURED, "requestBody": request_body(BatchIn)},
-)
+@_check_route("/v1/checks/batch", BatchOut, BatchIn, "Check up to 100 applicants")
 async def check_batch(request: Request) -> Response:
     """One signed verdict per applicant, in order. Counts as one check per applicant for the
     rate limit; one invalid applicant rejects the batch (422 names it by index)."""

@@ -25,7 +25,7 @@ is not found.
 from __future__ import annotations
 
 import re
-from typing import Final, NoReturn, TypeVar
+from typing import Final, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,7 @@ from verrou.identifiers.lookalikes import blank_letters_as_spaces, has_blank_let
 from verrou.identifiers.names import (
     fold_name,
     fold_tokens_uncached,
+    remember,
     strip_trailing_arrondissement,
 )
 
@@ -119,18 +120,6 @@ def _postcode_problem(code: str) -> str | None:
     return None
 
 
-_CACHE_LIMIT: Final = 100_000
-_T = TypeVar("_T")
-
-
-def _remember(cache: dict[str, _T], key: str, value: _T) -> _T:
-    """Store in a bounded memo: postcodes and cities repeat heavily, memory must stay bounded."""
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    cache[key] = value
-    return value
-
-
 # A postcode result is "ok:CODE" or the reason it was refused.
 _POSTCODE_CACHE: dict[str, str] = {}
 
@@ -142,7 +131,7 @@ def _postcode_result(raw: str) -> str:
             result = "ok:" + _canonical_postcode(raw)
         except InvalidIdentifier as error:
             result = error.reason
-        _remember(_POSTCODE_CACHE, raw, result)
+        remember(_POSTCODE_CACHE, raw, result)
     return result
 
 
@@ -210,6 +199,32 @@ def _number_and_street(tokens: list[str]) -> tuple[str, str]:
     return number, _street(tokens)
 
 
+def _cut_at_postcode(tokens: list[str], code: str) -> tuple[list[str], str, list[str]] | str:
+    """The folded line's tokens before its postcode, the postcode, and the line's city tokens
+    after it; or why the line has no postcode.
+
+    ``code`` is the canonical postcode field, or empty to look for the postcode in the line.
+    With one, the line is cut at the last token after the first that equals it (and stays whole
+    when none does); without, at the last such token that is a French postcode, else the reason
+    the last five-digit one was refused ("no postcode" when there is none). One rule for
+    :func:`canonical_postal_address` and the batch path (:func:`address_column`).
+    """
+    if code:
+        for at in range(len(tokens) - 1, 0, -1):
+            if tokens[at] == code:
+                return tokens[:at], code, tokens[at + 1 :]
+        return tokens, code, []
+    problem = "no postcode"
+    for at in range(len(tokens) - 1, 0, -1):
+        token = tokens[at]
+        if len(token) == 5 and _POSTCODE.fullmatch(token):
+            found = _postcode_problem(token)
+            if found is None:
+                return tokens[:at], token, tokens[at + 1 :]
+            problem = found
+    return problem
+
+
 def canonical_postal_address(
     line: str, postcode: str | None = None, city: str | None = None
 ) -> str:
@@ -219,27 +234,11 @@ def canonical_postal_address(
     postcode and city are then taken from it when not given. Raises
     ``InvalidIdentifier("postal_address", reason)``; the reason never holds the address.
     """
-    tokens = fold_tokens_uncached(line).split()
-    line_city: list[str] = []
-    code = ""
-    if postcode is not None and fold_name(postcode):
-        code = canonical_postcode(postcode)
-        for at in range(len(tokens) - 1, 0, -1):
-            if tokens[at] == code:
-                tokens, line_city = tokens[:at], tokens[at + 1 :]
-                break
-    else:
-        problem = "no postcode"
-        for at in range(len(tokens) - 1, 0, -1):
-            if len(tokens[at]) == 5 and _POSTCODE.fullmatch(tokens[at]):
-                found = _postcode_problem(tokens[at])
-                if found is None:
-                    code = tokens[at]
-                    tokens, line_city = tokens[:at], tokens[at + 1 :]
-                    break
-                problem = found
-        if not code:
-            _refuse(problem)
+    given = canonical_postcode(postcode) if postcode is not None and fold_name(postcode) else ""
+    cut = _cut_at_postcode(fold_tokens_uncached(line).split(), given)
+    if isinstance(cut, str):
+        _refuse(cut)
+    tokens, code, line_city = cut
     number, street = _number_and_street(tokens)
     if not street:
         _refuse("no street")
@@ -277,7 +276,7 @@ def _city_field_key(raw: str) -> str | None:
     if raw in _CITY_CACHE:
         return _CITY_CACHE[raw]
     folded = fold_name(raw)
-    return _remember(_CITY_CACHE, raw, _city_key(folded.split()) if folded else None)
+    return remember(_CITY_CACHE, raw, _city_key(folded.split()) if folded else None)
 
 
 # Street part per street tokens after the house number (joined by spaces: a str key is cheaper
@@ -291,7 +290,7 @@ def _number_and_street_memo(tokens: list[str]) -> tuple[str, str]:
     key = " ".join(rest)
     street = _STREET_CACHE.get(key)
     if street is None:
-        street = _remember(_STREET_CACHE, key, _street(rest))
+        street = remember(_STREET_CACHE, key, _street(rest))
     return number, street
 
 
@@ -301,25 +300,10 @@ def _line_result(tokens: list[str], code: str) -> tuple[str, str] | str:
     ``code`` is the canonical postcode field, or empty to look for the postcode in the line.
     Mirrors :func:`canonical_postal_address` (the reference, tested equal row by row).
     """
-    line_city: list[str] = []
-    if code:
-        for at in range(len(tokens) - 1, 0, -1):
-            if tokens[at] == code:
-                tokens, line_city = tokens[:at], tokens[at + 1 :]
-                break
-    else:
-        problem = "no postcode"
-        for at in range(len(tokens) - 1, 0, -1):
-            token = tokens[at]
-            if len(token) == 5 and _POSTCODE.fullmatch(token):
-                found = _postcode_problem(token)
-                if found is None:
-                    code = token
-                    tokens, line_city = tokens[:at], tokens[at + 1 :]
-                    break
-                problem = found
-        if not code:
-            return problem
+    cut = _cut_at_postcode(tokens, code)
+    if isinstance(cut, str):
+        return cut
+    tokens, code, line_city = cut
     number, street = _number_and_street_memo(tokens)
     if not street:
         return "no street"

@@ -169,7 +169,13 @@ def _require_alnum(kind: Kind, text: str) -> None:
         raise InvalidIdentifier(kind, "contains characters other than letters A-Z and digits 0-9")
 
 
-def _check_month(kind: Kind, month: str) -> None:
+def _check_dated(kind: Kind, text: str, shape: re.Pattern[str], wrong_shape: str) -> None:
+    """The checks of the old 12-character numbers (CNI to 2021, paper driving licence): their
+    ``shape`` (``wrong_shape`` says it when it does not match), then the month of the issue
+    date YYMM they start with."""
+    if shape.fullmatch(text) is None:
+        raise InvalidIdentifier(kind, wrong_shape)
+    month = text[2:4]
     if month not in _MONTHS:
         raise InvalidIdentifier(kind, f"month {month} is not 01-12")
 
@@ -228,12 +234,12 @@ def canonical_cni(raw: str) -> str:
         _require_alnum(Kind.CNI, text)
         return text
     if length == 12:
-        if _CNI_OLD_RE.fullmatch(text) is None:
-            raise InvalidIdentifier(
-                Kind.CNI,
-                "a 12-character CNI is 4 digits, 3 letters or digits, then 5 digits",
-            )
-        _check_month(Kind.CNI, text[2:4])
+        _check_dated(
+            Kind.CNI,
+            text,
+            _CNI_OLD_RE,
+            "a 12-character CNI is 4 digits, 3 letters or digits, then 5 digits",
+        )
         return text
     raise InvalidIdentifier(Kind.CNI, f"expected 9 or 12 characters, got {length}")
 
@@ -266,12 +272,12 @@ def canonical_driving_licence(raw: str) -> str:
     if length == 9:
         return _canonical_booklet(Kind.DRIVING_LICENCE, text)
     if length == 12:
-        if _LICENCE_PAPER_RE.fullmatch(text) is None:
-            raise InvalidIdentifier(
-                Kind.DRIVING_LICENCE,
-                "a 12-character licence is 4 digits, a department (digits, 2A or 2B), 6 digits",
-            )
-        _check_month(Kind.DRIVING_LICENCE, text[2:4])
+        _check_dated(
+            Kind.DRIVING_LICENCE,
+            text,
+            _LICENCE_PAPER_RE,
+            "a 12-character licence is 4 digits, a department (digits, 2A or 2B), 6 digits",
+        )
         department = text[4:6]
         if department not in _LICENCE_DEPARTMENTS:
             raise InvalidIdentifier(

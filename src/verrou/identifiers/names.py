@@ -160,8 +160,10 @@ _NON_TOKEN = re.compile(r"[\W_]+")
 _T = TypeVar("_T")
 
 
-def _remember(cache: dict[str, _T], key: str, value: _T) -> _T:
-    """Store in a bounded memo: dumps repeat names heavily, but memory must stay bounded."""
+def remember(cache: dict[str, _T], key: str, value: _T) -> _T:
+    """Store in a bounded memo: dumps repeat names, postcodes and cities heavily, but memory
+    must stay bounded. The one eviction rule of the folding memos, here and in
+    :mod:`verrou.identifiers.address`."""
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
     cache[key] = value
@@ -219,7 +221,7 @@ def fold_name(raw: str) -> str:
     """
     folded = _FOLD_CACHE.get(raw)
     if folded is None:
-        folded = _remember(_FOLD_CACHE, raw, fold_tokens_uncached(raw))
+        folded = remember(_FOLD_CACHE, raw, fold_tokens_uncached(raw))
     return folded
 
 
@@ -266,7 +268,7 @@ def family_keys(raw: str) -> tuple[str, ...]:
         for key in _family_name_keys(name):
             if key not in keys:
                 keys.append(key)
-    return _remember(_FAMILY_CACHE, raw, tuple(keys))
+    return remember(_FAMILY_CACHE, raw, tuple(keys))
 
 
 # --- given names --------------------------------------------------------------------------------
@@ -290,11 +292,26 @@ def given_name_keys(raw: str) -> tuple[str, str] | None:
         return cached  # type: ignore[return-value]
     tokens = fold_name(raw).split()
     value = ("".join(sorted(tokens)), tokens[0]) if tokens else None
-    return _remember(_GIVEN_CACHE, raw, value)
+    return remember(_GIVEN_CACHE, raw, value)
 
 
 # --- birth dates --------------------------------------------------------------------------------
 
+#: French month names, for dates written to French readers (alerts, documents).
+FRENCH_MONTHS: Final = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 #: English month names (stdlib names follow the locale; these never do).
 ENGLISH_MONTHS: Final = (
     "January",
@@ -363,7 +380,7 @@ def _parse_birth_date(raw: str) -> str:
 def _birth_date_result(raw: str) -> str:
     result = _DATE_CACHE.get(raw)
     if result is None:
-        result = _remember(_DATE_CACHE, raw, _parse_birth_date(raw))
+        result = remember(_DATE_CACHE, raw, _parse_birth_date(raw))
     return result
 
 
@@ -424,7 +441,7 @@ def _parse_birth_place(raw: str) -> str:
 def _birth_place_result(raw: str) -> str:
     result = _PLACE_CACHE.get(raw)
     if result is None:
-        result = _remember(_PLACE_CACHE, raw, _parse_birth_place(raw))
+        result = remember(_PLACE_CACHE, raw, _parse_birth_place(raw))
     return result
 
 

@@ -37,7 +37,7 @@ from verrou.ingest.mapping import ColumnDecision, ColumnMapping, Field, detect_m
 from verrou.ingest.plan import BatchOutcome, IngestPlan, fingerprint_batch, merge_counts
 from verrou.ingest.readers import Dump, DumpBatch, Malformed, RecordSpan, open_dump
 from verrou.masking import mask_value
-from verrou.registry.records import BatchCommit, BreachInfo, IngestRun, Reject, RunStatus
+from verrou.registry.records import BatchCommit, BreachInfo, IngestRun, NewRun, Reject, RunStatus
 from verrou.store.protocols import IngestRunStore, IngestStore
 
 ProgressCallback = Callable[[int], None]
@@ -264,8 +264,6 @@ def ingest_dump(
     if breach is None:
         breach = store.ensure_breach(BreachInfo(name=options.breach))
     if existing is None:
-        from verrou.registry.records import NewRun
-
         run = store.start_run(
             NewRun(
                 breach_id=breach.id,

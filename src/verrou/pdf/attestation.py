@@ -47,20 +47,18 @@ def attestation_pdf(
     """
     if token_payload(token) != attestation_claims(attestation):
         raise ValueError("the token is not the signed form of this attestation")
-    doc = Document(
-        lang=lang, title=TITLE[0], reference=attestation.id, created=attestation.issued_at
-    )
-    text_width = QR_BOX[0] - doc.l_margin - 4
-    doc.qr_code(verify_url)
-    doc.title_block(TITLE, text_width)
-    doc.fields(
-        [
+    doc = Document.opened(
+        lang=lang,
+        title=TITLE,
+        reference=attestation.id,
+        created=attestation.issued_at,
+        verify_url=verify_url,
+        fields=[
             (("Numéro", "Attestation id"), attestation.id),
             (("Émise le", "Issued at"), moment(attestation.issued_at)),
             (("Valable jusqu’au", "Valid until"), moment(attestation.expires_at)),
             (("Titulaire", "Holder"), citizen_name),
         ],
-        text_width,
     )
     doc.set_y(max(doc.get_y(), QR_BOX[1] + QR_BOX[2] + 2))
 

@@ -131,6 +131,26 @@ class Document(FPDF):
         self.cell(0, 4, f"verrou — {self.reference} — {self.page_no()}/{{nb}}", align="C")
         self.set_text_color(0)
 
+    @classmethod
+    def opened(
+        cls,
+        *,
+        lang: Lang,
+        title: Phrase,
+        reference: str,
+        created: datetime,
+        verify_url: str,
+        fields: Sequence[tuple[Phrase, str | Phrase]],
+    ) -> Document:
+        """A document as each one opens: the QR code of ``verify_url`` at the top right, the
+        title and the first fields beside it."""
+        doc = cls(lang=lang, title=title[0], reference=reference, created=created)
+        text_width = QR_BOX[0] - doc.l_margin - 4
+        doc.qr_code(verify_url)
+        doc.title_block(title, text_width)
+        doc.fields(fields, text_width)
+        return doc
+
     def title_block(self, title: Phrase, width: float) -> None:
         """The title in the document's language, bold, and in the other one below."""
         first, second = ordered(title, self.lang_code)

@@ -63,17 +63,17 @@ def report_pdf(
     """
     if token_payload(token) != report_claims(report):
         raise ValueError("the token is not the signed form of this report")
-    doc = Document(lang=lang, title=TITLE[0], reference=report.id, created=report.issued_at)
-    text_width = QR_BOX[0] - doc.l_margin - 4
-    doc.qr_code(verify_url)
-    doc.title_block(TITLE, text_width)
-    doc.fields(
-        [
+    doc = Document.opened(
+        lang=lang,
+        title=TITLE,
+        reference=report.id,
+        created=report.issued_at,
+        verify_url=verify_url,
+        fields=[
             (("Numéro", "Report id"), report.id),
             (("Émise le", "Issued at"), moment(report.issued_at)),
             (("Déclarant", "Declared by"), citizen_name),
         ],
-        text_width,
     )
     if report.withdrawn_at is not None:
         when = day_of(report.withdrawn_at)

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Final, Literal, TypeAlias
 from zoneinfo import ZoneInfo
 
+from verrou.identifiers.names import ENGLISH_MONTHS, FRENCH_MONTHS
 from verrou.registry.reports import FraudCode
 
 Lang: TypeAlias = Literal["fr", "en"]
@@ -24,34 +25,6 @@ PARIS: Final = ZoneInfo("Europe/Paris")
 
 NBSP: Final = "\u00a0"
 
-_MONTHS_FR: Final = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-_MONTHS_EN: Final = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 #: A declared fraud's code as a readable phrase. Keyed by every :data:`FraudCode` (a test pins
 #: that none is missing).
@@ -106,8 +79,8 @@ def day(value: date) -> Phrase:
     """A calendar day: ``1er avril 2026`` / ``1 April 2026``."""
     first = "er" if value.day == 1 else ""
     return (
-        f"{value.day}{first} {_MONTHS_FR[value.month - 1]} {value.year}",
-        f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}",
+        f"{value.day}{first} {FRENCH_MONTHS[value.month - 1]} {value.year}",
+        f"{value.day} {ENGLISH_MONTHS[value.month - 1]} {value.year}",
     )
 
 

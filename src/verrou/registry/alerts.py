@@ -48,7 +48,7 @@ from verrou.errors import (
     VerrouError,
 )
 from verrou.errors import WebhookSignatureError as WebhookSignatureError  # old home
-from verrou.identifiers.names import ENGLISH_MONTHS
+from verrou.identifiers.names import ENGLISH_MONTHS, FRENCH_MONTHS
 from verrou.registry.contacts import Contact, ContactKey, open_sealed
 
 logger = logging.getLogger(__name__)
@@ -100,21 +100,6 @@ ERROR_MAX: Final = 200
 #: Default of VERROU_ALERT_WINDOW: a relying party's checks of one owner's identity within one
 #: window are told in one alert (see :mod:`verrou.store.sql`, ``_queue_alerts``).
 DEFAULT_ALERT_WINDOW: Final = timedelta(minutes=15)
-
-_FRENCH_MONTHS: Final = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 
 
 def _aware(moment: datetime, name: str) -> datetime:
@@ -205,7 +190,7 @@ def _dates(moment: datetime) -> tuple[str, str]:
     local = moment.astimezone(zone)
     label_fr, label_en = ("heure de Paris", "Paris time") if zone is not UTC else ("UTC", "UTC")
     french = (
-        f"le {local.day} {_FRENCH_MONTHS[local.month - 1]} {local.year} "
+        f"le {local.day} {FRENCH_MONTHS[local.month - 1]} {local.year} "
         f"à {local.hour} h {local.minute:02d} ({label_fr})"
     )
     english = (

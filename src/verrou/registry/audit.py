@@ -229,6 +229,25 @@ def _checked_header(seq: int, action: str, actor: str, subject: str | None) -> N
         raise ValueError("audit subject must be a lowercase hex fingerprint or None")
 
 
+def _content_bytes(
+    seq: int, at: str, action: str, actor: str, subject: str | None, details: dict[str, Any]
+) -> bytes:
+    """The one layout of an entry's hashed bytes (:data:`AUDIT_FORMAT`), of fields already
+    checked and ``at`` already formatted: :func:`canonical_content` checks them first, and
+    :func:`chain_entry` has a draft that was checked when it was made."""
+    return canonical_json(
+        {
+            "format": AUDIT_FORMAT,
+            "seq": seq,
+            "at": at,
+            "action": action,
+            "actor": actor,
+            "subject": subject,
+            "details": details,
+        }
+    )
+
+
 def canonical_content(
     *,
     seq: int,
@@ -245,17 +264,7 @@ def canonical_content(
     :func:`checked_details`.
     """
     _checked_header(seq, action, actor, subject)
-    return canonical_json(
-        {
-            "format": AUDIT_FORMAT,
-            "seq": seq,
-            "at": format_at(at),
-            "action": action,
-            "actor": actor,
-            "subject": subject,
-            "details": checked_details(details),
-        }
-    )
+    return _content_bytes(seq, format_at(at), action, actor, subject, checked_details(details))
 
 
 def entry_content(entry: AuditEntry) -> bytes:
@@ -305,20 +314,13 @@ def chain_entry(
     """The entry that follows the chain head (``head_seq`` 0 and 32 zero bytes: an empty log),
     and the form the store keeps: the exact hashed bytes and both hashes.
 
-    The draft was validated when it was made, so its content is serialised once, here, exactly
-    as :func:`canonical_content` would (a test holds the two equal).
+    The draft was validated when it was made, so its content is laid out without checking it
+    again, in the layout :func:`canonical_content` uses after its checks (a test holds the two
+    equal).
     """
     seq = head_seq + 1
-    content = canonical_json(
-        {
-            "format": AUDIT_FORMAT,
-            "seq": seq,
-            "at": format_at(draft.at),
-            "action": draft.action,
-            "actor": draft.actor,
-            "subject": draft.subject,
-            "details": dict(draft.details),
-        }
+    content = _content_bytes(
+        seq, format_at(draft.at), draft.action, draft.actor, draft.subject, dict(draft.details)
     )
     entry_hash = chain_hash(head_hash, content)
     entry = AuditEntry(

@@ -144,22 +144,23 @@ def _breach_claims(breach: Breach) -> dict[str, Any]:
 
 
 def verdict_claims(
-    *,
-    check_id: str,
-    party: RelyingParty,
+    request: CheckRequest,
     decision: Decision,
     breaches: Sequence[Breach],
+    *,
     checked_at: datetime,
     valid_until: datetime,
 ) -> dict[str, Any]:
-    """The signed answer to one check (JSON-ready, no plaintext identifier)."""
+    """The signed answer to one check (JSON-ready, no plaintext identifier). Its id and
+    audience come from the request together, as for :func:`check_audit`, so a check's id
+    cannot be paired with another party."""
     by_name = {breach.name: breach for breach in breaches}
     return {
         "iss": ISSUER,
-        "aud": party.id,
+        "aud": request.party.id,
         "iat": int(checked_at.timestamp()),
         "exp": int(valid_until.timestamp()),
-        "check_id": check_id,
+        "check_id": request.check_id,
         "verdict": decision.verdict.value,
         "reasons": [_reason_claims(reason, by_name) for reason in decision.reasons],
         "breaches": [_breach_claims(breach) for breach in breaches],
@@ -431,12 +432,7 @@ class CheckService:
             requests, decisions, involved, entries, strict=True
         ):
             payload = verdict_claims(
-                check_id=request.check_id,
-                party=request.party,
-                decision=decision,
-                breaches=breaches,
-                checked_at=now,
-                valid_until=valid_until,
+                request, decision, breaches, checked_at=now, valid_until=valid_until
             )
             payload_json = canonical_json(payload)
             outcomes.append(

@@ -75,6 +75,8 @@ class RunStatus:
 
 @dataclass(frozen=True)
 class NewRun:
+    """What an ingest run is started with: the dump, how its columns map, and the key."""
+
     breach_id: int
     file_name: str
     file_sha256: str
@@ -85,16 +87,11 @@ class NewRun:
 
 
 @dataclass(frozen=True)
-class IngestRun:
+class IngestRun(NewRun):
+    """A started run: what it was started with, and how far it got."""
+
     id: int
     uid: bytes
-    breach_id: int
-    file_name: str
-    file_sha256: str
-    file_size: int
-    format: str
-    mapping: dict[str, Any]
-    key_id: str
     status: str
     started_at: datetime
     finished_at: datetime | None

@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from verrou.synth.spec import BoolArray, ByteMatrix, IntArray
+from verrou.synth.spec import BoolArray, ByteMatrix, Defect, IntArray
 
 # Zero-padded digits of 0..9999 as ASCII, looked up instead of divided per cell.
 _DIGITS4 = np.array([list(f"{i:04d}".encode("ascii")) for i in range(10_000)], dtype=np.uint8)
@@ -75,8 +75,8 @@ class _Chunk:
 
     columns: dict[str, pa.Array]
     ids: IntArray
-    broken: list[tuple[int, str, str]]
-    malformed: list[tuple[int, str]]
+    broken: list[tuple[int, str, Defect]]  # (row, column, defect)
+    malformed: list[tuple[int, Defect]]
     duplicates: list[tuple[int, int, str]]
 
 

@@ -10,20 +10,7 @@ import pyarrow as pa
 from verrou.synth.building import _Chunk
 from verrou.synth.documents import _iban_check_digits
 from verrou.synth.pools import fold_accents
-from verrou.synth.spec import (
-    DATE_IMPOSSIBLE,
-    DUPLICATE_SHARE,
-    DUPLICATE_VARIANTS,
-    EMAIL_DOUBLE_DOT,
-    EMAIL_NO_AT,
-    IBAN_WRONG_RIB_KEY,
-    MALFORMED_EXTRA_FIELD,
-    MALFORMED_MISSING_FIELD,
-    NIR_WRONG_KEY,
-    PHONE_TOO_SHORT,
-    IntArray,
-    SynthSpec,
-)
+from verrou.synth.spec import DUPLICATE_SHARE, DUPLICATE_VARIANTS, Defect, IntArray, SynthSpec
 
 
 def _set_cells(arr: pa.Array, updates: dict[int, str]) -> pa.Array:
@@ -42,7 +29,7 @@ class _SpecialRows:
     """Rows of a chunk chosen to be broken, malformed or duplicated (disjoint sets)."""
 
     broken: list[int]
-    malformed: list[tuple[int, str]]
+    malformed: list[tuple[int, Defect]]
     duplicates: list[tuple[int, int, str]]  # (row, source row, intended variant)
 
 
@@ -58,7 +45,7 @@ def _plan_specials(spec: SynthSpec, rng: np.random.Generator, n: int) -> _Specia
         n_malformed = max(1, round(len(broken) * 0.05))
     malformed_set = {int(i) for i in rng.permutation(np.asarray(broken))[:n_malformed]}
     malformed = [
-        (i, MALFORMED_EXTRA_FIELD if rng.random() < 0.5 else MALFORMED_MISSING_FIELD)
+        (i, Defect.MALFORMED_EXTRA_FIELD if rng.random() < 0.5 else Defect.MALFORMED_MISSING_FIELD)
         for i in broken
         if i in malformed_set
     ]
@@ -130,26 +117,26 @@ def _apply_broken(
     optional = [
         (c, d)
         for c, d in (
-            ("telephone", PHONE_TOO_SHORT),
-            ("nir", NIR_WRONG_KEY),
-            ("iban", IBAN_WRONG_RIB_KEY),
+            ("telephone", Defect.PHONE_TOO_SHORT),
+            ("nir", Defect.NIR_WRONG_KEY),
+            ("iban", Defect.IBAN_WRONG_RIB_KEY),
         )
         if c in cols
     ]
     present = {c: cols[c].take(picked).is_valid().to_pylist() for c, _ in optional}
-    plan: list[tuple[int, str, str]] = []
+    plan: list[tuple[int, str, Defect]] = []
     for k, i in enumerate(rows):
         options = [
-            ("email", EMAIL_NO_AT),
-            ("email", EMAIL_DOUBLE_DOT),
-            ("date_naissance", DATE_IMPOSSIBLE),
+            ("email", Defect.EMAIL_NO_AT),
+            ("email", Defect.EMAIL_DOUBLE_DOT),
+            ("date_naissance", Defect.DATE_IMPOSSIBLE),
         ]
         options += [(c, d) for c, d in optional if present[c][k]]
         column, defect = options[int(rng.integers(0, len(options)))]
         plan.append((i, column, defect))
-    by_column: dict[str, list[tuple[int, str]]] = {}
+    by_column: dict[str, list[tuple[int, Defect]]] = {}
     for i, column, defect in plan:
-        source = "_phone_national" if defect == PHONE_TOO_SHORT else column
+        source = "_phone_national" if defect == Defect.PHONE_TOO_SHORT else column
         by_column.setdefault(source, []).append((i, defect))
     for source, items in by_column.items():
         values = cols[source].take(pa.array([i for i, _ in items])).to_pylist()
@@ -181,11 +168,11 @@ def _respell(values: dict[str, str | None], variant: str) -> dict[str, str | Non
 _IMPOSSIBLE_DAYS = ("31/02", "30/02", "31/04", "31/06", "31/09", "31/11")
 
 
-def _break(value: str, defect: str, rng: np.random.Generator, year: int) -> str:
+def _break(value: str, defect: Defect, rng: np.random.Generator, year: int) -> str:
     """An invalid variant of ``value`` for ``defect``; never accidentally valid."""
-    if defect == EMAIL_NO_AT:
+    if defect == Defect.EMAIL_NO_AT:
         return value.replace("@", "", 1)
-    if defect == EMAIL_DOUBLE_DOT:
+    if defect == Defect.EMAIL_DOUBLE_DOT:
         local, _, domain = value.partition("@")
         if "." in local:
             local = local.replace(".", "..", 1)
@@ -193,21 +180,21 @@ def _break(value: str, defect: str, rng: np.random.Generator, year: int) -> str:
             cut = int(rng.integers(1, len(local))) if len(local) > 1 else 1
             local = f"{local[:cut]}..{local[cut:]}"
         return f"{local}@{domain}"
-    if defect == DATE_IMPOSSIBLE:
+    if defect == Defect.DATE_IMPOSSIBLE:
         options = list(_IMPOSSIBLE_DAYS)
         if not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
             options.append("29/02")
         return f"{options[int(rng.integers(0, len(options)))]}/{year:04d}"
-    if defect == PHONE_TOO_SHORT:
+    if defect == Defect.PHONE_TOO_SHORT:
         digits = value[: 10 - int(rng.integers(1, 3))]
         if rng.random() < 0.5:
             return digits
         return " ".join(digits[k : k + 2] for k in range(0, len(digits), 2))
-    if defect == NIR_WRONG_KEY:
+    if defect == Defect.NIR_WRONG_KEY:
         key = int(value[-2:])
         wrong = (key - 1 + int(rng.integers(1, 97))) % 97 + 1
         return f"{value[:-2]}{wrong:02d}"
-    if defect == IBAN_WRONG_RIB_KEY:
+    if defect == Defect.IBAN_WRONG_RIB_KEY:
         grouped = " " in value
         compact = value.replace(" ", "")
         bban = compact[4:]

@@ -21,6 +21,7 @@ from verrou.synth.spec import (
     COLUMN_KINDS,
     BrokenCell,
     ColumnTruth,
+    Defect,
     DuplicateRow,
     GroundTruth,
     MalformedRecord,
@@ -46,8 +47,8 @@ class _Rendered:
     rows: int
     payload: bytes | pa.Table
     non_blank: dict[str, int]
-    broken: list[tuple[int, str, str]]
-    malformed: list[tuple[int, str]]
+    broken: list[tuple[int, str, Defect]]
+    malformed: list[tuple[int, Defect]]
     duplicates: list[tuple[int, int, str]]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,15 +80,21 @@ DOCUMENT_SHARES: dict[str, float] = {
     "iban": 0.35,
 }
 
-# Defect names recorded in the ground truth.
-EMAIL_NO_AT = "email_no_at"
-EMAIL_DOUBLE_DOT = "email_double_dot"
-DATE_IMPOSSIBLE = "date_impossible"
-PHONE_TOO_SHORT = "phone_too_short"
-NIR_WRONG_KEY = "nir_wrong_key"
-IBAN_WRONG_RIB_KEY = "iban_wrong_rib_key"
-MALFORMED_EXTRA_FIELD = "extra_field"
-MALFORMED_MISSING_FIELD = "missing_field"
+
+class Defect(StrEnum):
+    """The defects a dump is made with, by the names its ground truth records: a broken cell's
+    (email, birth date, phone, NIR, IBAN) or a malformed CSV record's (a field too many or too
+    few). One closed set, so what breaks a cell and what the truth says of it name the same."""
+
+    EMAIL_NO_AT = "email_no_at"
+    EMAIL_DOUBLE_DOT = "email_double_dot"
+    DATE_IMPOSSIBLE = "date_impossible"
+    PHONE_TOO_SHORT = "phone_too_short"
+    NIR_WRONG_KEY = "nir_wrong_key"
+    IBAN_WRONG_RIB_KEY = "iban_wrong_rib_key"
+    MALFORMED_EXTRA_FIELD = "extra_field"
+    MALFORMED_MISSING_FIELD = "missing_field"
+
 
 DUPLICATE_VARIANTS: tuple[str, ...] = (
     "exact",
@@ -205,14 +212,10 @@ class GroundTruth:
             "rows": self.rows,
             "well_formed_rows": self.well_formed_rows,
             "columns": {name: asdict(col) for name, col in self.columns.items()},
-            "broken_cells": [
-                {"row": c.row, "column": c.column, "defect": c.defect} for c in self.broken_cells
-            ],
+            "broken_cells": [asdict(c) for c in self.broken_cells],
             "malformed_rows": self.malformed_rows,
-            "malformed": [{"row": m.row, "defect": m.defect} for m in self.malformed],
-            "duplicates": [
-                {"row": d.row, "of_row": d.of_row, "variant": d.variant} for d in self.duplicates
-            ],
+            "malformed": [asdict(m) for m in self.malformed],
+            "duplicates": [asdict(d) for d in self.duplicates],
             "rows_with_valid_identifier": self.rows_with_valid_identifier,
             "rows_without_valid_identifier": self.malformed_rows,
         }

@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 
 from verrou.synth.building import _Chunk, _join
 from verrou.synth.defects import _set_cells
-from verrou.synth.spec import MALFORMED_EXTRA_FIELD, SQL_ROWS_PER_INSERT, SQL_TABLE, SynthSpec
+from verrou.synth.spec import SQL_ROWS_PER_INSERT, SQL_TABLE, Defect, SynthSpec
 
 
 def _lines_bytes(lines: pa.Array) -> bytes:
@@ -28,7 +28,7 @@ def _csv_lines(spec: SynthSpec, chunk: _Chunk) -> pa.Array:
         updates: dict[int, str] = {}
         for i, defect in chunk.malformed:
             parts = [c[i].as_py() or "" for c in cols]
-            if defect == MALFORMED_EXTRA_FIELD:
+            if defect == Defect.MALFORMED_EXTRA_FIELD:
                 # A family name exported with an unquoted separator in it.
                 parts[nom_at] = (
                     parts[nom_at].replace("-", ";", 1)
