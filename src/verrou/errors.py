@@ -328,3 +328,50 @@ class DeliveryError(VerrouError):
 
     status = 502
     code = "delivery_failed"
+
+
+# --- citizen sign-in --------------------------------------------------------------------------
+
+
+class SignInNotConfigured(VerrouError):
+    """Citizen sign-in without an identity provider configured (no VERROU_OIDC_ISSUER): the
+    citizen routes answer this, never a fallback provider."""
+
+    status = 503
+    code = "sign_in_not_configured"
+
+
+class SignInFailed(VerrouError):
+    """A citizen sign-in that cannot be completed: bad or missing state, a code the provider
+    refuses, an ID token that does not verify. The message names the step, never a claim."""
+
+    status = 401
+    code = "sign_in_failed"
+
+
+class IdentityProviderUnavailable(SignInFailed):
+    """The identity provider cannot be reached or answers nonsense: nobody is signed in."""
+
+    status = 502
+    code = "identity_provider_unavailable"
+
+
+class InsufficientAssurance(SignInFailed):
+    """The identity provider's assurance level (``acr``) is missing or not an allowed one."""
+
+    status = 403
+    code = "insufficient_assurance"
+
+
+class CsrfRejected(VerrouError):
+    """A state-changing request on a cookie session without the session's ``X-CSRF-Token``."""
+
+    status = 403
+    code = "csrf_rejected"
+
+
+class ReauthenticationRequired(VerrouError):
+    """The operation needs a recent sign-in (``VERROU_REAUTH_MINUTES``) at eidas2 or above."""
+
+    status = 403
+    code = "reauthentication_required"
