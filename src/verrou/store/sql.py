@@ -78,6 +78,7 @@ from verrou.store.base import (
     thaw_audit,
     thaw_from_row,
 )
+from verrou.store.sql_sessions import SqlSessions
 
 #: A query function: SQL with ``?`` placeholders and its parameters → rows.
 Fetch = Callable[[str, Sequence[Any]], list[Any]]
@@ -100,7 +101,7 @@ class _ProbeDone(Exception):
     """Ends :meth:`SqlRegistry.probe_write`'s transaction by rolling it back."""
 
 
-class SqlRegistry:
+class SqlRegistry(SqlSessions):
     """Registry operations over a DB-API connection; the dialect hooks are the backend's."""
 
     #: Appended to the read of the audit head to lock it for the transaction.

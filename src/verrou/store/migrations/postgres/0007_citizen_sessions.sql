@@ -1,0 +1,25 @@
+-- Citizen sessions (cookie sessions and the bearer tokens issued from them). A row holds the
+-- SHA-256 of the session id, never the id itself nor anything personal: the citizen's display
+-- name travels only inside their sealed token (verrou.registry.sessions). Expired rows are
+-- purged (verrou.store.sql_sessions.SqlSessions.purge_expired).
+CREATE TABLE citizen_sessions (
+    sid_hash BYTEA PRIMARY KEY CHECK (octet_length(sid_hash) = 32),
+    citizen_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('cookie', 'bearer')),
+    parent_hash BYTEA REFERENCES citizen_sessions (sid_hash) ON DELETE CASCADE,
+    csrf_hash BYTEA,
+    acr TEXT NOT NULL,
+    auth_time TIMESTAMPTZ NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    revoked_at TIMESTAMPTZ,
+    CHECK (expires_at > created_at),
+    -- A cookie session is the one a CSRF token guards; a bearer token comes from one.
+    CHECK (
+        (kind = 'cookie' AND csrf_hash IS NOT NULL AND parent_hash IS NULL)
+        OR (kind = 'bearer' AND csrf_hash IS NULL)
+    )
+);
+CREATE INDEX citizen_sessions_expiry ON citizen_sessions (expires_at);
+CREATE INDEX citizen_sessions_parent ON citizen_sessions (parent_hash);
+CREATE INDEX citizen_sessions_citizen ON citizen_sessions (citizen_id);
