@@ -335,9 +335,9 @@ class DeliveryError(VerrouError):
 
 class SignInNotConfigured(VerrouError):
     """Citizen sign-in without an identity provider configured (no VERROU_OIDC_ISSUER): the
-    citizen routes answer this, never a fallback provider."""
+    citizen routes answer this, as routes that do not exist here, never a fallback provider."""
 
-    status = 503
+    status = 404
     code = "sign_in_not_configured"
 
 

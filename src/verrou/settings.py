@@ -380,7 +380,7 @@ class Settings:
         "VERROU_OIDC_ISSUER",
         "OpenID Connect provider of citizen sign-in (FranceConnect), its issuer URL; "
         "discovery reads `<issuer>/.well-known/openid-configuration`. Default none: the "
-        "citizen routes answer 503 `sign_in_not_configured`.",
+        "citizen routes answer 404 `sign_in_not_configured`.",
         parse=_text,
         default=None,
         check=_web_url("VERROU_OIDC_ISSUER"),
