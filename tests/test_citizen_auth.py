@@ -862,7 +862,7 @@ def test_the_session_store_keeps_hashes_and_revokes_tokens_with_their_session(
         auth_time=parent.auth_time,
         created_at=now,
         expires_at=now + timedelta(minutes=15),
-        parent_hash=parent.sid_hash,
+        issued_from=parent.sid_hash,
     )
     store = open_store(database_url)
     try:

@@ -580,7 +580,7 @@ async def token(request: Request, current: CurrentSession) -> Response:
         auth_time=current.auth_time,
         created_at=now,
         expires_at=min(now + auth.token_lifetime, current.expires_at),
-        parent_hash=current.sid_hash,
+        issued_from=current.sid_hash,
     )
     await _in_store(request, lambda store: store.create_session(record))
     return _json(

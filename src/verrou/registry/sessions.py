@@ -148,7 +148,7 @@ class CitizenSessionRecord:
 
     ``sid_hash`` is :func:`secret_hash` of the session id; ``csrf_hash`` that of the CSRF
     token (cookie sessions only: a bearer token is not sent by browsers on their own);
-    ``parent_hash`` names the cookie session a bearer token was issued from (revoking the
+    ``issued_from`` names the cookie session a bearer token was issued from (revoking the
     session revokes its tokens). ``auth_time`` and ``acr`` are the sign-in's, copied to every
     token issued from it.
     """
@@ -161,7 +161,7 @@ class CitizenSessionRecord:
     created_at: datetime
     expires_at: datetime
     csrf_hash: bytes | None = None
-    parent_hash: bytes | None = None
+    issued_from: bytes | None = None
     revoked_at: datetime | None = None
 
     def __post_init__(self) -> None:
@@ -169,8 +169,8 @@ class CitizenSessionRecord:
             raise ValueError(f"a session is one of {', '.join(SESSION_KINDS)}")
         if (self.kind == "cookie") != (self.csrf_hash is not None):
             raise ValueError("a cookie session has a CSRF hash, a bearer token none")
-        if self.kind == "cookie" and self.parent_hash is not None:
-            raise ValueError("a cookie session has no parent session")
+        if self.kind == "cookie" and self.issued_from is not None:
+            raise ValueError("a cookie session is not issued from another")
         if self.expires_at <= self.created_at:
             raise ValueError("a session must end after it starts")
 

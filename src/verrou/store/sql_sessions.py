@@ -17,7 +17,7 @@ from verrou.registry.sessions import CitizenSessionRecord
 
 SESSION_COLUMNS = (
     "sid_hash, citizen_id, kind, acr, auth_time, created_at, expires_at, csrf_hash, "
-    "parent_hash, revoked_at"
+    "issued_from, revoked_at"
 )
 
 
@@ -47,7 +47,7 @@ class SqlSessions:
                     self._at(session.created_at),
                     self._at(session.expires_at),
                     session.csrf_hash,
-                    session.parent_hash,
+                    session.issued_from,
                     None if session.revoked_at is None else self._at(session.revoked_at),
                 ),
             )
@@ -71,7 +71,7 @@ class SqlSessions:
             # Its bearer tokens go with it: a token must not outlive the sign-out.
             self._exec(
                 db,
-                "UPDATE citizen_sessions SET revoked_at = ? WHERE parent_hash = ? "
+                "UPDATE citizen_sessions SET revoked_at = ? WHERE issued_from = ? "
                 "AND revoked_at IS NULL",
                 (self._at(at), sid_hash),
             )
@@ -98,6 +98,6 @@ class SqlSessions:
             created_at=created_at,
             expires_at=expires_at,
             csrf_hash=None if row[7] is None else bytes(row[7]),
-            parent_hash=None if row[8] is None else bytes(row[8]),
+            issued_from=None if row[8] is None else bytes(row[8]),
             revoked_at=self._when(row[9]),
         )

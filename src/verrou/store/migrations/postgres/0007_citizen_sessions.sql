@@ -6,7 +6,7 @@ CREATE TABLE citizen_sessions (
     sid_hash BYTEA PRIMARY KEY CHECK (octet_length(sid_hash) = 32),
     citizen_id TEXT NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('cookie', 'bearer')),
-    parent_hash BYTEA REFERENCES citizen_sessions (sid_hash) ON DELETE CASCADE,
+    issued_from BYTEA REFERENCES citizen_sessions (sid_hash) ON DELETE CASCADE,
     csrf_hash BYTEA,
     acr TEXT NOT NULL,
     auth_time TIMESTAMPTZ NOT NULL,
@@ -16,10 +16,10 @@ CREATE TABLE citizen_sessions (
     CHECK (expires_at > created_at),
     -- A cookie session is the one a CSRF token guards; a bearer token comes from one.
     CHECK (
-        (kind = 'cookie' AND csrf_hash IS NOT NULL AND parent_hash IS NULL)
+        (kind = 'cookie' AND csrf_hash IS NOT NULL AND issued_from IS NULL)
         OR (kind = 'bearer' AND csrf_hash IS NULL)
     )
 );
 CREATE INDEX citizen_sessions_expiry ON citizen_sessions (expires_at);
-CREATE INDEX citizen_sessions_parent ON citizen_sessions (parent_hash);
+CREATE INDEX citizen_sessions_issued_from ON citizen_sessions (issued_from);
 CREATE INDEX citizen_sessions_citizen ON citizen_sessions (citizen_id);
