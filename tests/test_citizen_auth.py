@@ -475,8 +475,10 @@ def test_a_replayed_code_is_refused_by_the_provider(verrou: Verrou, provider: st
         ({"azp": "another-client"}, "azp"),
         ({"exp": 1_000_000_000}, "expired"),
         ({"iat": 1_000_000_000}, "too long ago"),
+        ({"auth_time": -(10**12)}, "auth_time"),
+        ({"auth_time": 4_000_000_000}, "auth_time"),
     ],
-    ids=["nonce", "aud", "iss", "azp", "exp", "iat"],
+    ids=["nonce", "aud", "iss", "azp", "exp", "iat", "auth_time-absurd", "auth_time-future"],
 )
 def test_an_id_token_with_a_wrong_claim_is_refused(
     verrou: Verrou, provider: str, override: dict[str, Any], claim: str

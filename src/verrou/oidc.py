@@ -422,8 +422,8 @@ class OidcClient:
         if claims["iat"] < moment - ID_TOKEN_MAX_AGE - LEEWAY_SECONDS:
             raise SignInFailed("the ID token was issued too long ago: start again")
         auth_time = claims.get("auth_time")
-        if auth_time is not None and auth_time > moment + LEEWAY_SECONDS:
-            raise SignInFailed("the ID token's auth_time claim is in the future")
+        if auth_time is not None and not 0 <= auth_time <= moment + LEEWAY_SECONDS:
+            raise SignInFailed("the ID token's auth_time claim is in the future or invalid")
         return dict(claims)
 
     async def _userinfo(
@@ -536,6 +536,8 @@ def _claim_text(
     ):
         invalid.append(name)
         return None
+    if name == "sub":
+        return value  # an identifier: exactly as the provider gave it
     return " ".join(value.split()) or None
 
 
