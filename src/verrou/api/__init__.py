@@ -25,6 +25,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from verrou.api.citizen_auth import CitizenAuth, citizen_auth_from
+from verrou.api.citizen_auth import router as citizen_router
 from verrou.api.docs import docs_router
 from verrou.api.readiness import NotReady, Readiness
 from verrou.api.recording import RecorderKeys, RegistryFile
@@ -70,10 +72,14 @@ def create_app(
     fingerprint_key: FingerprintKey | None = None,
     signing_key: SigningKey | None = None,
     clock: Callable[[], float] = time.monotonic,
+    citizen_auth: CitizenAuth | None = None,
 ) -> FastAPI:
     """The API for ``settings``; keys default to the ones the settings name (loaded now, so a
-    missing key stops the server before it listens)."""
+    missing key stops the server before it listens). ``citizen_auth`` (citizen sign-in, with
+    its sign-in hook) defaults to :func:`~verrou.api.citizen_auth.citizen_auth_from` the
+    settings: none without ``VERROU_OIDC_ISSUER``, else with the session key loaded now."""
     signer = signing_key or load_signing_key_file(settings.signing_key_file)
+    citizen = citizen_auth if citizen_auth is not None else citizen_auth_from(settings)
     keys = RecorderKeys(
         database_url=settings.database_url,
         fingerprint_key=fingerprint_key or load_fingerprint_key(settings),
@@ -147,9 +153,11 @@ def create_app(
         jwks=public_jwks([signer]),
         metrics=metrics,
         limiter=RateLimiter(settings.rate_limit, clock),
+        citizen=citizen,
     )
     app.state.verrou = state  # the one attribute: read it with api_state(app)
     app.include_router(router)
+    app.include_router(citizen_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

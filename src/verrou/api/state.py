@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 
@@ -12,6 +13,9 @@ from verrou.api.runtime import KeyCache, Metrics, ProcessRecorder, RateLimiter, 
 from verrou.errors import StoreError
 from verrou.settings import Settings
 from verrou.store.protocols import RegistryStore
+
+if TYPE_CHECKING:  # the citizen routes read this state: imported for the annotation only
+    from verrou.api.citizen_auth import CitizenAuth
 
 #: A check recorder, in a child process or on a thread (``VERROU_RECORDER``).
 Recorder = ProcessRecorder | ThreadRecorder
@@ -40,6 +44,8 @@ class ApiState:
     limiter: RateLimiter
     #: Set while the app is serving (between its lifespan's start and stop).
     serving: Serving | None = field(default=None)
+    #: Citizen sign-in; None without VERROU_OIDC_ISSUER (its routes then answer 503).
+    citizen: CitizenAuth | None = field(default=None)
 
     def live(self) -> Serving:
         """What a check needs; :class:`StoreError` (503) before start-up or after shutdown."""

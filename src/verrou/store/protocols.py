@@ -37,6 +37,7 @@ from verrou.registry.records import (
     new_relying_party_id,
     relying_party_draft,
 )
+from verrou.registry.sessions import CitizenSessionRecord
 from verrou.store.base import AuditDraft, Conclude
 
 
@@ -244,6 +245,29 @@ class ContactStore(Protocol):
         ...
 
 
+class SessionStore(Protocol):
+    """Citizen sessions (:class:`~verrou.registry.sessions.CitizenSessionRecord`): only hashes
+    of session ids are stored, never an id nor anything personal."""
+
+    def create_session(self, session: CitizenSessionRecord) -> None:
+        """Store a new session; :class:`~verrou.errors.Conflict` for an id already stored."""
+        ...
+
+    def get_session(self, sid_hash: bytes) -> CitizenSessionRecord | None:
+        """The session whose id hashes to ``sid_hash``, revoked or expired ones included (the
+        caller decides with :meth:`CitizenSessionRecord.usable_at`), or None."""
+        ...
+
+    def revoke_session(self, sid_hash: bytes, *, at: datetime) -> bool:
+        """Revoke a session and every bearer token issued from it; False if it is unknown or
+        already revoked."""
+        ...
+
+    def purge_expired(self, now: datetime) -> int:
+        """Delete the sessions expired at ``now`` (revoked or not); how many were deleted."""
+        ...
+
+
 class CheckStore(RegistryAdmin, CheckLedger, Protocol):
     """What a check recorder holds: the check ledger, on a connection it probes and closes."""
 
@@ -262,6 +286,7 @@ class RegistryStore(
     RelyingPartyStore,
     OutboxStore,
     ContactStore,
+    SessionStore,
     Protocol,
 ):
     """Every role at once: what one SQLite or PostgreSQL store implements, for wiring."""
