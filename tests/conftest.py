@@ -225,6 +225,7 @@ def run_keyed_cli(tmp_path: Path, database: Path, secret: bytes, *args: str) -> 
         "VERROU_KEY": secret.hex(),
         "VERROU_SIGNING_KEY_FILE": str(keys / "signing.key"),
         "VERROU_CONTACT_KEY_FILE": str(keys / "contact.key"),
+        "VERROU_SESSION_KEY_FILE": str(keys / "session.key"),
         "VERROU_REPORT_DIR": str(tmp_path / "reports"),
         "VERROU_WORKERS": "0",
         "XDG_CONFIG_HOME": str(tmp_path / "config"),

@@ -26,6 +26,10 @@ from schemathesis.specs.openapi.checks import (
 
 from conftest import LEAKED_PEOPLE, ingest_leak
 from verrou.api import create_app
+from verrou.api.citizen_auth import router as citizen_router
+from verrou.api.citizens import router as citizens_router
+from verrou.api.reports import citizen_router as reports_citizen_router
+from verrou.api.reports import party_router as reports_party_router
 from verrou.api.routes import router
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey, key_id_for
@@ -78,7 +82,15 @@ CHECKS = [
 #: exactly these below). schemathesis.pytest.from_fixture is not used: with pytest 9 it fails
 #: on Function._nodeid, so each operation gets its own Hypothesis test from as_strategy().
 ROUTES = [
-    route for route in router.routes if isinstance(route, APIRoute) and route.include_in_schema
+    route
+    for route in [
+        *router.routes,
+        *citizen_router.routes,
+        *citizens_router.routes,
+        *reports_citizen_router.routes,
+        *reports_party_router.routes,
+    ]
+    if isinstance(route, APIRoute) and route.include_in_schema
 ]
 OPERATIONS = sorted((method, route.path) for route in ROUTES for method in route.methods)
 

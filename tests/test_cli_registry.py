@@ -44,6 +44,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "VERROU_KEY_FILE": str(keys / "fingerprint.key"),
         "VERROU_SIGNING_KEY_FILE": str(keys / "signing.key"),
         "VERROU_CONTACT_KEY_FILE": str(keys / "contact.key"),
+        "VERROU_SESSION_KEY_FILE": str(keys / "session.key"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),  # nothing may land in the real home
         "COLUMNS": "80",
     }
@@ -131,7 +132,7 @@ def test_keys_init_creates_what_is_missing_and_show_prints_ids(
     del env["VERROU_KEY"]
     first = run(env, database, "keys", "init")
     assert first.exit_code == 0, first.output
-    assert first.output.count("created") == 3
+    assert first.output.count("created") == 4
     Path(env["VERROU_CONTACT_KEY_FILE"]).unlink()
     second = run(env, database, "keys", "init")
     assert second.exit_code == 0, second.output
@@ -147,7 +148,8 @@ def test_keys_init_creates_what_is_missing_and_show_prints_ids(
     assert shown[0].startswith("fk-")
     assert shown[1].startswith(kid + " ") and "signing key" in shown[1]
     assert shown[2].startswith("ck-") and "contact key" in shown[2]
-    for name in ("fingerprint.key", "signing.key", "contact.key"):
+    assert shown[3].startswith("sk-") and "session key" in shown[3]
+    for name in ("fingerprint.key", "signing.key", "contact.key", "session.key"):
         assert (tmp_path / "keys" / name).stat().st_mode & 0o777 == 0o600
 
 

@@ -19,12 +19,14 @@ from verrou.cli import main
 from verrou.errors import KeyMaterialError
 from verrou.keys import MAX_KEY_FILE_BYTES, create_key_file, load_key_file
 from verrou.registry.contacts import create_contact_key_file, load_contact_key_file
+from verrou.registry.sessions import create_session_key_file, load_session_key_file
 from verrou.signing import create_signing_key_file, load_signing_key_file
 
 KINDS: list[tuple[str, Callable[[Path], Any], Callable[[Path], Any]]] = [
     ("fingerprint key", create_key_file, load_key_file),
     ("signing key", create_signing_key_file, load_signing_key_file),
     ("contact key", create_contact_key_file, load_contact_key_file),
+    ("session key", create_session_key_file, load_session_key_file),
 ]
 IDS = [kind[0] for kind in KINDS]
 

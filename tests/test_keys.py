@@ -130,6 +130,7 @@ def test_secret_settings_never_show_in_a_repr_or_an_error() -> None:
         "VERROU_KEY",
         "VERROU_WEBHOOK_SECRET",
         "VERROU_METRICS_TOKEN",
+        "VERROU_OIDC_CLIENT_SECRET",
     }
     value = "s3cr3t-" + "ab" * 20
     settings = Settings.from_env({s.env: value for s in secrets})

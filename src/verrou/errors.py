@@ -281,6 +281,38 @@ class DeliveryError(VerrouError, status=502, code="delivery_failed"):
     """One delivery attempt failed. The message is safe to store: no address, no identifier."""
 
 
+# --- citizen sign-in --------------------------------------------------------------------------
+
+
+class SignInNotConfigured(VerrouError, status=404, code="sign_in_not_configured"):
+    """Citizen sign-in without an identity provider configured (no VERROU_OIDC_ISSUER): the
+    citizen routes answer this, as routes that do not exist here, never a fallback provider."""
+
+
+class SignInFailed(VerrouError, status=401, code="sign_in_failed"):
+    """A citizen sign-in that cannot be completed: bad or missing state, a code the provider
+    refuses, an ID token that does not verify. The message names the step, never a claim."""
+
+
+class IdentityProviderUnavailable(SignInFailed, status=502, code="identity_provider_unavailable"):
+    """The identity provider cannot be reached or answers nonsense: nobody is signed in."""
+
+
+class InsufficientAssurance(SignInFailed, status=403, code="insufficient_assurance"):
+    """The identity provider's assurance level (``acr``) is missing or not an allowed one."""
+
+
+class CsrfRejected(VerrouError, status=403, code="csrf_rejected"):
+    """A state-changing request on a cookie session without the session's ``X-CSRF-Token``."""
+
+
+class ReauthenticationRequired(VerrouError, status=403, code="reauthentication_required"):
+    """The operation needs a recent sign-in (``VERROU_REAUTH_MINUTES``) at eidas2 or above."""
+
+
+# --- citizens, reports -------------------------------------------------------------------
+
+
 class InvalidCode(VerrouError, status=422, code="invalid_code"):
     """An email proof's one-time code is unknown, used, expired, wrong, or tried too often."""
 

@@ -168,6 +168,52 @@ def smtp_address(url: str) -> tuple[str, int]:
     return parsed.hostname, port
 
 
+#: The assurance levels FranceConnect (eidas1) and FranceConnect+ (eidas2, eidas3) state in
+#: ``acr``, weakest first.
+ACR_LEVELS: tuple[str, ...] = ("eidas1", "eidas2", "eidas3")
+#: What the citizen sign-in asks FranceConnect for: one scope per claim (see REFERENCE).
+FRANCECONNECT_SCOPE = (
+    "openid given_name family_name preferred_username birthdate birthplace birthcountry "
+    "gender email"
+)
+
+
+def _words(text: str) -> str | None:
+    # Space-separated words, each once, in the order given; blank counts as unset.
+    return " ".join(dict.fromkeys(text.split())) or None
+
+
+def _acr_levels(levels: str) -> None:
+    given = levels.split()
+    if not given or any(level not in ACR_LEVELS for level in given):
+        raise ConfigError(f"VERROU_OIDC_ACR must list levels among {' '.join(ACR_LEVELS)}")
+
+
+def _web_url(env: str) -> Callable[[str], None]:
+    """A check that ``url`` is an https URL, or http to loopback only (tests, one machine)."""
+
+    def check(url: str) -> None:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - validates the port
+        except ValueError:
+            raise ConfigError(f"{env} is not a valid URL") from None
+        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if not parts.hostname or parts.scheme not in ("http", "https"):
+            raise ConfigError(f"{env} must be an https:// URL")
+        if parts.scheme == "http" and not loopback:
+            raise ConfigError(f"{env} must be https:// (plain http only to localhost)")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ConfigError(f"{env} must have no user, password, query or fragment")
+
+    return check
+
+
+def _scope(scope: str) -> None:
+    if "openid" not in scope.split():
+        raise ConfigError("VERROU_OIDC_SCOPE must include openid")
+
+
 # --- defaults computed at start ----------------------------------------------------------------
 
 
@@ -188,6 +234,10 @@ def _default_signing_key_file() -> Path:
 
 def _default_contact_key_file() -> Path:
     return _config_file("contact.key")
+
+
+def _default_session_key_file() -> Path:
+    return _config_file("session.key")
 
 
 def _cpu_count() -> int:
@@ -326,6 +376,91 @@ class Settings:
         min_length=32,
         secret=True,
     )
+    oidc_issuer: str | None = setting(
+        "VERROU_OIDC_ISSUER",
+        "OpenID Connect provider of citizen sign-in (FranceConnect), its issuer URL; "
+        "discovery reads `<issuer>/.well-known/openid-configuration`. Default none: the "
+        "citizen routes answer 404 `sign_in_not_configured`.",
+        parse=_text,
+        default=None,
+        check=_web_url("VERROU_OIDC_ISSUER"),
+    )
+    oidc_client_id: str | None = setting(
+        "VERROU_OIDC_CLIENT_ID",
+        "verrou's client id at the provider (required with `VERROU_OIDC_ISSUER`).",
+        parse=_text,
+        default=None,
+    )
+    oidc_client_secret: str | None = setting(
+        "VERROU_OIDC_CLIENT_SECRET",
+        "verrou's client secret at the provider (required with `VERROU_OIDC_ISSUER`).",
+        parse=_text,
+        default=None,
+        secret=True,
+    )
+    oidc_acr: str = setting(
+        "VERROU_OIDC_ACR",
+        "Assurance levels accepted at sign-in, sent as `acr_values` (default "
+        "`eidas1 eidas2 eidas3`); an ID token with another `acr` is refused.",
+        parse=_words,
+        default=" ".join(ACR_LEVELS),
+        check=_acr_levels,
+    )
+    oidc_scope: str = setting(
+        "VERROU_OIDC_SCOPE",
+        "Scopes asked at sign-in (default FranceConnect's: `openid given_name family_name "
+        "preferred_username birthdate birthplace birthcountry gender email`).",
+        parse=_words,
+        default=FRANCECONNECT_SCOPE,
+        check=_scope,
+    )
+    public_url: str = setting(
+        "VERROU_PUBLIC_URL",
+        "The URL citizens' browsers reach verrou at; the sign-in redirect URI is "
+        "`<url>/v1/citizen/callback`, and https makes cookies Secure "
+        "(default `http://127.0.0.1:8000`).",
+        parse=_text,
+        default="http://127.0.0.1:8000",
+        check=_web_url("VERROU_PUBLIC_URL"),
+    )
+    session_key_file: Path = setting(
+        "VERROU_SESSION_KEY_FILE",
+        "Key that seals citizen session tokens and the sign-in state (AES-256-GCM, 0600, made "
+        "by `verrou keys init`; read only with `VERROU_OIDC_ISSUER`). Default "
+        "`~/.config/verrou/session.key`.",
+        parse=_path,
+        default_factory=_default_session_key_file,
+    )
+    session_minutes: int = setting(
+        "VERROU_SESSION_MINUTES",
+        "Minutes a citizen session lasts after sign-in (default 60, 5-1,440).",
+        parse=_whole_number,
+        default=60,
+        between=(5, 1_440),
+    )
+    reauth_minutes: int = setting(
+        "VERROU_REAUTH_MINUTES",
+        "Minutes after sign-in during which sensitive citizen operations are allowed "
+        "without signing in again (default 10, 1-1,440).",
+        parse=_whole_number,
+        default=10,
+        between=(1, 1_440),
+    )
+    citizen_token_seconds: int = setting(
+        "VERROU_CITIZEN_TOKEN_SECONDS",
+        "Seconds a citizen bearer token from `POST /v1/citizen/token` lasts, never past its "
+        "session (default 900, 60-86,400).",
+        parse=_whole_number,
+        default=900,
+        between=(60, 86_400),
+    )
+    attestation_days: int = setting(
+        "VERROU_ATTESTATION_DAYS",
+        "Days an exposure attestation stays valid after it is issued (default 90, 1-365).",
+        parse=_whole_number,
+        default=90,
+        between=(1, 365),
+    )
 
     def __repr__(self) -> str:
         # The dataclass repr, but for the database URL, which may carry a password: masked as
@@ -358,6 +493,11 @@ class Settings:
             if declared.name in values:
                 declared.refuse_invalid(values[declared.name])
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def accepted_acr(self) -> tuple[str, ...]:
+        """The assurance levels citizen sign-in accepts (``VERROU_OIDC_ACR``), as given."""
+        return tuple(self.oidc_acr.split())
 
     @property
     def smtp(self) -> tuple[str, int] | None:

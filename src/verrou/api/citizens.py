@@ -17,79 +17,118 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.applications import Starlette
 
-from verrou.api.citizen_auth import CitizenSession, CurrentSession, recent_citizen_session
+from verrou.api.citizen_auth import (
+    CSRF_PARAMETER,
+    CitizenSession,
+    CurrentSession,
+    recent_citizen_session,
+)
 from verrou.api.responses import ApiResponse
-from verrou.api.schemas import DocumentIn, ErrorOut, PostalAddressIn
-from verrou.api.state import api_state
+from verrou.api.schemas import DocumentIn, PostalAddressIn, documented_errors
+from verrou.api.state import api_state, in_store
 from verrou.errors import ConfigError, DeliveryError, NotFound, SignInNotConfigured
 from verrou.fingerprints import Fingerprinter
 from verrou.registry import citizens
-from verrou.registry.citizens import OwnerOutcome
+from verrou.registry.citizens import OwnerOutcome, SignedInIdentity
 from verrou.registry.contacts import Contact, ContactKey
 from verrou.registry.policy import Applicant, PostalAddress
 from verrou.registry.subjects import short_fingerprint
 from verrou.settings import Settings, smtp_address
+from verrou.signing import SigningKey
 from verrou.store.protocols import RegistryStore
 
 router = APIRouter(prefix="/v1/citizen", tags=["citizen"])
 
 RecentSession = Annotated[CitizenSession, Depends(recent_citizen_session)]
 
-_T = TypeVar("_T")
-
 
 @dataclass(frozen=True)
 class CitizenServices:
     """What the citizen routes need beyond the session: the fingerprint key (to derive keys
-    as checks do), the contact key (to seal emails) and where codes are sent from."""
+    as checks do), the contact key (to seal emails and notes), the signing key (reports),
+    where email codes are sent from, and the public URL documents point to."""
 
     fingerprinter: Fingerprinter
     contact_key: ContactKey
+    signing_key: SigningKey
     smtp_url: str | None
     sender: str
+    public_url: str
+    attestation_validity: timedelta
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, fingerprinter: Fingerprinter, contact_key: ContactKey
+        cls,
+        settings: Settings,
+        fingerprinter: Fingerprinter,
+        contact_key: ContactKey,
+        signing_key: SigningKey,
     ) -> CitizenServices:
-        return cls(fingerprinter, contact_key, settings.smtp_url, settings.alert_sender)
+        return cls(
+            fingerprinter,
+            contact_key,
+            signing_key,
+            settings.smtp_url,
+            settings.alert_sender,
+            settings.public_url,
+            timedelta(days=settings.attestation_days),
+        )
+
+    def sign_in_hook(self, app: Starlette) -> Callable[[SignedInIdentity, datetime], str]:
+        """The sign-in hook of :mod:`verrou.api.citizen_auth`: the registry records the
+        citizen and binds the person keys of their verified claims, on the request side's
+        store connection."""
+
+        def sign_in(claims: SignedInIdentity, now: datetime) -> str:
+            serving = api_state(app).live()
+            with serving.store_lock:
+                citizen = citizens.sign_in(
+                    serving.store,
+                    self.fingerprinter,
+                    claims,
+                    now=now,
+                    contact_key=self.contact_key,
+                )
+            return citizen.id
+
+        return sign_in
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        401: "No session, or an expired or revoked one.",
-        403: "A forged or missing CSRF token, or a sign-in too old or below eidas2.",
-        404: "Unknown relying party or code.",
-        409: "Nothing could be opened: each key's reason is in the message.",
-        422: "Invalid input: each bad field and why, never its value.",
-        502: "The email with the code could not be sent.",
-        503: "Citizen sign-in is not configured, or the registry is unreachable.",
-    }
-    return {s: {"model": ErrorOut, "description": descriptions[s]} for s in statuses}
+#: What each error means on the citizen's routes (every one may answer 401 and 404).
+CITIZEN_ERRORS: Final = {
+    401: "No session, or an expired or revoked one.",
+    403: "A forged or missing CSRF token, or a sign-in too old or below eidas2.",
+    404: "Citizen sign-in is not configured here, or no such relying party, code or document.",
+    409: "Nothing could be opened: each key's reason is in the message.",
+    422: "Invalid input: each bad field and why, never its value.",
+    502: "The email with the code could not be sent.",
+    503: "The registry is unreachable.",
+}
+_documented = documented_errors(CITIZEN_ERRORS)
 
 
-def _services(request: Request) -> CitizenServices:
+def citizen_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses of a citizen's route: ``statuses`` with 401, 404 and 503."""
+    return _documented(*sorted({401, 404, 503, *statuses}))
+
+
+#: A change on a cookie session: the CSRF header is declared (it is checked by the session).
+CHANGE: Final = CSRF_PARAMETER
+
+
+def citizen_services(request: Request) -> CitizenServices:
+    """The app's citizen services; :class:`SignInNotConfigured` without citizen sign-in."""
     services: CitizenServices | None = api_state(request.app).citizen_services
     if services is None:
         raise SignInNotConfigured("citizen sign-in is not configured on this server")
     return services
-
-
-async def _in_store(request: Request, work: Callable[[RegistryStore], _T]) -> _T:
-    """``work`` on the request side's store connection, off the event loop, under its lock."""
-    serving = api_state(request.app).live()
-
-    def run() -> _T:
-        with serving.store_lock:
-            return work(serving.store)
-
-    return await asyncio.to_thread(run)
 
 
 def _json(model: BaseModel, status: int = 200) -> Response:
@@ -222,15 +261,6 @@ class EmailCodeIn(BaseModel):
     code: str = Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")
 
 
-#: Request models of these routes (the OpenAPI document holds their schemas).
-CITIZEN_REQUEST_MODELS: tuple[type[BaseModel], ...] = (
-    ThawIn,
-    IdentifiersIn,
-    EmailIn,
-    EmailCodeIn,
-)
-
-
 def _outcomes(found: list[OwnerOutcome]) -> OutcomesOut:
     return OutcomesOut(
         outcomes=[
@@ -252,11 +282,11 @@ def _now() -> datetime:
 # --- routes -------------------------------------------------------------------------------------
 
 
-@router.get("/me", response_model=MeOut, responses=_errors(401, 503), summary="My identity")
+@router.get("/me", response_model=MeOut, responses=citizen_errors(401, 503), summary="My identity")
 async def me(request: Request, current: CurrentSession) -> Response:
     """My keys (short fingerprints), whether my identity is frozen, and the breaches that
     exposed me with what they exposed."""
-    _services(request)
+    citizen_services(request)
 
     def read(store: RegistryStore) -> MeOut:
         keys = citizens.my_keys(store, current.citizen_id)
@@ -286,13 +316,13 @@ async def me(request: Request, current: CurrentSession) -> Response:
             ],
         )
 
-    return _json(await _in_store(request, read))
+    return _json(await in_store(request, read))
 
 
 @router.get(
     "/checks",
     response_model=ChecksOut,
-    responses=_errors(401, 503),
+    responses=citizen_errors(401, 503),
     summary="Who checked my identity",
 )
 async def checks(
@@ -303,8 +333,8 @@ async def checks(
 ) -> Response:
     """The checks relying parties made on my keys, newest first: who (name and sector), when,
     which verdict, on which of my attributes. Page with ``before`` (the last ``at`` seen)."""
-    _services(request)
-    seen = await _in_store(
+    citizen_services(request)
+    seen = await in_store(
         request,
         lambda store: citizens.who_checked(store, current.citizen_id, limit=limit, before=before),
     )
@@ -329,13 +359,13 @@ async def checks(
 @router.get(
     "/relying-parties",
     response_model=RelyingPartiesOut,
-    responses=_errors(401, 503),
+    responses=citizen_errors(401, 503),
     summary="The organisations I may open my identity for",
 )
 async def relying_parties(request: Request, current: CurrentSession) -> Response:
     """Every active relying party (id, name, sector), for a thaw."""
-    _services(request)
-    parties = await _in_store(request, lambda store: store.list_relying_parties())
+    citizen_services(request)
+    parties = await in_store(request, lambda store: store.list_relying_parties())
     return _json(
         RelyingPartiesOut(
             relying_parties=[
@@ -348,14 +378,15 @@ async def relying_parties(request: Request, current: CurrentSession) -> Response
 @router.post(
     "/freeze",
     response_model=OutcomesOut,
-    responses=_errors(401, 403, 503),
+    responses=citizen_errors(401, 403, 503),
+    openapi_extra=CHANGE,
     summary="Freeze my identity",
 )
 async def freeze(request: Request, current: CurrentSession) -> Response:
     """Freeze every key of my identity: every check is ``deny`` from the next one on. Only I
     (after a recent sign-in) can open it again."""
-    _services(request)
-    found = await _in_store(
+    citizen_services(request)
+    found = await in_store(
         request, lambda store: citizens.freeze_mine(store, current.citizen_id, now=_now())
     )
     return _json(_outcomes(found))
@@ -364,14 +395,15 @@ async def freeze(request: Request, current: CurrentSession) -> Response:
 @router.post(
     "/thaw",
     response_model=OutcomesOut,
-    responses=_errors(401, 403, 404, 409, 422, 503),
+    responses=citizen_errors(401, 403, 404, 409, 422, 503),
+    openapi_extra=CHANGE,
     summary="Open my identity for one bank for a few days",
 )
 async def thaw(request: Request, current: RecentSession, body: ThawIn) -> Response:
     """Open my own frozen keys for one relying party (or every one) for up to 30 days. Keys
     frozen by someone else, claimed by another account, or bound without proof and leaked
     stay frozen (each with its reason). Needs a sign-in within the last minutes at eidas2."""
-    _services(request)
+    citizen_services(request)
     now = _now()
 
     def run(store: RegistryStore) -> list[OwnerOutcome]:
@@ -392,20 +424,21 @@ async def thaw(request: Request, current: RecentSession, body: ThawIn) -> Respon
             now=now,
         )
 
-    return _json(_outcomes(await _in_store(request, run)))
+    return _json(_outcomes(await in_store(request, run)))
 
 
 @router.post(
     "/lift",
     response_model=OutcomesOut,
-    responses=_errors(401, 403, 409, 503),
+    responses=citizen_errors(401, 403, 409, 503),
+    openapi_extra=CHANGE,
     summary="Lift my freeze",
 )
 async def lift(request: Request, current: RecentSession) -> Response:
     """Lift my own freezes (checks on leaked keys are ``step_up`` again). Needs a recent
     sign-in at eidas2."""
-    _services(request)
-    found = await _in_store(
+    citizen_services(request)
+    found = await in_store(
         request, lambda store: citizens.lift_mine(store, current.citizen_id, now=_now())
     )
     return _json(_outcomes(found))
@@ -414,15 +447,16 @@ async def lift(request: Request, current: RecentSession) -> Response:
 @router.post(
     "/identifiers",
     response_model=OutcomesOut,
-    responses=_errors(401, 403, 422, 503),
+    responses=citizen_errors(401, 403, 422, 503),
+    openapi_extra=CHANGE,
     summary="Add my document, NIR, IBAN, phone or address",
 )
 async def identifiers(request: Request, current: CurrentSession, body: IdentifiersIn) -> Response:
     """Bind my own identifiers to my account, canonicalised as checks are. I may freeze them;
     a thaw opens them only while no other account claims them and no breach holds them."""
-    services = _services(request)
+    services = citizen_services(request)
     now = _now()
-    added = await _in_store(
+    added = await in_store(
         request,
         lambda store: citizens.bind_identifiers(
             store,
@@ -462,14 +496,15 @@ def _send_code(services: CitizenServices, contact: Contact, code: str) -> None:
     "/emails",
     response_model=EmailCodeOut,
     status_code=202,
-    responses=_errors(401, 403, 422, 502, 503),
+    responses=citizen_errors(401, 403, 422, 502, 503),
+    openapi_extra=CHANGE,
     summary="Add an email: a code is sent to it",
 )
 async def add_email(request: Request, current: CurrentSession, body: EmailIn) -> Response:
     """Send a six-digit code to this address; proving it makes it mine and my alert contact."""
-    services = _services(request)
+    services = citizen_services(request)
     now = _now()
-    code_id, code, contact = await _in_store(
+    code_id, code, contact = await in_store(
         request,
         lambda store: citizens.start_email_proof(
             store,
@@ -487,13 +522,14 @@ async def add_email(request: Request, current: CurrentSession, body: EmailIn) ->
 @router.post(
     "/emails/verify",
     response_model=OutcomesOut,
-    responses=_errors(401, 403, 422, 503),
+    responses=citizen_errors(401, 403, 422, 503),
+    openapi_extra=CHANGE,
     summary="Prove an email with its code",
 )
 async def verify_email(request: Request, current: CurrentSession, body: EmailCodeIn) -> Response:
     """The code sent to the address: the email becomes mine and receives my alerts."""
-    services = _services(request)
-    key = await _in_store(
+    services = citizen_services(request)
+    key = await in_store(
         request,
         lambda store: citizens.prove_email(
             store, services.contact_key, current.citizen_id, body.code_id, body.code, now=_now()

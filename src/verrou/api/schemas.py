@@ -13,7 +13,7 @@ the CLI uses them without importing FastAPI.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -298,6 +298,20 @@ class ErrorOut(BaseModel):
     """The one error shape of the whole API."""
 
     error: ErrorBody
+
+
+#: The OpenAPI ``responses`` of some error statuses (see :func:`documented_errors`).
+ErrorResponses = Callable[..., dict[int | str, dict[str, Any]]]
+
+
+def documented_errors(descriptions: Mapping[int, str]) -> ErrorResponses:
+    """A routes module's error responses for the OpenAPI document: ``errors(401, 503)`` is
+    each status with the one error shape and what it means on these routes."""
+
+    def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+        return {s: {"model": ErrorOut, "description": descriptions[s]} for s in statuses}
+
+    return errors
 
 
 class StatusOut(BaseModel):

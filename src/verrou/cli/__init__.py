@@ -118,10 +118,11 @@ def main(ctx: click.Context, verbose: bool, database_url: str | None) -> None:
 
 @main.group()
 def keys() -> None:
-    """Key management: the fingerprint key, the signing key and the contact key.
+    """Key management: the fingerprint key, the signing key, the contact key and the session
+    key.
 
-    All three live outside the database (VERROU_KEY_FILE, VERROU_SIGNING_KEY_FILE,
-    VERROU_CONTACT_KEY_FILE), readable by their owner only.
+    All four live outside the database (VERROU_KEY_FILE, VERROU_SIGNING_KEY_FILE,
+    VERROU_CONTACT_KEY_FILE, VERROU_SESSION_KEY_FILE), readable by their owner only.
     """
 
 
@@ -137,12 +138,14 @@ def keys_init(obj: Context, key_file: Path | None) -> None:
     """Create each missing key file (mode 0600); never overwrites one.
 
     The fingerprint key (keyed hashing of identifiers), the signing key (Ed25519, signs verdicts
-    and audit checkpoints) and the contact key (seals citizens' alert contacts). Keep them apart
-    from the database and back them up: with a lost key, fingerprints can never be matched
-    again, verdicts no longer verify and contacts cannot be opened. Fails when every key
+    and audit checkpoints), the contact key (seals citizens' alert contacts) and the session key
+    (seals citizens' session tokens). Keep them apart from the database and back them up: with
+    a lost key, fingerprints can never be matched again, verdicts no longer verify and contacts
+    cannot be opened (a lost session key only signs every citizen out). Fails when every key
     already exists.
     """
     from verrou.registry.contacts import create_contact_key_file
+    from verrou.registry.sessions import create_session_key_file
     from verrou.signing import create_signing_key_file
 
     settings = obj.settings(key_file=key_file)
@@ -150,8 +153,10 @@ def keys_init(obj: Context, key_file: Path | None) -> None:
         ("fingerprint key", settings.key_file, lambda p: create_key_file(p).key_id),
         ("signing key", settings.signing_key_file, lambda p: create_signing_key_file(p).kid),
         ("contact key", settings.contact_key_file, lambda p: create_contact_key_file(p).kid),
+        ("session key", settings.session_key_file, lambda p: create_session_key_file(p).kid),
     ]
-    if settings.key_value and key_file is None:
+    inline_key = bool(settings.key_value and key_file is None)
+    if inline_key:
         wanted.pop(0)  # VERROU_KEY gives the fingerprint key: no file to make
     missing = [path for _, path, _ in wanted if not path.exists()]
     if not missing:
@@ -159,7 +164,7 @@ def keys_init(obj: Context, key_file: Path | None) -> None:
             "every key file already exists (" + ", ".join(str(p) for _, p, _ in wanted) + "); "
             "refusing to overwrite a key"
         )
-    if len(wanted) < 3:
+    if inline_key:
         out.print("fingerprint key: given by VERROU_KEY")
     for what, path, create in wanted:
         if path in missing:
@@ -173,8 +178,9 @@ def keys_init(obj: Context, key_file: Path | None) -> None:
 @click.pass_obj
 def keys_show(obj: Context) -> None:
     """Print the ids of the keys in use (never a key): fingerprint key id, signing key kid
-    (RFC 7638 thumbprint, as in the JWKS) and contact key id."""
+    (RFC 7638 thumbprint, as in the JWKS), contact key id and session key id."""
     from verrou.registry.contacts import load_contact_key_file
+    from verrou.registry.sessions import load_session_key_file
     from verrou.signing import load_signing_key_file
 
     settings = obj.settings()
@@ -184,6 +190,7 @@ def keys_show(obj: Context) -> None:
     others: list[tuple[str, Path, Callable[[Path], str]]] = [
         ("signing key", settings.signing_key_file, lambda p: load_signing_key_file(p).kid),
         ("contact key", settings.contact_key_file, lambda p: load_contact_key_file(p).kid),
+        ("session key", settings.session_key_file, lambda p: load_session_key_file(p).kid),
     ]
     for what, path, load in others:
         if path.exists():

@@ -35,6 +35,7 @@ from verrou.fingerprints import Fingerprinter
 from verrou.keys import create_key_file
 from verrou.registry.policy import Applicant, applicant_keys
 from verrou.registry.records import BreachInfo
+from verrou.registry.sessions import create_session_key_file
 from verrou.registry.subjects import place_freeze
 from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.signing import create_signing_key_file
@@ -247,6 +248,7 @@ def demo(
         key_file=keys / "fingerprint.key",
         signing_key_file=keys / "signing.key",
         contact_key_file=keys / "contact.key",
+        session_key_file=keys / "session.key",
         report_dir=folder / "reports",
         workers=workers,
     )
@@ -254,6 +256,8 @@ def demo(
         create_key_file(settings.key_file)
     if not settings.signing_key_file.exists():
         create_signing_key_file(settings.signing_key_file)
+    if not settings.session_key_file.exists():
+        create_session_key_file(settings.session_key_file)
     dump = folder / "dumps" / f"ants-2026-{rows}.csv"
     if not dump.exists():
         dump.parent.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,7 @@ from verrou.registry.records import (
     new_relying_party_id,
     relying_party_draft,
 )
+from verrou.registry.sessions import CitizenSessionRecord
 from verrou.store.base import AuditDraft, Conclude
 
 
@@ -330,6 +331,28 @@ class ReportStore(Protocol):
 
     def checks_by_id(self, check_ids: Sequence[str]) -> list[CheckIndexRow]:
         """The checks index rows of these checks (one per key each touched)."""
+
+
+class SessionStore(Protocol):
+    """Citizen sessions (:class:`~verrou.registry.sessions.CitizenSessionRecord`): only hashes
+    of session ids are stored, never an id nor anything personal."""
+
+    def create_session(self, session: CitizenSessionRecord) -> None:
+        """Store a new session; :class:`~verrou.errors.Conflict` for an id already stored."""
+        ...
+
+    def get_session(self, sid_hash: bytes) -> CitizenSessionRecord | None:
+        """The session whose id hashes to ``sid_hash``, revoked or expired ones included (the
+        caller decides with :meth:`CitizenSessionRecord.usable_at`), or None."""
+        ...
+
+    def revoke_session(self, sid_hash: bytes, *, at: datetime) -> bool:
+        """Revoke a session and every bearer token issued from it; False if it is unknown or
+        already revoked."""
+        ...
+
+    def purge_expired(self, now: datetime) -> int:
+        """Delete the sessions expired at ``now`` (revoked or not); how many were deleted."""
         ...
 
 
@@ -353,6 +376,7 @@ class RegistryStore(
     ContactStore,
     CitizenStore,
     ReportStore,
+    SessionStore,
     Protocol,
 ):
     """Every role at once: what one SQLite or PostgreSQL store implements, for wiring."""

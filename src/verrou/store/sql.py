@@ -86,6 +86,7 @@ from verrou.store.base import (
 )
 from verrou.store.migrations import migrations_for, render
 from verrou.store.protocols import RegistryStore
+from verrou.store.sql_sessions import SqlSessions
 
 #: A query function: SQL with ``?`` placeholders and its parameters → rows.
 Fetch = Callable[[str, Sequence[Any]], list[Any]]
@@ -108,7 +109,7 @@ class _ProbeDone(Exception):
     """Ends :meth:`SqlRegistry.probe_write`'s transaction by rolling it back."""
 
 
-class SqlRegistry(RegistryStore):
+class SqlRegistry(SqlSessions, RegistryStore):
     """Registry operations over a DB-API connection; the dialect hooks are the backend's."""
 
     #: The dialect's name, as :func:`verrou.store.migrations.migrations_for` knows it.
