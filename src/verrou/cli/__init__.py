@@ -382,7 +382,8 @@ def ingest(
             # One alert per signed-in citizen the new breach holds (name and data classes).
             alerted = alert_new_exposures(store, result.run_id, now=datetime.now(UTC))
     if alerted and not as_json:
-        err.print(f"{alerted:,} citizens with a contact alerted of this breach")
+        plural = "" if alerted == 1 else "s"
+        err.print(f"{alerted:,} citizen{plural} with a contact alerted of this breach")
     if as_json:
         print_json(result.to_json())
     else:

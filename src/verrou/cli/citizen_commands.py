@@ -97,15 +97,16 @@ def reports_list(obj: Context, as_json: bool) -> None:
     if not found:
         out.print("no report yet")
         return
+    # Ids are copied into `reports show` and `withdraw`: never wrapped (the citizen's id is in
+    # `show` and --json, so the table fits 80 columns).
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("id", "kind", "citizen", "issued", "status", "disputed"):
-        table.add_column(column, no_wrap=column in ("id", "citizen"))
+    for column in ("id", "kind", "issued (UTC)", "status", "disputed"):
+        table.add_column(column, no_wrap=column == "id")
     for r in found:
         claims = json.loads(r.claims)
         table.add_row(
             r.id,
             r.kind,
-            r.citizen_id,
             r.issued_at.strftime("%Y-%m-%d %H:%M"),
             r.status,
             str(len(claims.get("disputed", []))) if r.kind == "report" else "-",
