@@ -167,17 +167,10 @@ def main() -> None:
     with run_server_in_thread(port=0) as provider_server:
         issuer = f"http://localhost:{provider_server.server_port}"
         sub = f"bench-{secrets.token_hex(4)}"
-        httpx.put(
-            f"{issuer}/users/{sub}",
-            json={
-                "given_name": citizen["given_names"],
-                "family_name": citizen["family_name"],
-                "birthdate": citizen["birth_date"],
-                "email": citizen["email"],
-                "acr": "eidas2",
-            },
-            timeout=10,
-        ).raise_for_status()
+        from verrou.cli.demo_citizen import franceconnect_claims
+
+        claims = franceconnect_claims(citizen)
+        httpx.put(f"{issuer}/users/{sub}", json=claims, timeout=10).raise_for_status()
         env = bench_checks.verrou_env(url, args.work / "signing.key", run / "reports")
         env |= {
             "VERROU_OIDC_ISSUER": issuer,
@@ -220,7 +213,10 @@ def measure(
     browser = httpx.Client(base_url=base, timeout=30)
     login = browser.get("/v1/citizen/login")
     approved = httpx.post(login.headers["location"], data={"sub": sub}, timeout=10)
-    signed = browser.get(approved.headers["location"]).json()
+    back = browser.get(approved.headers["location"])
+    if back.status_code != 200:
+        raise SystemExit(f"the benchmark citizen could not sign in: {back.text}")
+    signed = back.json()
     csrf = {"X-CSRF-Token": signed["csrf_token"]}
     bank = httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {api_key}"})
     applicant = {k: citizen[k] for k in ("family_name", "given_names", "birth_date")}

@@ -18,11 +18,31 @@ from pathlib import Path
 from typing import Any
 
 from verrou.cli import err, out
+from verrou.errors import VerrouError
 
 #: The client the demo registers at its own provider (any id and secret work there).
 CLIENT_ID = "verrou-demo"
 #: The development provider gives names under the standard scopes.
 SCOPE = "openid profile email"
+
+
+def franceconnect_claims(person: dict[str, str], *, acr: str = "eidas2") -> dict[str, str]:
+    """The claims FranceConnect would give for a person of the synthetic leak (family_name,
+    given_names, birth_date, email as the dump spells them): all given names space-separated,
+    the birth date as YYYY-MM-DD."""
+    from verrou.identifiers.names import canonical_birth_date
+
+    given = " ".join(name.strip() for name in person["given_names"].split(",") if name.strip())
+    return {
+        "given_name": given,
+        "family_name": person["family_name"],
+        "birthdate": canonical_birth_date(person["birth_date"]),
+        "email": person["email"],
+        # The synthetic dump has no gender column the demo reads; born in France (99100).
+        "gender": person.get("gender", "female"),
+        "birthcountry": "99100",
+        "acr": acr,
+    }
 
 
 @dataclass(frozen=True)
@@ -48,16 +68,13 @@ def dev_provider(citizen: dict[str, str]) -> Iterator[DevProvider | None]:
         )
         yield None
         return
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its request log is not the demo's
     with run_server_in_thread(port=0) as server:
         issuer = f"http://localhost:{server.server_port}"
         sub = "demo-citizen"
-        claims = {
-            "given_name": citizen["given_names"],
-            "family_name": citizen["family_name"],
-            "birthdate": citizen["birth_date"],
-            "email": citizen["email"],
-            "acr": "eidas2",
-        }
+        claims = franceconnect_claims(citizen)
         httpx.put(f"{issuer}/users/{sub}", json=claims, timeout=10).raise_for_status()
         yield DevProvider(issuer, sub, secrets.token_urlsafe(24))
 
@@ -82,7 +99,10 @@ def citizen_story(
     browser = httpx.Client(base_url=base_url, timeout=30)
     login = browser.get("/v1/citizen/login")
     approved = httpx.post(login.headers["location"], data={"sub": provider.citizen_sub})
-    signed = browser.get(approved.headers["location"]).json()
+    back = browser.get(approved.headers["location"])
+    if back.status_code != 200:
+        raise VerrouError(f"the demo citizen could not sign in: {back.json()['error']['message']}")
+    signed = back.json()
     csrf = {"X-CSRF-Token": signed["csrf_token"]}
 
     def post(path: str, body: Any = None) -> Any:
