@@ -153,11 +153,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=HERE / "out")
     args = parser.parse_args()
 
+    import logging
+
     from oidc_provider_mock import run_server_in_thread
 
     from verrou.registry.contacts import create_contact_key_file
     from verrou.registry.sessions import create_session_key_file
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the provider's request log
     url, citizen, run = prepare(args)
     keys = run / "keys"
     create_session_key_file(keys / "session.key")
