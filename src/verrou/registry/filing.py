@@ -101,8 +101,9 @@ def file_report(
     if not keys:
         raise NotFound("this account holds no key: sign in again")
     mine = {key.fingerprint for key in keys}
-    rows = store.checks_by_id(disputed_check_ids)
-    by_check = {row.check_id: row for row in rows if row.fingerprint in mine}
+    wanted = set(disputed_check_ids)
+    rows = store.checks_of(list(mine), limit=len(wanted), only=wanted) if wanted else []
+    by_check = {row.check_id: row for row in rows}
     disputed: list[DisputedCheck] = []
     for check_id in dict.fromkeys(disputed_check_ids):
         row = by_check.get(check_id)

@@ -10,7 +10,7 @@ its key, and the store only writes them (:meth:`RelyingPartyStore.add_relying_pa
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -298,10 +298,16 @@ class CitizenStore(Protocol):
         ...
 
     def checks_of(
-        self, fingerprints: Sequence[bytes], *, limit: int, before: datetime | None = None
+        self,
+        fingerprints: Sequence[bytes],
+        *,
+        limit: int,
+        before: datetime | None = None,
+        only: Collection[str] | None = None,
     ) -> list[CheckIndexRow]:
-        """The checks index rows of these keys, newest first, at most ``limit`` distinct
-        checks' worth, before ``before`` when given."""
+        """The checks of these keys from the checks index, newest first: a row per key a check
+        touched, for at most ``limit`` checks, made before ``before`` and among the check ids
+        ``only`` when given."""
         ...
 
 
@@ -328,9 +334,6 @@ class ReportStore(Protocol):
     def report_disputes(self, report_id: str) -> list[tuple[str, str]]:
         """The (check id, relying party id) pairs a report disputes."""
         ...
-
-    def checks_by_id(self, check_ids: Sequence[str]) -> list[CheckIndexRow]:
-        """The checks index rows of these checks (one per key each touched)."""
 
 
 class SessionStore(Protocol):

@@ -353,29 +353,17 @@ class SqlRegistry(SqlSessions, RegistryStore):
         return entries
 
     def _index_checks(self, db: Any, entries: Sequence[AuditEntry]) -> None:
-        """One ``check_subjects`` row per key of each check, in the checks' transaction: the
-        index "who checked my identity" reads, by fingerprint and time, instead of the log."""
+        """One ``check_subjects`` row (fingerprint, seq) per key of each check, in the checks'
+        transaction: the index "who checked my identity" reads instead of the log."""
         rows = [
-            (
-                bytes.fromhex(fingerprint),
-                self._at(entry.at),
-                entry.seq,
-                entry.details["check_id"],
-                entry.actor,
-                entry.details["verdict"],
-            )
+            (bytes.fromhex(fingerprint), entry.seq)
             for entry in entries
             if entry.action == "check"
             for fingerprint in entry.details.get("fingerprints", ())
         ]
         if rows:
             db.cursor().executemany(
-                self._sql(
-                    "INSERT INTO check_subjects "
-                    "(fingerprint, at, seq, check_id, relying_party_id, verdict) "
-                    "VALUES (?, ?, ?, ?, ?, ?)"
-                ),
-                rows,
+                self._sql("INSERT INTO check_subjects (fingerprint, seq) VALUES (?, ?)"), rows
             )
 
     def _queue_alerts(self, db: Any, queued: Sequence[QueuedAlert], now: datetime) -> None:

@@ -7,12 +7,12 @@ key that :meth:`SqlRegistry.run_checks` writes in each check's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from verrou.identifiers import Kind
-from verrou.registry.audit import AuditDraft
+from verrou.registry.audit import AuditDraft, AuditEntry, entry_from_content
 from verrou.registry.citizen_records import (
     CheckIndexRow,
     Citizen,
@@ -26,11 +26,6 @@ from verrou.store.sql import SqlRegistry
 _KEY_COLUMNS = "citizen_id, fingerprint, attribute, kind, source, added_at"
 _REPORT_COLUMNS = (
     "id, citizen_id, kind, issued_at, expires_at, status, withdrawn_at, claims, token, sealed_note"
-)
-_CHECK_INDEX = (
-    "SELECT c.fingerprint, c.at, c.seq, c.check_id, c.relying_party_id, "
-    "COALESCE(r.name, ''), COALESCE(r.sector, ''), c.verdict FROM check_subjects c "
-    "LEFT JOIN relying_parties r ON r.id = c.relying_party_id "
 )
 _CODE_COLUMNS = (
     "id, citizen_id, fingerprint, sealed_contact, code_hash, created_at, expires_at, attempts, "
@@ -230,46 +225,86 @@ class CitizenSql(SqlRegistry):
             return bool(used.rowcount == 1)
 
     def checks_of(
-        self, fingerprints: Sequence[bytes], *, limit: int, before: datetime | None = None
+        self,
+        fingerprints: Sequence[bytes],
+        *,
+        limit: int,
+        before: datetime | None = None,
+        only: Collection[str] | None = None,
     ) -> list[CheckIndexRow]:
         keys = list(dict.fromkeys(fingerprints))
         if not keys or limit <= 0:
             return []
-        match, params = self._one_of(keys)
-        since = ""
-        if before is not None:
-            since = "AND c.at < ? "
-            params.append(self._at(before))
-        # A check touches several of one person's keys: enough rows for ``limit`` checks.
-        params.append(limit * len(keys))
-        rows = self._read(
-            f"{_CHECK_INDEX}WHERE c.fingerprint {match} {since}"
-            "ORDER BY c.at DESC, c.seq DESC LIMIT ?",
-            params,
-        )
-        return [self._index_row(row) for row in rows]
+        parties = {p.id: p for p in self.list_relying_parties()}
+        match, base_params = self._one_of(keys)
+        # A check touches several of one person's keys: a page holds enough rows for ``limit``
+        # checks; seq order is the log's, which is time order.
+        page = max(100, limit * len(keys))
+        found: list[CheckIndexRow] = []
+        checks: set[str] = set()
+        below: int | None = None
+        while len(checks) < limit:
+            params = list(base_params)
+            bound = ""
+            if below is not None:
+                bound = "AND seq < ? "
+                params.append(below)
+            params.append(page)
+            index = self._read(
+                f"SELECT fingerprint, seq FROM check_subjects WHERE fingerprint {match} "
+                f"{bound}ORDER BY seq DESC LIMIT ?",
+                params,
+            )
+            if not index:
+                break
+            entries = self._entries_at(sorted({int(row[1]) for row in index}))
+            for fingerprint, seq in index:
+                entry = entries.get(int(seq))
+                if entry is None or entry.action != "check":
+                    continue
+                check_id = str(entry.details.get("check_id", ""))
+                if (before is not None and entry.at >= before) or (
+                    only is not None and check_id not in only
+                ):
+                    continue
+                if check_id not in checks and len(checks) == limit:
+                    break
+                checks.add(check_id)
+                party = parties.get(entry.actor)
+                found.append(
+                    CheckIndexRow(
+                        fingerprint=bytes(fingerprint),
+                        at=entry.at,
+                        seq=entry.seq,
+                        check_id=check_id,
+                        relying_party_id=entry.actor,
+                        relying_party_name=party.name if party else "",
+                        sector=party.sector if party else "",
+                        verdict=str(entry.details.get("verdict", "")),
+                    )
+                )
+            below = int(index[-1][1])
+            if len(index) < page:
+                break
+        return found
 
-    def _index_row(self, row: Sequence[Any]) -> CheckIndexRow:
-        return CheckIndexRow(
-            fingerprint=bytes(row[0]),
-            at=self._required_when(row[1]),
-            seq=int(row[2]),
-            check_id=str(row[3]),
-            relying_party_id=str(row[4]),
-            relying_party_name=str(row[5]),
-            sector=str(row[6]),
-            verdict=str(row[7]),
-        )
+    def _entries_at(self, seqs: Sequence[int]) -> dict[int, AuditEntry]:
+        """The audit entries of these seqs, decoded (an unreadable one is left out: `verrou
+        audit verify` names it)."""
+        match, params = self._one_of(list(seqs))
+        entries: dict[int, AuditEntry] = {}
+        for seq, content, prev_hash, entry_hash in self._read(
+            f"SELECT seq, content, prev_hash, entry_hash FROM audit_log WHERE seq {match}", params
+        ):
+            try:
+                entries[int(seq)] = entry_from_content(
+                    bytes(content), prev_hash=bytes(prev_hash), entry_hash=bytes(entry_hash)
+                )
+            except ValueError:
+                continue
+        return entries
 
     # --- reports and attestations (the ReportStore role) ------------------------------------
-
-    def checks_by_id(self, check_ids: Sequence[str]) -> list[CheckIndexRow]:
-        wanted = list(dict.fromkeys(check_ids))
-        if not wanted:
-            return []
-        match, params = self._one_of(wanted)
-        rows = self._read(f"{_CHECK_INDEX}WHERE c.check_id {match} ORDER BY c.seq", params)
-        return [self._index_row(row) for row in rows]
 
     def _report(self, row: Sequence[Any]) -> StoredReport:
         return StoredReport(

@@ -44,18 +44,15 @@ CREATE INDEX email_codes_by_citizen ON email_codes (citizen_id, created_at);
 -- a canary, or an owner's freeze placed from the command line before citizens signed in).
 ALTER TABLE freezes ADD COLUMN owner_ref TEXT;
 
--- The checks of each key, by time: written in the check's own transaction from its audit
--- entry, so "who checked me" reads an index instead of the whole log.
+-- The checks of each key: (fingerprint, the check's audit seq), written in the check's own
+-- transaction, so "who checked me" reads its keys' entries by index instead of the whole log.
+-- Nothing else: the entry holds the time, relying party and verdict, and seq order is time
+-- order. One small B-tree row a key, because every check pays for it.
 CREATE TABLE check_subjects (
     fingerprint {{bytes}} NOT NULL,
-    at {{time}} NOT NULL,
     seq {{bigint}} NOT NULL,
-    check_id TEXT NOT NULL,
-    relying_party_id TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    PRIMARY KEY (fingerprint, at, seq)
-);
-CREATE INDEX check_subjects_by_check ON check_subjects (check_id);
+    PRIMARY KEY (fingerprint, seq)
+){{without_rowid}};
 
 -- What an alert tells beyond its kind (a thaw's end, a breach and its data classes), as JSON.
 ALTER TABLE alert_outbox ADD COLUMN detail TEXT;
