@@ -319,3 +319,25 @@ def test_nothing_personal_is_stored(
         raw = Path(database_url.removeprefix("sqlite:///")).read_bytes()
         for text in (b"Dupont", b"DUPONT", b"sub-jean", b"fc.example"):
             assert text not in raw
+
+
+def test_an_account_cannot_mail_strangers_without_end(
+    banks: RegistryStore, fingerprinter: Fingerprinter
+) -> None:
+    from verrou.errors import RateLimited
+
+    contact_key = ContactKey.generate()
+    jean = citizens.sign_in(banks, fingerprinter, JEAN, now=NOW)
+    for number in range(citizens.EMAIL_CODES_PER_HOUR):
+        citizens.start_email_proof(
+            banks, fingerprinter, contact_key, jean.id, f"x{number}@example.fr", now=NOW
+        )
+    with pytest.raises(RateLimited) as refused:
+        citizens.start_email_proof(
+            banks, fingerprinter, contact_key, jean.id, "y@example.fr", now=NOW
+        )
+    assert refused.value.retry_after == 3600
+    later = NOW + timedelta(hours=1, seconds=1)
+    citizens.start_email_proof(
+        banks, fingerprinter, contact_key, jean.id, "y@example.fr", now=later
+    )

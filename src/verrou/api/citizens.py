@@ -108,6 +108,7 @@ CITIZEN_ERRORS: Final = {
     404: "Citizen sign-in is not configured here, or no such relying party, code or document.",
     409: "Nothing could be opened: each key's reason is in the message.",
     422: "Invalid input: each bad field and why, never its value.",
+    429: "Too many email codes asked for this hour; retry after the Retry-After header's seconds.",
     502: "The email with the code could not be sent.",
     503: "The registry is unreachable.",
 }
@@ -496,7 +497,7 @@ def _send_code(services: CitizenServices, contact: Contact, code: str) -> None:
     "/emails",
     response_model=EmailCodeOut,
     status_code=202,
-    responses=citizen_errors(401, 403, 422, 502, 503),
+    responses=citizen_errors(401, 403, 422, 429, 502, 503),
     openapi_extra=CHANGE,
     summary="Add an email: a code is sent to it",
 )

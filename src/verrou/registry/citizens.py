@@ -30,7 +30,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final, Literal, Protocol, TypeAlias
 
-from verrou.errors import Conflict, InvalidApplicant, InvalidCode, InvalidThaw, NotFound
+from verrou.errors import (
+    Conflict,
+    InvalidApplicant,
+    InvalidCode,
+    InvalidThaw,
+    NotFound,
+    RateLimited,
+)
 from verrou.fingerprints import Fingerprinter
 from verrou.identifiers import Kind
 from verrou.registry import subjects
@@ -57,6 +64,9 @@ MAX_THAW: Final = timedelta(days=30)
 #: A one-time email code: how long it is good for, and how many wrong tries it takes.
 EMAIL_CODE_TTL: Final = timedelta(minutes=10)
 EMAIL_CODE_ATTEMPTS: Final = 5
+#: Codes one account may have sent in an hour: each is an email to an address the citizen
+#: typed, so an account must not become a way to mail strangers.
+EMAIL_CODES_PER_HOUR: Final = 5
 #: The attributes a citizen binds with :func:`bind_identifiers` (person keys come from the
 #: sign-in claims, emails from a code).
 BINDABLE: Final = frozenset({"document", "nir", "iban", "phone", "postal_address"})
@@ -244,6 +254,10 @@ def start_email_proof(
 ) -> tuple[str, str, Contact]:
     """Start proving an email: return (code id, code, contact) for the caller to send the code
     to that address. Only a keyed hash of the code and the sealed address are stored."""
+    if store.email_codes_since(citizen_id, now - timedelta(hours=1)) >= EMAIL_CODES_PER_HOUR:
+        raise RateLimited(
+            f"at most {EMAIL_CODES_PER_HOUR} email codes an hour: try again later", 3600
+        )
     contact = Contact("email", email)  # canonical, or InvalidIdentifier without the value
     key = applicant_keys(Applicant(email=email), fingerprinter)[0]
     code_id, code = f"ec-{secrets.token_hex(8)}", new_email_code()
@@ -619,6 +633,7 @@ def alert_new_exposures(store: RegistryStore, run_id: int, *, now: datetime) -> 
 
 __all__ = [
     "BINDABLE",
+    "EMAIL_CODES_PER_HOUR",
     "EMAIL_CODE_ATTEMPTS",
     "EMAIL_CODE_TTL",
     "MAX_THAW",

@@ -288,6 +288,10 @@ class CitizenStore(Protocol):
 
     def add_email_code(self, code: EmailCode) -> None: ...
 
+    def email_codes_since(self, citizen_id: str, since: datetime) -> int:
+        """How many email codes this citizen asked for since ``since``."""
+        ...
+
     def try_email_code(self, code_id: str, citizen_id: str, *, now: datetime) -> EmailCode | None:
         """Count one try of a citizen's pending code and return it (None: no such code of
         theirs). The try is committed before the code is compared."""

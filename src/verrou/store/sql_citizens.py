@@ -189,6 +189,13 @@ class CitizenSql(SqlRegistry):
                 ),
             )
 
+    def email_codes_since(self, citizen_id: str, since: datetime) -> int:
+        rows = self._read(
+            "SELECT COUNT(*) FROM email_codes WHERE citizen_id = ? AND created_at >= ?",
+            (citizen_id, self._at(since)),
+        )
+        return int(rows[0][0])
+
     def try_email_code(self, code_id: str, citizen_id: str, *, now: datetime) -> EmailCode | None:
         with self._write() as db:
             self._exec(
