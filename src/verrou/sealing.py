@@ -1,9 +1,9 @@
 """Sealing keys: the AES-256-GCM keys that seal what the registry must not hold in clear.
 
 A kind of sealing key (the contact key, the session key) is a subclass of :class:`SealingKey`
-naming its key file (a :class:`~verrou.keys.KeyDocument`), the prefix of its public id and the
-BLAKE2b personalisation that derives the id from the key. Every kind seals the same way,
-sealed format version 1 (all integers are single bytes)::
+that names its key file (a :class:`~verrou.keys.KeyDocument`) and the prefix of its public id
+in its class line. Every kind seals the same way, sealed format version 1 (all integers are
+single bytes)::
 
     0x01 ‖ len(kid) ‖ kid (ASCII) ‖ nonce (12 random bytes) ‖ AES-256-GCM(ciphertext ‖ tag)
 
@@ -43,19 +43,29 @@ AssociatedData = Callable[[bytes], bytes]
 @dataclass(frozen=True)
 class SealingKey:
     """An AES-256-GCM key and its public id ``kid``: a one-way, domain-separated digest of the
-    key, safe to store and log. The repr never shows the secret."""
+    key, safe to store and log. The repr never shows the secret.
+
+    A kind of key is declared as ``class ContactKey(SealingKey, document=..., kid_prefix="ck")``.
+    """
 
     #: The key file of this kind of key; its ``what`` names the key in messages.
     document: ClassVar[KeyDocument]
-    #: The id's prefix (``ck``: ``ck-3f9a1c2b7d10``).
+    #: The id's prefix (``ck``: ``ck-3f9a1c2b7d10``); the id's digest is personalised with
+    #: ``verrou-<prefix>-id``, so two kinds never share an id.
     kid_prefix: ClassVar[str]
-    #: BLAKE2b personalisation of the id's digest.
-    kid_person: ClassVar[bytes]
     #: Added to the message when the key file is missing.
-    missing_hint: ClassVar[str] = ""
+    missing_hint: ClassVar[str]
 
     kid: str
     secret: bytes
+
+    def __init_subclass__(
+        cls, *, document: KeyDocument, kid_prefix: str, missing_hint: str = "", **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.document = document
+        cls.kid_prefix = kid_prefix
+        cls.missing_hint = missing_hint
 
     def __post_init__(self) -> None:
         what = self.document.what
@@ -70,7 +80,8 @@ class SealingKey:
     @classmethod
     def kid_for(cls, secret: bytes) -> str:
         """The public id of ``secret`` as a key of this kind."""
-        digest = hashlib.blake2b(secret, digest_size=6, person=cls.kid_person).hexdigest()
+        person = f"verrou-{cls.kid_prefix}-id".encode("ascii")
+        digest = hashlib.blake2b(secret, digest_size=6, person=person).hexdigest()
         return f"{cls.kid_prefix}-{digest}"
 
     @classmethod

@@ -47,12 +47,8 @@ CHANNELS: Final[tuple[str, ...]] = get_args(Channel)
 # --------------------------------------------------------------------------------------------
 
 
-class ContactKey(SealingKey):
+class ContactKey(SealingKey, document=CONTACT_KEY_DOCUMENT, kid_prefix="ck"):
     """An AES-256-GCM key for sealing contacts, and its public id ``kid``."""
-
-    document = CONTACT_KEY_DOCUMENT
-    kid_prefix = "ck"
-    kid_person = b"verrou-ck-id"
 
 
 def create_contact_key_file(path: Path) -> ContactKey:

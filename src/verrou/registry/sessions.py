@@ -48,13 +48,13 @@ SESSION_KINDS: Final[tuple[str, ...]] = get_args(SessionKind)
 # --------------------------------------------------------------------------------------------
 
 
-class SessionKey(SealingKey):
+class SessionKey(
+    SealingKey,
+    document=SESSION_KEY_DOCUMENT,
+    kid_prefix="sk",
+    missing_hint="; run `verrou keys init`",
+):
     """An AES-256-GCM key sealing citizen tokens, and its public id ``kid``."""
-
-    document = SESSION_KEY_DOCUMENT
-    kid_prefix = "sk"
-    kid_person = b"verrou-sk-id"
-    missing_hint = "; run `verrou keys init`"
 
 
 def create_session_key_file(path: Path) -> SessionKey:
