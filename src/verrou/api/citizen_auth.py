@@ -31,9 +31,8 @@ import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Final, Literal, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
@@ -43,7 +42,14 @@ from starlette.responses import RedirectResponse
 
 from verrou.api.responses import HARDENING_HEADERS, ApiResponse
 from verrou.api.schemas import documented_errors
-from verrou.api.state import api_state, in_store
+from verrou.api.state import (
+    CALLBACK_PATH,
+    CitizenAuth,
+    CookiePolicy,
+    SignInHook,
+    api_state,
+    in_store,
+)
 from verrou.errors import (
     ConfigError,
     CsrfRejected,
@@ -53,6 +59,7 @@ from verrou.errors import (
     Unauthorized,
 )
 from verrou.oidc import OidcClient, PendingSignIn, VerifiedClaims
+from verrou.registry.checks import utc_now
 from verrou.registry.sessions import (
     CitizenSessionRecord,
     SessionKey,
@@ -68,12 +75,6 @@ from verrou.store.protocols import SessionStore
 
 logger = logging.getLogger(__name__)
 
-#: What a verified sign-in becomes: the citizen's id. Called in a worker thread, once per
-#: sign-in, with the verified identity and the sign-in's time. The registry's own function
-#: (the citizen domain) replaces :func:`pseudonymous_citizen_id`, the default.
-SignInHook = Callable[[VerifiedClaims, datetime], str]
-
-CALLBACK_PATH: Final = "/v1/citizen/callback"
 #: How long a sign-in may take between the redirect and the callback.
 SIGN_IN_SECONDS: Final = 600
 #: Methods that change state: a cookie session needs its CSRF token for them.
@@ -95,56 +96,13 @@ def pseudonymous_citizen_id(claims: VerifiedClaims, now: datetime) -> str:
     return f"ct-{digest[:24]}"
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class CookiePolicy:
-    """Names, paths and the Secure flag of the citizen cookies, from ``VERROU_PUBLIC_URL``.
-
-    Over https the session cookie is ``__Host-`` (Secure, Path=/, no Domain: no subdomain can
-    set or overwrite it) and the sign-in cookie ``__Secure-``.
-    """
-
-    secure: bool
-    session_name: str
-    sign_in_name: str
-    sign_in_path: str
-
-    @classmethod
-    def for_public_url(cls, public_url: str) -> CookiePolicy:
-        parts = urlsplit(public_url)
-        secure = parts.scheme == "https"
-        return cls(
-            secure=secure,
-            session_name="__Host-verrou_session" if secure else "verrou_session",
-            sign_in_name="__Secure-verrou_sign_in" if secure else "verrou_sign_in",
-            sign_in_path=parts.path.rstrip("/") + CALLBACK_PATH,
-        )
-
-
-@dataclass(frozen=True)
-class CitizenAuth:
-    """What the citizen routes need, built once by :func:`citizen_auth_from`."""
-
-    oidc: OidcClient
-    session_key: SessionKey
-    on_sign_in: SignInHook
-    cookies: CookiePolicy
-    session_lifetime: timedelta
-    token_lifetime: timedelta
-    reauth_minutes: int
-    clock: Callable[[], datetime] = _utc_now
-
-
 def citizen_auth_from(
     settings: Settings,
     *,
     on_sign_in: SignInHook = pseudonymous_citizen_id,
     session_key: SessionKey | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    clock: Callable[[], datetime] = _utc_now,
+    clock: Callable[[], datetime] = utc_now,
 ) -> CitizenAuth | None:
     """Citizen sign-in as the settings configure it, or None without ``VERROU_OIDC_ISSUER``.
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Annotated, Any, Final, Literal
@@ -22,7 +20,6 @@ from typing import Annotated, Any, Final, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.applications import Starlette
 
 from verrou.api.citizen_auth import (
     CSRF_PARAMETER,
@@ -32,73 +29,19 @@ from verrou.api.citizen_auth import (
 )
 from verrou.api.responses import ApiResponse
 from verrou.api.schemas import DocumentIn, PostalAddressIn, documented_errors
-from verrou.api.state import api_state, in_store
+from verrou.api.state import CitizenServices, api_state, in_store
 from verrou.errors import ConfigError, DeliveryError, NotFound, SignInNotConfigured
-from verrou.fingerprints import Fingerprinter
 from verrou.registry import citizens
-from verrou.registry.citizens import OwnerOutcome, SignedInIdentity
-from verrou.registry.contacts import Contact, ContactKey
+from verrou.registry.citizens import OwnerOutcome
+from verrou.registry.contacts import Contact
 from verrou.registry.policy import Applicant, PostalAddress
 from verrou.registry.subjects import short_fingerprint
-from verrou.settings import Settings, smtp_address
-from verrou.signing import SigningKey
+from verrou.settings import smtp_address
 from verrou.store.protocols import RegistryStore
 
 router = APIRouter(prefix="/v1/citizen", tags=["citizen"])
 
 RecentSession = Annotated[CitizenSession, Depends(recent_citizen_session)]
-
-
-@dataclass(frozen=True)
-class CitizenServices:
-    """What the citizen routes need beyond the session: the fingerprint key (to derive keys
-    as checks do), the contact key (to seal emails and notes), the signing key (reports),
-    where email codes are sent from, and the public URL documents point to."""
-
-    fingerprinter: Fingerprinter
-    contact_key: ContactKey
-    signing_key: SigningKey
-    smtp_url: str | None
-    sender: str
-    public_url: str
-    attestation_validity: timedelta
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        fingerprinter: Fingerprinter,
-        contact_key: ContactKey,
-        signing_key: SigningKey,
-    ) -> CitizenServices:
-        return cls(
-            fingerprinter,
-            contact_key,
-            signing_key,
-            settings.smtp_url,
-            settings.alert_sender,
-            settings.public_url,
-            timedelta(days=settings.attestation_days),
-        )
-
-    def sign_in_hook(self, app: Starlette) -> Callable[[SignedInIdentity, datetime], str]:
-        """The sign-in hook of :mod:`verrou.api.citizen_auth`: the registry records the
-        citizen and binds the person keys of their verified claims, on the request side's
-        store connection."""
-
-        def sign_in(claims: SignedInIdentity, now: datetime) -> str:
-            serving = api_state(app).live()
-            with serving.store_lock:
-                citizen = citizens.sign_in(
-                    serving.store,
-                    self.fingerprinter,
-                    claims,
-                    now=now,
-                    contact_key=self.contact_key,
-                )
-            return citizen.id
-
-        return sign_in
 
 
 #: What each error means on the citizen's routes (every one may answer 401 and 404).

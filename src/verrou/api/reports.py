@@ -19,11 +19,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from verrou.api.citizen_auth import CitizenSession, CurrentSession, recent_citizen_session
-from verrou.api.citizens import CHANGE, CitizenServices, citizen_errors, citizen_services
+from verrou.api.citizens import CHANGE, citizen_errors, citizen_services
 from verrou.api.responses import ApiResponse
 from verrou.api.routes import SECURED, relying_party
 from verrou.api.schemas import documented_errors
-from verrou.api.state import api_state, in_store
+from verrou.api.state import CitizenServices, api_state, in_store
 from verrou.errors import InvalidReport, NotFound
 from verrou.pdf import attestation_pdf, report_pdf
 from verrou.registry import filing
