@@ -37,10 +37,11 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from fastapi.types import DecoratedCallable
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import RedirectResponse
 
-from verrou.api.responses import HARDENING_HEADERS, ApiResponse
+from verrou.api.responses import HARDENING_HEADERS, json_answer
 from verrou.api.schemas import documented_errors
 from verrou.api.state import (
     CALLBACK_PATH,
@@ -197,6 +198,8 @@ class TokenOut(BaseModel):
 class SessionOut(BaseModel):
     """Who is signed in; nothing personal but the name the citizen's own token carries."""
 
+    model_config = ConfigDict(from_attributes=True)  # read from a CitizenSession
+
     citizen_id: str
     display_name: str = Field(description="Given names and usage (else birth) name.")
     acr: str = Field(description="Assurance level of the sign-in (`eidas1` to `eidas3`).")
@@ -235,10 +238,6 @@ CSRF_PARAMETER: dict[str, Any] = {
         }
     ]
 }
-
-
-def _json(model: BaseModel) -> ApiResponse:
-    return ApiResponse(model.model_dump_json())
 
 
 # --- plumbing --------------------------------------------------------------------------------
@@ -383,6 +382,20 @@ async def recent_citizen_session(
 CurrentSession = Annotated[CitizenSession, Depends(citizen_session)]
 
 
+def _session_change(
+    path: str, answer: type[BaseModel], summary: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """How a change of the session is declared: POST with the CSRF header, answering
+    ``answer`` or 401, 403, 404 and 503."""
+    return router.post(
+        path,
+        response_model=answer,
+        responses=_errors(401, 403, 404, 503),
+        summary=summary,
+        openapi_extra=CSRF_PARAMETER,
+    )
+
+
 # --- routes ----------------------------------------------------------------------------------
 
 
@@ -469,7 +482,7 @@ async def callback(
 
     await in_store(request, open_session)
     logger.info("citizen %s signed in (%s)", citizen_id, claims.acr)
-    response = _json(
+    response = json_answer(
         SignedInOut(citizen_id=citizen_id, expires_at=record.expires_at, csrf_token=csrf)
     )
     _set_session_cookie(
@@ -491,25 +504,10 @@ async def callback(
 async def session(current: CurrentSession) -> Response:
     """The signed-in citizen's id, assurance level and times, with the display name their own
     token carries."""
-    return _json(
-        SessionOut(
-            citizen_id=current.citizen_id,
-            display_name=current.display_name,
-            acr=current.acr,
-            auth_time=current.auth_time,
-            expires_at=current.expires_at,
-            via=current.via,
-        )
-    )
+    return json_answer(SessionOut.model_validate(current))
 
 
-@router.post(
-    "/token",
-    response_model=TokenOut,
-    responses=_errors(401, 403, 404, 503),
-    summary="A bearer token from the cookie session",
-    openapi_extra=CSRF_PARAMETER,
-)
+@_session_change("/token", TokenOut, "A bearer token from the cookie session")
 async def token(request: Request, current: CurrentSession) -> Response:
     """A short-lived bearer token (``VERROU_CITIZEN_TOKEN_SECONDS``, never past the session)
     for the same citizen and sign-in. Only from the cookie session, with its CSRF token: a
@@ -530,7 +528,7 @@ async def token(request: Request, current: CurrentSession) -> Response:
         issued_from=current.sid_hash,
     )
     await in_store(request, lambda store: store.create_session(record))
-    return _json(
+    return json_answer(
         TokenOut(
             access_token=_session_token(auth, "bearer", sid, current.display_name),
             expires_in=int((record.expires_at - now).total_seconds()),
@@ -539,13 +537,7 @@ async def token(request: Request, current: CurrentSession) -> Response:
     )
 
 
-@router.post(
-    "/logout",
-    response_model=SignedOutOut,
-    responses=_errors(401, 403, 404, 503),
-    summary="Sign out",
-    openapi_extra=CSRF_PARAMETER,
-)
+@_session_change("/logout", SignedOutOut, "Sign out")
 async def logout(request: Request, current: CurrentSession) -> Response:
     """Revokes the session (or the bearer token) of the request, and every token issued from
     it; clears the session cookie."""
@@ -553,7 +545,7 @@ async def logout(request: Request, current: CurrentSession) -> Response:
     await in_store(
         request, lambda store: store.revoke_session(current.sid_hash, at=current.checked_at)
     )
-    response = _json(SignedOutOut())
+    response = json_answer(SignedOutOut())
     _clear_cookie(response, auth, auth.cookies.session_name, "/")
     return response
 
