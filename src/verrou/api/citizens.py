@@ -30,13 +30,13 @@ from verrou.api.citizen_auth import (
     recent_citizen_session,
 )
 from verrou.api.responses import json_answer
-from verrou.api.schemas import DocumentIn, PostalAddressIn, documented_errors
+from verrou.api.schemas import ApplicantIn, DocumentIn, PostalAddressIn, documented_errors
 from verrou.api.state import CitizenServices, api_state, in_store
 from verrou.errors import ConfigError, DeliveryError, NotFound, SignInNotConfigured
 from verrou.registry import citizens
 from verrou.registry.citizens import OwnerOutcome
 from verrou.registry.contacts import Contact
-from verrou.registry.policy import Applicant, PostalAddress
+from verrou.registry.policy import Applicant
 from verrou.registry.subjects import short_fingerprint
 from verrou.settings import smtp_address
 from verrou.store.protocols import RegistryStore
@@ -203,17 +203,8 @@ class IdentifiersIn(BaseModel):
     postal_address: PostalAddressIn | None = None
 
     def to_applicant(self) -> Applicant:
-        address = self.postal_address
-        return Applicant(
-            document_type=self.document.type if self.document else None,
-            document_number=self.document.number if self.document else None,
-            nir=self.nir,
-            iban=self.iban,
-            phone=self.phone,
-            postal_address=(
-                PostalAddress(address.line, address.postcode, address.city) if address else None
-            ),
-        )
+        """An applicant of these identifiers only, read as a check's applicant is."""
+        return ApplicantIn.model_validate(self, from_attributes=True).to_applicant()
 
 
 class EmailIn(BaseModel):
