@@ -30,7 +30,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Final, Literal, TypeVar
 
@@ -147,23 +147,23 @@ def citizen_auth_from(
     )
 
 
-@dataclass(frozen=True)
-class CitizenSession:
-    """The signed-in citizen of a request (what :func:`citizen_session` returns).
+@dataclass(frozen=True, kw_only=True)
+class CitizenSession(CitizenSessionRecord):
+    """The signed-in citizen of a request (what :func:`citizen_session` returns): the session
+    as the store keeps it, with what only the request knows.
 
     ``display_name`` comes from the citizen's own sealed token, never from the database;
     ``checked_at`` is when the session was checked (the time :func:`require_recent` measures
     from). The repr masks the name.
     """
 
-    citizen_id: str
-    sid_hash: bytes
-    acr: str
-    auth_time: datetime
-    expires_at: datetime
     display_name: str
-    via: SessionKind
     checked_at: datetime
+
+    @property
+    def via(self) -> SessionKind:
+        """How the request was authenticated: the kind of the session it presented."""
+        return self.kind
 
     def __repr__(self) -> str:
         return (
@@ -339,16 +339,7 @@ async def citizen_session(request: Request) -> CitizenSession:
             raise CsrfRejected(
                 f"this request needs the session's {CSRF_HEADER} header (given at sign-in)"
             )
-    return CitizenSession(
-        citizen_id=record.citizen_id,
-        sid_hash=record.sid_hash,
-        acr=record.acr,
-        auth_time=record.auth_time,
-        expires_at=record.expires_at,
-        display_name=display_name,
-        via=kind,
-        checked_at=now,
-    )
+    return CitizenSession(**asdict(record), display_name=display_name, checked_at=now)
 
 
 def _acr_rank(acr: str) -> int:
