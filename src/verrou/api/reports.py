@@ -11,6 +11,7 @@ library verifies the token against ``/.well-known/jwks.json``.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
@@ -103,15 +104,14 @@ class DocumentsOut(BaseModel):
 
 
 def _document(services: CitizenServices, stored: StoredReport) -> DocumentOut:
-    return DocumentOut(
-        id=stored.id,
-        kind=stored.kind,
-        issued_at=stored.issued_at,
-        expires_at=stored.expires_at,
-        status=stored.status,
-        token=stored.token,
-        verify_url=verify_url(services, stored.id),
-        pdf_url=f"/v1/citizen/documents/{stored.id}.pdf",
+    """A stored document as its owner sees it: what the record says (the answer's fields
+    only), where a bank verifies it and where its PDF is."""
+    return DocumentOut.model_validate(
+        {
+            **asdict(stored),
+            "verify_url": verify_url(services, stored.id),
+            "pdf_url": f"/v1/citizen/documents/{stored.id}.pdf",
+        }
     )
 
 
