@@ -27,7 +27,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from verrou.api.citizen_auth import CitizenAuth, citizen_auth_from, pseudonymous_citizen_id
 from verrou.api.citizen_auth import router as citizen_router
-from verrou.api.citizens import CitizenServices
 from verrou.api.citizens import router as citizens_router
 from verrou.api.docs import docs_router
 from verrou.api.readiness import NotReady, Readiness
@@ -38,7 +37,7 @@ from verrou.api.responses import ApiResponse
 from verrou.api.routes import MAX_BODY_BYTES, SECURITY_SCHEME, router, security_scheme
 from verrou.api.runtime import KeyCache, Metrics, ProcessRecorder, RateLimiter, ThreadRecorder
 from verrou.api.schemas import REQUEST_MODELS, field_errors
-from verrou.api.state import ApiState, Recorder, Serving, api_state
+from verrou.api.state import ApiState, CitizenServices, Recorder, Serving, api_state
 from verrou.errors import StoreError, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey, load_fingerprint_key

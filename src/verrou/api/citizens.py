@@ -14,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import smtplib
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.applications import Starlette
 
 from verrou.api.citizen_auth import (
     CSRF_PARAMETER,
@@ -30,75 +29,21 @@ from verrou.api.citizen_auth import (
     CurrentSession,
     recent_citizen_session,
 )
-from verrou.api.responses import ApiResponse
-from verrou.api.schemas import DocumentIn, PostalAddressIn, documented_errors
-from verrou.api.state import api_state, in_store
+from verrou.api.responses import json_answer
+from verrou.api.schemas import ApplicantIn, DocumentIn, PostalAddressIn, documented_errors
+from verrou.api.state import CitizenServices, api_state, in_store
 from verrou.errors import ConfigError, DeliveryError, NotFound, SignInNotConfigured
-from verrou.fingerprints import Fingerprinter
 from verrou.registry import citizens
-from verrou.registry.citizens import OwnerOutcome, SignedInIdentity
-from verrou.registry.contacts import Contact, ContactKey
-from verrou.registry.policy import Applicant, PostalAddress
+from verrou.registry.citizens import OwnerOutcome
+from verrou.registry.contacts import Contact
+from verrou.registry.policy import Applicant
 from verrou.registry.subjects import short_fingerprint
-from verrou.settings import Settings, smtp_address
-from verrou.signing import SigningKey
+from verrou.settings import smtp_address
 from verrou.store.protocols import RegistryStore
 
 router = APIRouter(prefix="/v1/citizen", tags=["citizen"])
 
 RecentSession = Annotated[CitizenSession, Depends(recent_citizen_session)]
-
-
-@dataclass(frozen=True)
-class CitizenServices:
-    """What the citizen routes need beyond the session: the fingerprint key (to derive keys
-    as checks do), the contact key (to seal emails and notes), the signing key (reports),
-    where email codes are sent from, and the public URL documents point to."""
-
-    fingerprinter: Fingerprinter
-    contact_key: ContactKey
-    signing_key: SigningKey
-    smtp_url: str | None
-    sender: str
-    public_url: str
-    attestation_validity: timedelta
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        fingerprinter: Fingerprinter,
-        contact_key: ContactKey,
-        signing_key: SigningKey,
-    ) -> CitizenServices:
-        return cls(
-            fingerprinter,
-            contact_key,
-            signing_key,
-            settings.smtp_url,
-            settings.alert_sender,
-            settings.public_url,
-            timedelta(days=settings.attestation_days),
-        )
-
-    def sign_in_hook(self, app: Starlette) -> Callable[[SignedInIdentity, datetime], str]:
-        """The sign-in hook of :mod:`verrou.api.citizen_auth`: the registry records the
-        citizen and binds the person keys of their verified claims, on the request side's
-        store connection."""
-
-        def sign_in(claims: SignedInIdentity, now: datetime) -> str:
-            serving = api_state(app).live()
-            with serving.store_lock:
-                citizen = citizens.sign_in(
-                    serving.store,
-                    self.fingerprinter,
-                    claims,
-                    now=now,
-                    contact_key=self.contact_key,
-                )
-            return citizen.id
-
-        return sign_in
 
 
 #: What each error means on the citizen's routes (every one may answer 401 and 404).
@@ -120,8 +65,31 @@ def citizen_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return _documented(*sorted({401, 404, 503, *statuses}))
 
 
-#: A change on a cookie session: the CSRF header is declared (it is checked by the session).
-CHANGE: Final = CSRF_PARAMETER
+def citizen_read(
+    router: APIRouter, path: str, answer: type[BaseModel], summary: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """How a citizen's read is declared: GET, answering ``answer`` or 401, 404 and 503."""
+    return router.get(path, response_model=answer, responses=citizen_errors(), summary=summary)
+
+
+def citizen_change(
+    router: APIRouter,
+    path: str,
+    answer: type[BaseModel],
+    summary: str,
+    *statuses: int,
+    status_code: int | None = None,
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """How a citizen's change is declared: POST with the CSRF header (a cookie session needs
+    it; the session checks it), answering ``answer`` or 401, 403, 404, 503 and ``statuses``."""
+    return router.post(
+        path,
+        response_model=answer,
+        status_code=status_code,
+        responses=citizen_errors(403, *statuses),
+        openapi_extra=CSRF_PARAMETER,
+        summary=summary,
+    )
 
 
 def citizen_services(request: Request) -> CitizenServices:
@@ -130,10 +98,6 @@ def citizen_services(request: Request) -> CitizenServices:
     if services is None:
         raise SignInNotConfigured("citizen sign-in is not configured on this server")
     return services
-
-
-def _json(model: BaseModel, status: int = 200) -> Response:
-    return ApiResponse(model.model_dump_json(), status_code=status)
 
 
 # --- answers ----------------------------------------------------------------------------------
@@ -149,6 +113,8 @@ class KeyOut(BaseModel):
 
 
 class ExposureOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from a MyExposure
+
     breach: str
     title: str | None
     data_classes: list[str]
@@ -182,10 +148,12 @@ class OutcomesOut(BaseModel):
 
 
 class CheckSeenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from a CheckSeen
+
     check_id: str
     at: datetime
     relying_party_id: str
-    relying_party: str
+    relying_party: str = Field(validation_alias="relying_party_name")
     sector: str
     verdict: str
     attributes: list[str]
@@ -236,17 +204,8 @@ class IdentifiersIn(BaseModel):
     postal_address: PostalAddressIn | None = None
 
     def to_applicant(self) -> Applicant:
-        address = self.postal_address
-        return Applicant(
-            document_type=self.document.type if self.document else None,
-            document_number=self.document.number if self.document else None,
-            nir=self.nir,
-            iban=self.iban,
-            phone=self.phone,
-            postal_address=(
-                PostalAddress(address.line, address.postcode, address.city) if address else None
-            ),
-        )
+        """An applicant of these identifiers only, read as a check's applicant is."""
+        return ApplicantIn.model_validate(self, from_attributes=True).to_applicant()
 
 
 class EmailIn(BaseModel):
@@ -280,10 +239,26 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class _ChangeMine(Protocol):
+    """A change of all of a citizen's keys at once (:func:`~verrou.registry.citizens.freeze_mine`,
+    :func:`~verrou.registry.citizens.lift_mine`)."""
+
+    def __call__(
+        self, store: RegistryStore, citizen_id: str, *, now: datetime
+    ) -> list[OwnerOutcome]: ...
+
+
+async def _change_mine(request: Request, change: _ChangeMine, current: CitizenSession) -> Response:
+    """``change`` on the request side's store connection, answered as its outcomes."""
+    citizen_services(request)
+    found = await in_store(request, lambda store: change(store, current.citizen_id, now=_now()))
+    return json_answer(_outcomes(found))
+
+
 # --- routes -------------------------------------------------------------------------------------
 
 
-@router.get("/me", response_model=MeOut, responses=citizen_errors(401, 503), summary="My identity")
+@citizen_read(router, "/me", MeOut, "My identity")
 async def me(request: Request, current: CurrentSession) -> Response:
     """My keys (short fingerprints), whether my identity is frozen, and the breaches that
     exposed me with what they exposed."""
@@ -305,27 +280,13 @@ async def me(request: Request, current: CurrentSession) -> Response:
                 )
                 for k in keys
             ],
-            exposures=[
-                ExposureOut(
-                    breach=e.breach,
-                    title=e.title,
-                    data_classes=list(e.data_classes),
-                    disclosed_at=e.disclosed_at,
-                    attributes=list(e.attributes),
-                )
-                for e in exposures
-            ],
+            exposures=[ExposureOut.model_validate(e) for e in exposures],
         )
 
-    return _json(await in_store(request, read))
+    return json_answer(await in_store(request, read))
 
 
-@router.get(
-    "/checks",
-    response_model=ChecksOut,
-    responses=citizen_errors(401, 503),
-    summary="Who checked my identity",
-)
+@citizen_read(router, "/checks", ChecksOut, "Who checked my identity")
 async def checks(
     request: Request,
     current: CurrentSession,
@@ -339,35 +300,17 @@ async def checks(
         request,
         lambda store: citizens.who_checked(store, current.citizen_id, limit=limit, before=before),
     )
-    return _json(
-        ChecksOut(
-            checks=[
-                CheckSeenOut(
-                    check_id=c.check_id,
-                    at=c.at,
-                    relying_party_id=c.relying_party_id,
-                    relying_party=c.relying_party_name,
-                    sector=c.sector,
-                    verdict=c.verdict,
-                    attributes=list(c.attributes),
-                )
-                for c in seen
-            ]
-        )
-    )
+    return json_answer(ChecksOut(checks=[CheckSeenOut.model_validate(c) for c in seen]))
 
 
-@router.get(
-    "/relying-parties",
-    response_model=RelyingPartiesOut,
-    responses=citizen_errors(401, 503),
-    summary="The organisations I may open my identity for",
+@citizen_read(
+    router, "/relying-parties", RelyingPartiesOut, "The organisations I may open my identity for"
 )
 async def relying_parties(request: Request, current: CurrentSession) -> Response:
     """Every active relying party (id, name, sector), for a thaw."""
     citizen_services(request)
     parties = await in_store(request, lambda store: store.list_relying_parties())
-    return _json(
+    return json_answer(
         RelyingPartiesOut(
             relying_parties=[
                 RelyingPartyOut(id=p.id, name=p.name, sector=p.sector) for p in parties if p.active
@@ -376,29 +319,15 @@ async def relying_parties(request: Request, current: CurrentSession) -> Response
     )
 
 
-@router.post(
-    "/freeze",
-    response_model=OutcomesOut,
-    responses=citizen_errors(401, 403, 503),
-    openapi_extra=CHANGE,
-    summary="Freeze my identity",
-)
+@citizen_change(router, "/freeze", OutcomesOut, "Freeze my identity")
 async def freeze(request: Request, current: CurrentSession) -> Response:
     """Freeze every key of my identity: every check is ``deny`` from the next one on. Only I
     (after a recent sign-in) can open it again."""
-    citizen_services(request)
-    found = await in_store(
-        request, lambda store: citizens.freeze_mine(store, current.citizen_id, now=_now())
-    )
-    return _json(_outcomes(found))
+    return await _change_mine(request, citizens.freeze_mine, current)
 
 
-@router.post(
-    "/thaw",
-    response_model=OutcomesOut,
-    responses=citizen_errors(401, 403, 404, 409, 422, 503),
-    openapi_extra=CHANGE,
-    summary="Open my identity for one bank for a few days",
+@citizen_change(
+    router, "/thaw", OutcomesOut, "Open my identity for one bank for a few days", 409, 422
 )
 async def thaw(request: Request, current: RecentSession, body: ThawIn) -> Response:
     """Open my own frozen keys for one relying party (or every one) for up to 30 days. Keys
@@ -425,32 +354,18 @@ async def thaw(request: Request, current: RecentSession, body: ThawIn) -> Respon
             now=now,
         )
 
-    return _json(_outcomes(await in_store(request, run)))
+    return json_answer(_outcomes(await in_store(request, run)))
 
 
-@router.post(
-    "/lift",
-    response_model=OutcomesOut,
-    responses=citizen_errors(401, 403, 409, 503),
-    openapi_extra=CHANGE,
-    summary="Lift my freeze",
-)
+@citizen_change(router, "/lift", OutcomesOut, "Lift my freeze", 409)
 async def lift(request: Request, current: RecentSession) -> Response:
     """Lift my own freezes (checks on leaked keys are ``step_up`` again). Needs a recent
     sign-in at eidas2."""
-    citizen_services(request)
-    found = await in_store(
-        request, lambda store: citizens.lift_mine(store, current.citizen_id, now=_now())
-    )
-    return _json(_outcomes(found))
+    return await _change_mine(request, citizens.lift_mine, current)
 
 
-@router.post(
-    "/identifiers",
-    response_model=OutcomesOut,
-    responses=citizen_errors(401, 403, 422, 503),
-    openapi_extra=CHANGE,
-    summary="Add my document, NIR, IBAN, phone or address",
+@citizen_change(
+    router, "/identifiers", OutcomesOut, "Add my document, NIR, IBAN, phone or address", 422
 )
 async def identifiers(request: Request, current: CurrentSession, body: IdentifiersIn) -> Response:
     """Bind my own identifiers to my account, canonicalised as checks are. I may freeze them;
@@ -468,7 +383,7 @@ async def identifiers(request: Request, current: CurrentSession, body: Identifie
             contact_key=services.contact_key,
         ),
     )
-    return _json(_outcomes([OwnerOutcome(key, "placed") for key in added]))
+    return json_answer(_outcomes([OwnerOutcome(key, "placed") for key in added]))
 
 
 def _send_code(services: CitizenServices, contact: Contact, code: str) -> None:
@@ -493,13 +408,15 @@ def _send_code(services: CitizenServices, contact: Contact, code: str) -> None:
         raise DeliveryError("the email with the code could not be sent: try again") from None
 
 
-@router.post(
+@citizen_change(
+    router,
     "/emails",
-    response_model=EmailCodeOut,
+    EmailCodeOut,
+    "Add an email: a code is sent to it",
+    422,
+    429,
+    502,
     status_code=202,
-    responses=citizen_errors(401, 403, 422, 429, 502, 503),
-    openapi_extra=CHANGE,
-    summary="Add an email: a code is sent to it",
 )
 async def add_email(request: Request, current: CurrentSession, body: EmailIn) -> Response:
     """Send a six-digit code to this address; proving it makes it mine and my alert contact."""
@@ -517,16 +434,10 @@ async def add_email(request: Request, current: CurrentSession, body: EmailIn) ->
         ),
     )
     await asyncio.to_thread(_send_code, services, contact, code)
-    return _json(EmailCodeOut(code_id=code_id, expires_at=now + citizens.EMAIL_CODE_TTL), 202)
+    return json_answer(EmailCodeOut(code_id=code_id, expires_at=now + citizens.EMAIL_CODE_TTL), 202)
 
 
-@router.post(
-    "/emails/verify",
-    response_model=OutcomesOut,
-    responses=citizen_errors(401, 403, 422, 503),
-    openapi_extra=CHANGE,
-    summary="Prove an email with its code",
-)
+@citizen_change(router, "/emails/verify", OutcomesOut, "Prove an email with its code", 422)
 async def verify_email(request: Request, current: CurrentSession, body: EmailCodeIn) -> Response:
     """The code sent to the address: the email becomes mine and receives my alerts."""
     services = citizen_services(request)
@@ -536,4 +447,4 @@ async def verify_email(request: Request, current: CurrentSession, body: EmailCod
             store, services.contact_key, current.citizen_id, body.code_id, body.code, now=_now()
         ),
     )
-    return _json(_outcomes([OwnerOutcome(key, "placed")]))
+    return json_answer(_outcomes([OwnerOutcome(key, "placed")]))

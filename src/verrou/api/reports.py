@@ -11,6 +11,7 @@ library verifies the token against ``/.well-known/jwks.json``.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
@@ -19,11 +20,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from verrou.api.citizen_auth import CitizenSession, CurrentSession, recent_citizen_session
-from verrou.api.citizens import CHANGE, CitizenServices, citizen_errors, citizen_services
-from verrou.api.responses import ApiResponse
+from verrou.api.citizens import citizen_change, citizen_errors, citizen_read, citizen_services
+from verrou.api.responses import json_answer
 from verrou.api.routes import SECURED, relying_party
 from verrou.api.schemas import documented_errors
-from verrou.api.state import api_state, in_store
+from verrou.api.state import CitizenServices, api_state, in_store
 from verrou.errors import InvalidReport, NotFound
 from verrou.pdf import attestation_pdf, report_pdf
 from verrou.registry import filing
@@ -103,29 +104,19 @@ class DocumentsOut(BaseModel):
 
 
 def _document(services: CitizenServices, stored: StoredReport) -> DocumentOut:
-    return DocumentOut(
-        id=stored.id,
-        kind=stored.kind,
-        issued_at=stored.issued_at,
-        expires_at=stored.expires_at,
-        status=stored.status,
-        token=stored.token,
-        verify_url=verify_url(services, stored.id),
-        pdf_url=f"/v1/citizen/documents/{stored.id}.pdf",
+    """A stored document as its owner sees it: what the record says (the answer's fields
+    only), where a bank verifies it and where its PDF is."""
+    return DocumentOut.model_validate(
+        {
+            **asdict(stored),
+            "verify_url": verify_url(services, stored.id),
+            "pdf_url": f"/v1/citizen/documents/{stored.id}.pdf",
+        }
     )
 
 
-def _json(model: BaseModel, status: int = 200) -> Response:
-    return ApiResponse(model.model_dump_json(), status_code=status)
-
-
-@citizen_router.post(
-    "/reports",
-    response_model=DocumentOut,
-    status_code=201,
-    responses=citizen_errors(401, 403, 404, 422, 503),
-    openapi_extra=CHANGE,
-    summary="Report an identity theft",
+@citizen_change(
+    citizen_router, "/reports", DocumentOut, "Report an identity theft", 422, status_code=201
 )
 async def file_report(request: Request, current: RecentSession, body: ReportIn) -> Response:
     """File an identity-theft report: it freezes my identity (``deny`` everywhere, and no
@@ -148,16 +139,11 @@ async def file_report(request: Request, current: RecentSession, body: ReportIn) 
             contact_key=services.contact_key,
         ),
     )
-    return _json(_document(services, stored), 201)
+    return json_answer(_document(services, stored), 201)
 
 
-@citizen_router.post(
-    "/attestations",
-    response_model=DocumentOut,
-    status_code=201,
-    responses=citizen_errors(401, 403, 503),
-    openapi_extra=CHANGE,
-    summary="Get a proof of exposure",
+@citizen_change(
+    citizen_router, "/attestations", DocumentOut, "Get a proof of exposure", status_code=201
 )
 async def attest(request: Request, current: CurrentSession) -> Response:
     """A signed exposure attestation: the breaches that exposed me (names, data classes,
@@ -173,19 +159,14 @@ async def attest(request: Request, current: CurrentSession) -> Response:
             validity=services.attestation_validity,
         ),
     )
-    return _json(_document(services, stored), 201)
+    return json_answer(_document(services, stored), 201)
 
 
-@citizen_router.get(
-    "/documents",
-    response_model=DocumentsOut,
-    responses=citizen_errors(401, 503),
-    summary="My reports and attestations",
-)
+@citizen_read(citizen_router, "/documents", DocumentsOut, "My reports and attestations")
 async def my_documents(request: Request, current: CurrentSession) -> Response:
     services = citizen_services(request)
     found = await in_store(request, lambda store: store.list_reports(citizen_id=current.citizen_id))
-    return _json(DocumentsOut(documents=[_document(services, s) for s in found]))
+    return json_answer(DocumentsOut(documents=[_document(services, s) for s in found]))
 
 
 @citizen_router.get(
@@ -252,35 +233,9 @@ class VerifyIn(BaseModel):
     token: str = Field(max_length=16_384, description="The document's compact JWS.")
 
 
-class VerificationOut(BaseModel):
-    id: str
-    kind: Literal["report", "attestation"]
-    valid: bool
-    status: Literal["valid", "withdrawn", "expired"]
-    issued_at: datetime
-    withdrawn_at: datetime | None
-    expires_at: datetime | None
-    disputed_checks: list[str] = Field(
-        description="The checks of yours (your check ids) this report disputes; never another's."
-    )
-
-
-def _verification(found: filing.Verification) -> VerificationOut:
-    return VerificationOut(
-        id=found.id,
-        kind=found.kind,
-        valid=found.valid,
-        status=found.status,
-        issued_at=found.issued_at,
-        withdrawn_at=found.withdrawn_at,
-        expires_at=found.expires_at,
-        disputed_checks=list(found.disputed_checks),
-    )
-
-
 @party_router.post(
     "/verify",
-    response_model=VerificationOut,
+    response_model=filing.Verification,
     responses=_party_errors(400, 401, 404, 503),
     summary="Verify a report or attestation token",
     openapi_extra=SECURED,
@@ -296,12 +251,12 @@ async def verify_token(request: Request, body: VerifyIn) -> Response:
             store, body.token, jwks, relying_party_id=party.id, now=_now()
         ),
     )
-    return _json(_verification(found))
+    return json_answer(found)
 
 
 @party_router.get(
     "/{document_id}",
-    response_model=VerificationOut,
+    response_model=filing.Verification,
     responses=_party_errors(401, 404, 503),
     summary="The status of a report or attestation (its QR code)",
     openapi_extra=SECURED,
@@ -317,7 +272,7 @@ async def verify_id(request: Request, document_id: Annotated[str, Path(pattern=_
             raise NotFound(f"no document {document_id}")
         return filing.verify_for(store, stored.token, jwks, relying_party_id=party.id, now=_now())
 
-    return _json(_verification(await in_store(request, run)))
+    return json_answer(await in_store(request, run))
 
 
 __all__ = ["citizen_router", "party_router", "verify_url"]

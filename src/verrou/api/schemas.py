@@ -86,20 +86,13 @@ class ApplicantIn(BaseModel):
     postal_address: PostalAddressIn | None = None
 
     def to_applicant(self) -> Applicant:
-        """The domain's applicant (canonicalised later, by the check or the CLI command)."""
-        address = self.postal_address
+        """The domain's applicant (canonicalised later, by the check or the CLI command): the
+        same fields, but the document's two, and the address as the domain's."""
+        document, address = self.document, self.postal_address
         return Applicant(
-            family_name=self.family_name,
-            usage_name=self.usage_name,
-            given_names=self.given_names,
-            birth_date=self.birth_date,
-            birth_place=self.birth_place,
-            document_type=self.document.type if self.document else None,
-            document_number=self.document.number if self.document else None,
-            nir=self.nir,
-            email=self.email,
-            phone=self.phone,
-            iban=self.iban,
+            **self.model_dump(exclude={"document", "postal_address"}),
+            document_type=document.type if document else None,
+            document_number=document.number if document else None,
             postal_address=(
                 PostalAddress(address.line, address.postcode, address.city) if address else None
             ),

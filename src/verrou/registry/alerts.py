@@ -269,11 +269,7 @@ def alert_message(alert: Alert) -> AlertMessage:
             f" This alert covers {alert.checks} attempts at {party}, the first {date_en}, "
             f"the last {last_en}."
         )
-    body = (
-        f"{french}\n\nRéférence : {alert.check_id}\n\n"
-        f"English: {english}\n\nReference: {alert.check_id}\n\n{_NEVER_ASKS}"
-    )
-    return AlertMessage(subject=subject, body=body)
+    return _message(alert, subject, french, english)
 
 
 _NOT_YOU_FR: Final = (
@@ -339,22 +335,24 @@ def _account_message(alert: Alert, date_fr: str, date_en: str) -> AlertMessage:
             f"Your data is in the breach '{alert.breach}' (data: {classes}), recorded "
             f"{date_en}. Freeze your identity in your verrou space if it is not frozen yet."
         )
-        body = (
-            f"{french}\n\nRéférence : {alert.check_id}\n\nEnglish: {english}\n\n"
-            f"Reference: {alert.check_id}\n\n{_NEVER_ASKS}"
-        )
-        return AlertMessage(subject=subject, body=body)
-    body = (
-        f"{french}\n\n{_NOT_YOU_FR}\n\nRéférence : {alert.check_id}\n\n"
-        f"English: {english} {_NOT_YOU_EN}\n\nReference: {alert.check_id}\n\n{_NEVER_ASKS}"
-    )
-    return AlertMessage(subject=subject, body=body)
+        return _message(alert, subject, french, english)
+    return _message(alert, subject, f"{french}\n\n{_NOT_YOU_FR}", f"{english} {_NOT_YOU_EN}")
 
 
 _NEVER_ASKS: Final = (
     "verrou ne vous demandera jamais vos identifiants, un mot de passe ou un code. / "
     "verrou will never ask for your credentials, a password or a code.\n"
 )
+
+
+def _message(alert: Alert, subject: str, french: str, english: str) -> AlertMessage:
+    """An alert's message: the French text, then the English one, each with the alert's
+    reference, and the reminder that verrou never asks for credentials."""
+    body = (
+        f"{french}\n\nRéférence : {alert.check_id}\n\n"
+        f"English: {english}\n\nReference: {alert.check_id}\n\n{_NEVER_ASKS}"
+    )
+    return AlertMessage(subject=subject, body=body)
 
 
 def webhook_payload(alert: Alert, *, sent_at: datetime) -> bytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -71,7 +71,13 @@ class Verification:
     issued_at: datetime
     withdrawn_at: datetime | None
     expires_at: datetime | None
-    disputed_checks: tuple[str, ...]
+    disputed_checks: tuple[str, ...] = field(
+        # The relying party's documentation (the API answers this record as it is).
+        metadata={
+            "description": "The checks of yours (your check ids) this report disputes; "
+            "never another's."
+        }
+    )
 
 
 def _note_fingerprint(report_id: str) -> bytes:

@@ -19,10 +19,12 @@ concurrent writers take turns and the chain never forks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +50,9 @@ from verrou.registry.records import (
     RelyingParty,
 )
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 # --- pieces shared by the backends -----------------------------------------------------------
 
 #: The verdict policy a group of checks is concluded with, from what the registry holds for
@@ -66,6 +71,24 @@ RUN_COLUMNS = (
 
 def _same(value: Any) -> Any:
     return value
+
+
+def record_columns(kind: type[DataclassInstance]) -> str:
+    """The columns of a table that holds records of ``kind`` as they are (citizens' keys, email
+    codes, reports, sessions): one per field, named and ordered as the fields."""
+    return ", ".join(field.name for field in dataclasses.fields(kind))
+
+
+def record_row(record: DataclassInstance, at: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    """``record`` as a row of its :func:`record_columns`: its fields in order, times encoded
+    by ``at`` (the dialect's), enumerations by their value."""
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return at(value)
+        return value.value if isinstance(value, Enum) else value
+
+    return tuple(cell(getattr(record, field.name)) for field in dataclasses.fields(record))
 
 
 def breach_from_row(

@@ -182,11 +182,17 @@ class SqlRegistry(SqlSessions, RegistryStore):
     def _fetch_in(self, db: Any) -> Fetch:
         return lambda sql, params: self._exec(db, sql, params).fetchall()
 
-    def _insert(self, db: Any, table: str, columns: str, row: Sequence[Any]) -> None:
+    def _insert(
+        self, db: Any, table: str, columns: str, row: Sequence[Any], *, unless: str = ""
+    ) -> bool:
         """One row into ``table``, its values in the order of ``columns``: one placeholder per
-        value, so that the statement cannot drift from a column list of verrou.store.base."""
+        value, so that the statement cannot drift from a column list of verrou.store.base.
+        With ``unless`` (a unique key's columns), nothing when a row with that key exists.
+        Whether a row was added."""
         marks = ", ".join("?" * len(row))
-        self._exec(db, f"INSERT INTO {table} ({columns}) VALUES ({marks})", row)
+        conflict = f" ON CONFLICT ({unless}) DO NOTHING" if unless else ""
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}){conflict}"
+        return bool(self._exec(db, sql, row).rowcount == 1)
 
     # --- schema -------------------------------------------------------------------------------
 

@@ -21,16 +21,12 @@ from verrou.registry.citizen_records import (
     EmailCode,
     StoredReport,
 )
+from verrou.store.base import record_columns, record_row
 from verrou.store.sql import SqlRegistry
 
-_KEY_COLUMNS = "citizen_id, fingerprint, attribute, kind, source, added_at"
-_REPORT_COLUMNS = (
-    "id, citizen_id, kind, issued_at, expires_at, status, withdrawn_at, claims, token, sealed_note"
-)
-_CODE_COLUMNS = (
-    "id, citizen_id, fingerprint, sealed_contact, code_hash, created_at, expires_at, attempts, "
-    "used_at"
-)
+_KEY_COLUMNS = record_columns(CitizenKey)
+_REPORT_COLUMNS = record_columns(StoredReport)
+_CODE_COLUMNS = record_columns(EmailCode)
 
 
 class CitizenSql(SqlRegistry):
@@ -93,20 +89,10 @@ class CitizenSql(SqlRegistry):
             for key, draft in zip(keys, audits, strict=True):
                 if draft.subject != key.fingerprint.hex():
                     raise ValueError("a binding's audit entry must name its key")
-                inserted = self._exec(
-                    db,
-                    f"INSERT INTO citizen_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (citizen_id, fingerprint) DO NOTHING",
-                    (
-                        key.citizen_id,
-                        key.fingerprint,
-                        key.attribute,
-                        key.kind.value,
-                        key.source,
-                        self._at(key.added_at),
-                    ),
-                )
-                if inserted.rowcount == 1:
+                row = record_row(key, self._at)
+                if self._insert(
+                    db, "citizen_keys", _KEY_COLUMNS, row, unless="citizen_id, fingerprint"
+                ):
                     added.append(key)
                     drafts.append(draft)
             if drafts:
@@ -173,21 +159,7 @@ class CitizenSql(SqlRegistry):
 
     def add_email_code(self, code: EmailCode) -> None:
         with self._write() as db:
-            self._exec(
-                db,
-                f"INSERT INTO email_codes ({_CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    code.id,
-                    code.citizen_id,
-                    code.fingerprint,
-                    code.sealed_contact,
-                    code.code_hash,
-                    self._at(code.created_at),
-                    self._at(code.expires_at),
-                    code.attempts,
-                    None if code.used_at is None else self._at(code.used_at),
-                ),
-            )
+            self._insert(db, "email_codes", _CODE_COLUMNS, record_row(code, self._at))
 
     def email_codes_since(self, citizen_id: str, since: datetime) -> int:
         rows = self._read(
@@ -332,22 +304,7 @@ class CitizenSql(SqlRegistry):
     ) -> None:
         with self._write() as db:
             head = self._audit_head(db)
-            self._exec(
-                db,
-                f"INSERT INTO reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    report.id,
-                    report.citizen_id,
-                    report.kind,
-                    self._at(report.issued_at),
-                    None if report.expires_at is None else self._at(report.expires_at),
-                    report.status,
-                    None if report.withdrawn_at is None else self._at(report.withdrawn_at),
-                    report.claims,
-                    report.token,
-                    report.sealed_note,
-                ),
-            )
+            self._insert(db, "reports", _REPORT_COLUMNS, record_row(report, self._at))
             if disputes:
                 db.cursor().executemany(
                     self._sql(
