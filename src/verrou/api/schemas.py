@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -312,12 +312,14 @@ class StatusOut(BaseModel):
 
 
 class JwkOut(BaseModel):
-    kty: str
-    crv: str
-    x: str
-    kid: str
+    """A published verification key: always an Ed25519 signature key."""
+
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: str = Field(description="The public key, base64url.")
+    kid: str = Field(description="RFC 7638 thumbprint.")
     alg: str | None = None
-    use: str | None = None
+    use: Literal["sig"] | None = None
 
 
 class JwksOut(BaseModel):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final, Literal, Protocol, TypeAlias
@@ -354,12 +354,13 @@ def notify_owner(
     reference = reference or new_change_ref()
     queued = 0
     for email_fp, sealed in _email_contacts(store, citizen_id):
+        # About the change of ``reference``, to the address sealed to its own key.
         alert = Alert(
-            subject_fingerprint=email_fp,
-            kind=kind,
-            relying_party=relying_party,
-            at=now,
-            check_id=reference,
+            email_fp,
+            kind,
+            relying_party,
+            now,
+            reference,
             until=until,
             breach=breach,
             data_classes=tuple(data_classes),
@@ -510,6 +511,61 @@ def _nothing_to_open(refused: Sequence[OwnerOutcome]) -> str:
 # --- who checked my identity ---------------------------------------------------------------------
 
 
+def checks_of(
+    store: RegistryStore,
+    fingerprints: Sequence[bytes],
+    *,
+    limit: int,
+    before: datetime | None = None,
+    only: Collection[str] | None = None,
+) -> list[CheckIndexRow]:
+    """The checks of these keys, newest first, from the checks index: a row per key a check
+    touched, for at most ``limit`` checks, made before ``before`` and among the check ids
+    ``only`` when given. The index holds (fingerprint, seq); the entries it points to hold the
+    rest, and seq order is the log's, which is time order."""
+    if not fingerprints or limit <= 0:
+        return []
+    parties = {party.id: party for party in store.list_relying_parties()}
+    page = max(100, limit * len(fingerprints))  # a check touches several of one's keys
+    found: list[CheckIndexRow] = []
+    checks: set[str] = set()
+    below: int | None = None
+    while len(checks) < limit:
+        index = store.check_seqs(fingerprints, below=below, limit=page)
+        if not index:
+            break
+        entries = store.entries_at(sorted({seq for _, seq in index}))
+        for fingerprint, seq in index:
+            entry = entries.get(seq)
+            if entry is None or entry.action != "check":
+                continue
+            check_id = str(entry.details.get("check_id", ""))
+            if (before is not None and entry.at >= before) or (
+                only is not None and check_id not in only
+            ):
+                continue
+            if check_id not in checks and len(checks) == limit:
+                break
+            checks.add(check_id)
+            party = parties.get(entry.actor)
+            found.append(
+                CheckIndexRow(
+                    fingerprint,
+                    entry.at,
+                    seq,
+                    check_id,
+                    entry.actor,
+                    party.name if party else "",
+                    party.sector if party else "",
+                    str(entry.details.get("verdict", "")),
+                )
+            )
+        below = index[-1][1]
+        if len(index) < page:
+            break
+    return found
+
+
 def who_checked(
     store: RegistryStore,
     citizen_id: str,
@@ -521,7 +577,7 @@ def who_checked(
     party, sector, when, verdict, and which of the citizen's attributes it touched."""
     keys = my_keys(store, citizen_id)
     attribute_of = {key.fingerprint: key.attribute for key in keys}
-    rows = store.checks_of(list(attribute_of), limit=limit, before=before)
+    rows = checks_of(store, list(attribute_of), limit=limit, before=before)
     seen: dict[str, CheckSeen] = {}
     for row in rows:
         found = seen.get(row.check_id)
@@ -652,6 +708,7 @@ __all__ = [
     "alert_new_exposures",
     "bind_identifiers",
     "bind_keys",
+    "checks_of",
     "freeze_mine",
     "identity_keys",
     "lift_mine",

@@ -108,7 +108,7 @@ def file_report(
         raise NotFound("this account holds no key: sign in again")
     mine = {key.fingerprint for key in keys}
     wanted = set(disputed_check_ids)
-    rows = store.checks_of(list(mine), limit=len(wanted), only=wanted) if wanted else []
+    rows = citizens.checks_of(store, list(mine), limit=len(wanted), only=wanted) if wanted else []
     by_check = {row.check_id: row for row in rows}
     disputed: list[DisputedCheck] = []
     for check_id in dict.fromkeys(disputed_check_ids):

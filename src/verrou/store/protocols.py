@@ -10,14 +10,13 @@ its key, and the store only writes them (:meth:`RelyingPartyStore.add_relying_pa
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from verrou.registry.alerts import Alert, OutboxItem
 from verrou.registry.audit import AuditEntry, AuditSnapshot, StoredEntry
 from verrou.registry.citizen_records import (
-    CheckIndexRow,
     Citizen,
     CitizenKey,
     ContestedKey,
@@ -301,17 +300,16 @@ class CitizenStore(Protocol):
         """Mark a code used; False when it was used already (two tries racing)."""
         ...
 
-    def checks_of(
-        self,
-        fingerprints: Sequence[bytes],
-        *,
-        limit: int,
-        before: datetime | None = None,
-        only: Collection[str] | None = None,
-    ) -> list[CheckIndexRow]:
-        """The checks of these keys from the checks index, newest first: a row per key a check
-        touched, for at most ``limit`` checks, made before ``before`` and among the check ids
-        ``only`` when given."""
+    def check_seqs(
+        self, fingerprints: Sequence[bytes], *, below: int | None, limit: int
+    ) -> list[tuple[bytes, int]]:
+        """(fingerprint, audit seq) of the checks index for these keys, newest first, at most
+        ``limit`` rows, of seqs below ``below`` when given."""
+        ...
+
+    def entries_at(self, seqs: Sequence[int]) -> dict[int, AuditEntry]:
+        """The audit entries of these seqs, decoded (an unreadable one is left out: ``verrou
+        audit verify`` names it)."""
         ...
 
 

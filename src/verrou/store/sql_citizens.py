@@ -7,14 +7,13 @@ key that :meth:`SqlRegistry.run_checks` writes in each check's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from verrou.identifiers import Kind
 from verrou.registry.audit import AuditDraft, AuditEntry, entry_from_content
 from verrou.registry.citizen_records import (
-    CheckIndexRow,
     Citizen,
     CitizenKey,
     ContestedKey,
@@ -203,73 +202,25 @@ class CitizenSql(SqlRegistry):
             )
             return bool(used.rowcount == 1)
 
-    def checks_of(
-        self,
-        fingerprints: Sequence[bytes],
-        *,
-        limit: int,
-        before: datetime | None = None,
-        only: Collection[str] | None = None,
-    ) -> list[CheckIndexRow]:
+    def check_seqs(
+        self, fingerprints: Sequence[bytes], *, below: int | None, limit: int
+    ) -> list[tuple[bytes, int]]:
         keys = list(dict.fromkeys(fingerprints))
         if not keys or limit <= 0:
             return []
-        parties = {p.id: p for p in self.list_relying_parties()}
-        match, base_params = self._one_of(keys)
-        # A check touches several of one person's keys: a page holds enough rows for ``limit``
-        # checks; seq order is the log's, which is time order.
-        page = max(100, limit * len(keys))
-        found: list[CheckIndexRow] = []
-        checks: set[str] = set()
-        below: int | None = None
-        while len(checks) < limit:
-            params = list(base_params)
-            bound = ""
-            if below is not None:
-                bound = "AND seq < ? "
-                params.append(below)
-            params.append(page)
-            index = self._read(
-                f"SELECT fingerprint, seq FROM check_subjects WHERE fingerprint {match} "
-                f"{bound}ORDER BY seq DESC LIMIT ?",
-                params,
-            )
-            if not index:
-                break
-            entries = self._entries_at(sorted({int(row[1]) for row in index}))
-            for fingerprint, seq in index:
-                entry = entries.get(int(seq))
-                if entry is None or entry.action != "check":
-                    continue
-                check_id = str(entry.details.get("check_id", ""))
-                if (before is not None and entry.at >= before) or (
-                    only is not None and check_id not in only
-                ):
-                    continue
-                if check_id not in checks and len(checks) == limit:
-                    break
-                checks.add(check_id)
-                party = parties.get(entry.actor)
-                found.append(
-                    CheckIndexRow(
-                        fingerprint=bytes(fingerprint),
-                        at=entry.at,
-                        seq=entry.seq,
-                        check_id=check_id,
-                        relying_party_id=entry.actor,
-                        relying_party_name=party.name if party else "",
-                        sector=party.sector if party else "",
-                        verdict=str(entry.details.get("verdict", "")),
-                    )
-                )
-            below = int(index[-1][1])
-            if len(index) < page:
-                break
-        return found
+        match, params = self._one_of(keys)
+        bound = ""
+        if below is not None:
+            bound = "AND seq < ? "
+            params.append(below)
+        rows = self._read(
+            f"SELECT fingerprint, seq FROM check_subjects WHERE fingerprint {match} "
+            f"{bound}ORDER BY seq DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [(bytes(row[0]), int(row[1])) for row in rows]
 
-    def _entries_at(self, seqs: Sequence[int]) -> dict[int, AuditEntry]:
-        """The audit entries of these seqs, decoded (an unreadable one is left out: `verrou
-        audit verify` names it)."""
+    def entries_at(self, seqs: Sequence[int]) -> dict[int, AuditEntry]:
         match, params = self._one_of(list(seqs))
         entries: dict[int, AuditEntry] = {}
         for seq, content, prev_hash, entry_hash in self._read(
