@@ -378,3 +378,28 @@ def test_an_eidas1_sign_in_may_freeze_but_not_open(running: Running) -> None:
     jean.sign_in(**{**JEAN, "acr": "eidas1"})
     assert jean.post("/v1/citizen/freeze").status_code == 200
     assert _status(jean.post("/v1/citizen/lift")) == (403, "reauthentication_required")
+
+
+def test_two_signed_in_citizens_claiming_one_key_cannot_open_it(running: Running) -> None:
+    """A fraudster signed in as himself binds the victim's IBAN: the victim's thaw leaves it
+    frozen (contested), the fraudster cannot lift the victim's freeze, and the operators see
+    the conflict."""
+    victim, fraudster = Browser(running), Browser(running)
+    victim.sign_in(**JEAN)
+    fraudster.sign_in(**ELODIE)
+    iban = {"iban": "FR76 3000 6000 0112 3456 7890 189"}
+    assert victim.post("/v1/citizen/identifiers", iban).status_code == 200
+    assert victim.post("/v1/citizen/freeze").status_code == 200
+    assert fraudster.post("/v1/citizen/identifiers", iban).status_code == 200
+
+    thawed = victim.post("/v1/citizen/thaw", {"days": 1}).json()["outcomes"]
+    by_attribute = {o["attribute"]: (o["outcome"], o["refusal"]) for o in thawed}
+    assert by_attribute["iban"] == ("refused", "contested")
+    assert by_attribute["person"] == ("thawed", None)
+    assert _status(fraudster.post("/v1/citizen/lift")) == (409, "conflict")
+    store = open_store(running.store_url)
+    try:
+        contested = store.contested_keys()
+    finally:
+        store.close()
+    assert len(contested) == 1 and contested[0].frozen
