@@ -27,6 +27,9 @@ from schemathesis.specs.openapi.checks import (
 from conftest import LEAKED_PEOPLE, ingest_leak
 from verrou.api import create_app
 from verrou.api.citizen_auth import router as citizen_router
+from verrou.api.citizens import router as citizens_router
+from verrou.api.reports import citizen_router as reports_citizen_router
+from verrou.api.reports import party_router as reports_party_router
 from verrou.api.routes import router
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey, key_id_for
@@ -80,7 +83,13 @@ CHECKS = [
 #: on Function._nodeid, so each operation gets its own Hypothesis test from as_strategy().
 ROUTES = [
     route
-    for route in [*router.routes, *citizen_router.routes]
+    for route in [
+        *router.routes,
+        *citizen_router.routes,
+        *citizens_router.routes,
+        *reports_citizen_router.routes,
+        *reports_party_router.routes,
+    ]
     if isinstance(route, APIRoute) and route.include_in_schema
 ]
 OPERATIONS = sorted((method, route.path) for route in ROUTES for method in route.methods)

@@ -175,15 +175,19 @@ def test_freeze_then_show_then_lift(keyed: dict[str, str], database: Path) -> No
     assert [k["state"] for k in as_json["keys"]] == ["frozen", "frozen"]
     assert [h["action"] for h in as_json["keys"][0]["history"]] == ["freeze.place"]
 
-    again = run(keyed, database, "freeze", "place", *PERSON)
+    again = run(keyed, database, "freeze", "place", *PERSON, "--by", "owner")
     assert "0 of 2 keys newly frozen" in again.output and "already frozen" in again.output
+    # An operator's freeze outranks an owner's: it replaces it (and would take its thaws).
+    stronger = run(keyed, database, "freeze", "place", *PERSON)
+    assert "2 of 2 keys newly frozen (owner_request, by operator)" in stronger.output
 
     lifted = run(keyed, database, "freeze", "lift", *PERSON, "--email", EMAIL)
     assert lifted.exit_code == 0, lifted.output
     assert "3 of 3 keys unfrozen" in lifted.output
     after = json.loads(run(keyed, database, "subject", "show", *PERSON, "--json").output)
     assert after["state"] == "unknown"
-    assert [h["action"] for h in after["keys"][0]["history"]] == ["freeze.place", "freeze.lift"]
+    history = [h["action"] for h in after["keys"][0]["history"]]
+    assert history == ["freeze.place", "freeze.place", "freeze.lift"]
 
     nothing = run(keyed, database, "freeze", "lift", *PERSON)
     assert nothing.exit_code == 1 and "not frozen" in nothing.output

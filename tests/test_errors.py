@@ -30,9 +30,11 @@ from verrou.errors import (
     IdentityProviderUnavailable,
     InsufficientAssurance,
     InvalidApplicant,
+    InvalidCode,
     InvalidIdentifier,
     InvalidIdentity,
     InvalidRelyingParty,
+    InvalidReport,
     InvalidThaw,
     KeyMaterialError,
     MappingError,
@@ -99,6 +101,8 @@ SAMPLES: dict[type[VerrouError], VerrouError] = {
     InsufficientAssurance: InsufficientAssurance("assurance level eidas1 is not accepted"),
     CsrfRejected: CsrfRejected("missing or wrong X-CSRF-Token"),
     ReauthenticationRequired: ReauthenticationRequired("sign in again to do this"),
+    InvalidCode: InvalidCode("this code is not the one sent"),
+    InvalidReport: InvalidReport("a report disputes a check or declares a fraud"),
 }
 
 #: Exception classes allowed outside :mod:`verrou.errors`, by name, and why. They are private

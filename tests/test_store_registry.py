@@ -98,8 +98,8 @@ def test_freeze_thaw_and_lift_each_leave_one_audit_entry(store: RegistryStore) -
     party, _ = store.create_relying_party("Banque Exemple", "bank", at=NOW)
     freeze = Freeze(FP, "owner", "lost_document", NOW, canary=False)
     assert store.place_freeze(freeze, audit=_draft("freeze.place")) == freeze
-    # A second freeze on a frozen key changes nothing and is not audited.
-    again = Freeze(FP, "operator", "fraud_suspected", NOW + timedelta(days=1))
+    # A second freeze as strong on a frozen key changes nothing and is not audited.
+    again = Freeze(FP, "owner", "fraud_suspected", NOW + timedelta(days=1))
     assert store.place_freeze(again, audit=_draft("freeze.place")) == freeze
 
     for_bank = Thaw(FP, party.id, NOW, NOW + timedelta(days=7))

@@ -11,6 +11,7 @@ from conftest import ingest_leak
 from verrou.errors import Conflict, NotFound
 from verrou.fingerprints import Fingerprinter
 from verrou.registry import subjects
+from verrou.registry.audit import verify_registry
 from verrou.registry.checks import CheckRequest, CheckService
 from verrou.registry.contacts import Contact, ContactKey, open_sealed
 from verrou.registry.policy import (
@@ -52,17 +53,18 @@ def test_freeze_place_freezes_every_key_once(
     store: RegistryStore, helene: list[IdentityKey]
 ) -> None:
     first = subjects.place_freeze(
-        store, helene, placed_by="owner", reason="identity_theft", actor="operator", now=NOW
+        store, helene, placed_by="operator", reason="identity_theft", actor="operator", now=NOW
     )
     assert len(helene) >= 3  # a person yields several keys, plus the email
     assert [o.outcome for o in first] == ["placed"] * len(helene)
     later = NOW + timedelta(hours=1)
     again = subjects.place_freeze(
-        store, helene, placed_by="operator", reason="owner_request", actor="operator", now=later
+        store, helene, placed_by="owner", reason="owner_request", actor="operator", now=later
     )
     assert [o.outcome for o in again] == ["already_frozen"] * len(helene)
-    # The freeze in force is the first one, untouched.
-    assert {(o.freeze.placed_by, o.freeze.since) for o in again if o.freeze} == {("owner", NOW)}
+    # The freeze in force is the first one, untouched: an owner's does not outrank it.
+    in_force = {(o.freeze.placed_by, o.freeze.since) for o in again if o.freeze}
+    assert in_force == {("operator", NOW)}
 
     report = subjects.subject_report(store, helene, now=later)
     assert report.state is SubjectState.FROZEN
@@ -282,3 +284,33 @@ def test_contact_is_sealed_per_key_and_checks_join_the_history(
             ("freeze.place", "operator"),
             ("check", party.id),
         ]
+
+
+def test_a_stronger_freeze_replaces_a_weaker_one_and_its_thaws(
+    store: RegistryStore, helene: list[IdentityKey]
+) -> None:
+    """An owner's freeze, thawed for all, then a report's freeze: the report's replaces it and
+    the thaw goes with it, so what an account (perhaps hijacked) opened cannot keep a report's
+    freeze open; the audit log still explains the freeze state."""
+    subjects.place_freeze(
+        store, helene, placed_by="owner", reason="owner_request", actor="citizen", now=NOW
+    )
+    subjects.thaw(
+        store,
+        helene,
+        relying_party_id=None,
+        starts=NOW,
+        until=NOW + timedelta(days=3),
+        actor="citizen",
+        now=NOW,
+    )
+    later = NOW + timedelta(hours=1)
+    assert subjects.subject_report(store, helene, now=later).state is SubjectState.THAWED
+    placed = subjects.place_freeze(
+        store, helene, placed_by="report", reason="identity_theft", actor="report", now=later
+    )
+    assert [o.outcome for o in placed] == ["placed"] * len(helene)
+    report = subjects.subject_report(store, helene, now=later)
+    assert report.state is SubjectState.FROZEN
+    assert {key.freeze.placed_by for key in report.keys if key.freeze} == {"report"}
+    assert verify_registry(store.audit_entries(), store.audit_snapshot()).ok

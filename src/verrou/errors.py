@@ -308,3 +308,15 @@ class CsrfRejected(VerrouError, status=403, code="csrf_rejected"):
 
 class ReauthenticationRequired(VerrouError, status=403, code="reauthentication_required"):
     """The operation needs a recent sign-in (``VERROU_REAUTH_MINUTES``) at eidas2 or above."""
+
+
+# --- citizens, reports -------------------------------------------------------------------
+
+
+class InvalidCode(VerrouError, status=422, code="invalid_code"):
+    """An email proof's one-time code is unknown, used, expired, wrong, or tried too often."""
+
+
+class InvalidReport(VerrouError, status=422, code="invalid_report"):
+    """An identity-theft report that cannot be: nothing disputed or declared, dates that do
+    not follow, a name the PDF's font cannot print. The message names the rule, never a value."""

@@ -41,6 +41,7 @@ class Fingerprinter:
 
     def __init__(self, key: FingerprintKey) -> None:
         self.key_id = key.key_id
+        self._key_secret = key.secret
         base = hashlib.blake2b(
             key=key.secret, digest_size=FINGERPRINT_BYTES, person=PERSONALISATION
         )
@@ -51,6 +52,18 @@ class Fingerprinter:
             state = base.copy()
             state.update(f"{kind.value}\x1f{KIND_VERSIONS[kind]}\x1f".encode())
             self._primed[kind] = state
+
+    def subject_ref(self, issuer: str, subject: str) -> bytes:
+        """The keyed reference of a citizen's sign-in account (OIDC issuer and ``sub``).
+
+        A personalisation of its own keeps it apart from every identifier fingerprint: the
+        registry can tell the same account signing in again, never which account it is.
+        """
+        state = hashlib.blake2b(
+            key=self._key_secret, digest_size=FINGERPRINT_BYTES, person=b"verrou-sub/1"
+        )
+        state.update(f"{issuer}\x1f{subject}".encode())
+        return state.digest()
 
     def fingerprint(self, kind: Kind, canonical: str) -> bytes:
         """Fingerprint of one canonical value."""

@@ -207,18 +207,35 @@ class OidcClient:
             transport=self._transport, timeout=HTTP_TIMEOUT, follow_redirects=False
         )
 
-    async def _get_json(self, url: str, what: str) -> dict[str, Any]:
+    async def _answer(
+        self,
+        what: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: str | bytes | None = None,
+        *,
+        refusal_is_failure: bool = True,
+    ) -> httpx.Response:
+        """The provider's answer to one request. :class:`IdentityProviderUnavailable` naming
+        ``what`` when it cannot be reached or does not answer 200 (only when it answers a
+        server error, 5xx, with ``refusal_is_failure`` False: the caller reads the refusal)."""
         try:
             async with self._http() as http:
-                answer = await http.get(url, headers={"Accept": "application/json"})
+                answer = await http.request(method, url, headers=headers, content=content)
         except httpx.HTTPError as exc:
             raise IdentityProviderUnavailable(
-                f"the identity provider's {what} cannot be read: {type(exc).__name__}"
+                f"the identity provider's {what} cannot be reached: {type(exc).__name__}"
             ) from None
-        if answer.status_code != 200:
+        status = answer.status_code
+        if status != 200 and (refusal_is_failure or status >= 500):
             raise IdentityProviderUnavailable(
-                f"the identity provider's {what} answered HTTP {answer.status_code}"
+                f"the identity provider's {what} answered HTTP {status}"
             )
+        return answer
+
+    async def _get_json(self, url: str, what: str) -> dict[str, Any]:
+        answer = await self._answer(what, "GET", url, {"Accept": "application/json"})
         return _json_object(answer, what)
 
     # --- discovery and keys ---------------------------------------------------------------
@@ -370,17 +387,9 @@ class OidcClient:
         }
         auth = ClientAuth(self.client_id, self._client_secret, metadata.token_endpoint_auth_method)
         url, headers, body = auth.prepare("POST", metadata.token_endpoint, headers, body)
-        try:
-            async with self._http() as http:
-                answer = await http.post(url, headers=headers, content=body)
-        except httpx.HTTPError as exc:
-            raise IdentityProviderUnavailable(
-                f"the identity provider's token endpoint cannot be reached: {type(exc).__name__}"
-            ) from None
-        if answer.status_code >= 500:
-            raise IdentityProviderUnavailable(
-                f"the identity provider's token endpoint answered HTTP {answer.status_code}"
-            )
+        answer = await self._answer(
+            "token endpoint", "POST", url, headers, body, refusal_is_failure=False
+        )
         if answer.status_code != 200:
             raise SignInFailed(
                 f"the identity provider refused the code ({_provider_error(answer)}): start again"
@@ -431,23 +440,11 @@ class OidcClient:
     ) -> dict[str, Any]:
         if metadata.userinfo_endpoint is None:
             return {}
-        try:
-            async with self._http() as http:
-                answer = await http.get(
-                    metadata.userinfo_endpoint,
-                    headers={
-                        "Authorization": f"Bearer {access_token}",
-                        "Accept": "application/json, application/jwt",
-                    },
-                )
-        except httpx.HTTPError as exc:
-            raise IdentityProviderUnavailable(
-                f"the identity provider's userinfo endpoint cannot be reached: {type(exc).__name__}"
-            ) from None
-        if answer.status_code != 200:
-            raise IdentityProviderUnavailable(
-                f"the identity provider's userinfo endpoint answered HTTP {answer.status_code}"
-            )
+        headers = {
+            "Authorization": f"Bearer {access_token}",
+            "Accept": "application/json, application/jwt",
+        }
+        answer = await self._answer("userinfo endpoint", "GET", metadata.userinfo_endpoint, headers)
         media_type = answer.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type == "application/jwt":
             decoded = await self._verified_jwt(

@@ -454,6 +454,13 @@ class Settings:
         default=900,
         between=(60, 86_400),
     )
+    attestation_days: int = setting(
+        "VERROU_ATTESTATION_DAYS",
+        "Days an exposure attestation stays valid after it is issued (default 90, 1-365).",
+        parse=_whole_number,
+        default=90,
+        between=(1, 365),
+    )
 
     def __repr__(self) -> str:
         # The dataclass repr, but for the database URL, which may carry a password: masked as

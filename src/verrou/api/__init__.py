@@ -25,18 +25,23 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from verrou.api.citizen_auth import CitizenAuth, citizen_auth_from
+from verrou.api.citizen_auth import CitizenAuth, citizen_auth_from, pseudonymous_citizen_id
 from verrou.api.citizen_auth import router as citizen_router
+from verrou.api.citizens import router as citizens_router
 from verrou.api.docs import docs_router
 from verrou.api.readiness import NotReady, Readiness
 from verrou.api.recording import RecorderKeys, RegistryFile
+from verrou.api.reports import citizen_router as citizen_reports_router
+from verrou.api.reports import party_router as party_reports_router
 from verrou.api.responses import ApiResponse
 from verrou.api.routes import MAX_BODY_BYTES, SECURITY_SCHEME, router, security_scheme
 from verrou.api.runtime import KeyCache, Metrics, ProcessRecorder, RateLimiter, ThreadRecorder
 from verrou.api.schemas import REQUEST_MODELS, field_errors
-from verrou.api.state import ApiState, Recorder, Serving, api_state
+from verrou.api.state import ApiState, CitizenServices, Recorder, Serving, api_state
 from verrou.errors import StoreError, VerrouError
+from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey, load_fingerprint_key
+from verrou.registry.contacts import load_contact_key_file
 from verrou.settings import Settings
 from verrou.signing import SigningKey, load_signing_key_file, public_jwks
 from verrou.store import open_store
@@ -148,16 +153,30 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
+    services = None
+    if citizen is not None:
+        services = CitizenServices.from_settings(
+            settings,
+            Fingerprinter(keys.fingerprint_key),
+            load_contact_key_file(settings.contact_key_file),
+            signer,
+        )
+        if citizen.on_sign_in is pseudonymous_citizen_id:  # the registry's own sign-in
+            citizen = replace(citizen, on_sign_in=services.sign_in_hook(app))
     state = ApiState(
         settings=settings,
         jwks=public_jwks([signer]),
         metrics=metrics,
         limiter=RateLimiter(settings.rate_limit, clock),
         citizen=citizen,
+        citizen_services=services,
     )
     app.state.verrou = state  # the one attribute: read it with api_state(app)
     app.include_router(router)
     app.include_router(citizen_router)
+    app.include_router(citizens_router)
+    app.include_router(citizen_reports_router)
+    app.include_router(party_reports_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -30,20 +30,27 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Final, Literal, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from fastapi.types import DecoratedCallable
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import RedirectResponse
 
-from verrou.api.responses import HARDENING_HEADERS, ApiResponse
-from verrou.api.schemas import ErrorOut
-from verrou.api.state import api_state
+from verrou.api.responses import HARDENING_HEADERS, json_answer
+from verrou.api.schemas import documented_errors
+from verrou.api.state import (
+    CALLBACK_PATH,
+    CitizenAuth,
+    CookiePolicy,
+    SignInHook,
+    api_state,
+    in_store,
+)
 from verrou.errors import (
     ConfigError,
     CsrfRejected,
@@ -53,6 +60,7 @@ from verrou.errors import (
     Unauthorized,
 )
 from verrou.oidc import OidcClient, PendingSignIn, VerifiedClaims
+from verrou.registry.checks import utc_now
 from verrou.registry.sessions import (
     CitizenSessionRecord,
     SessionKey,
@@ -68,12 +76,6 @@ from verrou.store.protocols import SessionStore
 
 logger = logging.getLogger(__name__)
 
-#: What a verified sign-in becomes: the citizen's id. Called in a worker thread, once per
-#: sign-in, with the verified identity and the sign-in's time. The registry's own function
-#: (the citizen domain) replaces :func:`pseudonymous_citizen_id`, the default.
-SignInHook = Callable[[VerifiedClaims, datetime], str]
-
-CALLBACK_PATH: Final = "/v1/citizen/callback"
 #: How long a sign-in may take between the redirect and the callback.
 SIGN_IN_SECONDS: Final = 600
 #: Methods that change state: a cookie session needs its CSRF token for them.
@@ -95,56 +97,13 @@ def pseudonymous_citizen_id(claims: VerifiedClaims, now: datetime) -> str:
     return f"ct-{digest[:24]}"
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class CookiePolicy:
-    """Names, paths and the Secure flag of the citizen cookies, from ``VERROU_PUBLIC_URL``.
-
-    Over https the session cookie is ``__Host-`` (Secure, Path=/, no Domain: no subdomain can
-    set or overwrite it) and the sign-in cookie ``__Secure-``.
-    """
-
-    secure: bool
-    session_name: str
-    sign_in_name: str
-    sign_in_path: str
-
-    @classmethod
-    def for_public_url(cls, public_url: str) -> CookiePolicy:
-        parts = urlsplit(public_url)
-        secure = parts.scheme == "https"
-        return cls(
-            secure=secure,
-            session_name="__Host-verrou_session" if secure else "verrou_session",
-            sign_in_name="__Secure-verrou_sign_in" if secure else "verrou_sign_in",
-            sign_in_path=parts.path.rstrip("/") + CALLBACK_PATH,
-        )
-
-
-@dataclass(frozen=True)
-class CitizenAuth:
-    """What the citizen routes need, built once by :func:`citizen_auth_from`."""
-
-    oidc: OidcClient
-    session_key: SessionKey
-    on_sign_in: SignInHook
-    cookies: CookiePolicy
-    session_lifetime: timedelta
-    token_lifetime: timedelta
-    reauth_minutes: int
-    clock: Callable[[], datetime] = _utc_now
-
-
 def citizen_auth_from(
     settings: Settings,
     *,
     on_sign_in: SignInHook = pseudonymous_citizen_id,
     session_key: SessionKey | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    clock: Callable[[], datetime] = _utc_now,
+    clock: Callable[[], datetime] = utc_now,
 ) -> CitizenAuth | None:
     """Citizen sign-in as the settings configure it, or None without ``VERROU_OIDC_ISSUER``.
 
@@ -188,23 +147,23 @@ def citizen_auth_from(
     )
 
 
-@dataclass(frozen=True)
-class CitizenSession:
-    """The signed-in citizen of a request (what :func:`citizen_session` returns).
+@dataclass(frozen=True, kw_only=True)
+class CitizenSession(CitizenSessionRecord):
+    """The signed-in citizen of a request (what :func:`citizen_session` returns): the session
+    as the store keeps it, with what only the request knows.
 
     ``display_name`` comes from the citizen's own sealed token, never from the database;
     ``checked_at`` is when the session was checked (the time :func:`require_recent` measures
     from). The repr masks the name.
     """
 
-    citizen_id: str
-    sid_hash: bytes
-    acr: str
-    auth_time: datetime
-    expires_at: datetime
     display_name: str
-    via: SessionKind
     checked_at: datetime
+
+    @property
+    def via(self) -> SessionKind:
+        """How the request was authenticated: the kind of the session it presented."""
+        return self.kind
 
     def __repr__(self) -> str:
         return (
@@ -239,6 +198,8 @@ class TokenOut(BaseModel):
 class SessionOut(BaseModel):
     """Who is signed in; nothing personal but the name the citizen's own token carries."""
 
+    model_config = ConfigDict(from_attributes=True)  # read from a CitizenSession
+
     citizen_id: str
     display_name: str = Field(description="Given names and usage (else birth) name.")
     acr: str = Field(description="Assurance level of the sign-in (`eidas1` to `eidas3`).")
@@ -253,8 +214,8 @@ class SignedOutOut(BaseModel):
     status: Literal["signed_out"] = "signed_out"
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
+_errors = documented_errors(
+    {
         401: "No session, or an unknown, expired or revoked one (or a failed sign-in).",
         403: "CSRF token missing or wrong, or an assurance level that is not accepted.",
         502: "The identity provider cannot be reached or answered nonsense.",
@@ -262,10 +223,10 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "A query parameter is too long or repeated.",
         503: "The registry is unavailable.",
     }
-    return {s: {"model": ErrorOut, "description": descriptions[s]} for s in statuses}
+)
 
 
-_CSRF_PARAMETER: dict[str, Any] = {
+CSRF_PARAMETER: dict[str, Any] = {
     "parameters": [
         {
             "name": CSRF_HEADER,
@@ -279,10 +240,6 @@ _CSRF_PARAMETER: dict[str, Any] = {
 }
 
 
-def _json(model: BaseModel) -> ApiResponse:
-    return ApiResponse(model.model_dump_json())
-
-
 # --- plumbing --------------------------------------------------------------------------------
 
 
@@ -293,17 +250,6 @@ def _configured(request: Request) -> CitizenAuth:
             "citizen sign-in is not configured on this server (VERROU_OIDC_ISSUER)"
         )
     return citizen
-
-
-async def _in_store(request: Request, work: Callable[[SessionStore], _T]) -> _T:
-    """``work`` on the request side's store connection, off the event loop, under its lock."""
-    serving = api_state(request.app).live()
-
-    def run() -> _T:
-        with serving.store_lock:
-            return work(serving.store)
-
-    return await asyncio.to_thread(run)
 
 
 def _set_session_cookie(
@@ -382,7 +328,7 @@ async def citizen_session(request: Request) -> CitizenSession:
     if not isinstance(sid, str) or not isinstance(display_name, str):
         raise Unauthorized(refused)
     sid_hash = secret_hash(sid)
-    record = await _in_store(request, lambda store: store.get_session(sid_hash))
+    record = await in_store(request, lambda store: store.get_session(sid_hash))
     if record is None or record.kind != kind or not record.usable_at(now):
         raise Unauthorized(refused)
     if kind == "cookie" and request.method in UNSAFE_METHODS:
@@ -393,16 +339,7 @@ async def citizen_session(request: Request) -> CitizenSession:
             raise CsrfRejected(
                 f"this request needs the session's {CSRF_HEADER} header (given at sign-in)"
             )
-    return CitizenSession(
-        citizen_id=record.citizen_id,
-        sid_hash=record.sid_hash,
-        acr=record.acr,
-        auth_time=record.auth_time,
-        expires_at=record.expires_at,
-        display_name=display_name,
-        via=kind,
-        checked_at=now,
-    )
+    return CitizenSession(**asdict(record), display_name=display_name, checked_at=now)
 
 
 def _acr_rank(acr: str) -> int:
@@ -434,6 +371,20 @@ async def recent_citizen_session(
 
 
 CurrentSession = Annotated[CitizenSession, Depends(citizen_session)]
+
+
+def _session_change(
+    path: str, answer: type[BaseModel], summary: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """How a change of the session is declared: POST with the CSRF header, answering
+    ``answer`` or 401, 403, 404 and 503."""
+    return router.post(
+        path,
+        response_model=answer,
+        responses=_errors(401, 403, 404, 503),
+        summary=summary,
+        openapi_extra=CSRF_PARAMETER,
+    )
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -520,9 +471,9 @@ async def callback(
         store.purge_expired(now)
         store.create_session(record)
 
-    await _in_store(request, open_session)
+    await in_store(request, open_session)
     logger.info("citizen %s signed in (%s)", citizen_id, claims.acr)
-    response = _json(
+    response = json_answer(
         SignedInOut(citizen_id=citizen_id, expires_at=record.expires_at, csrf_token=csrf)
     )
     _set_session_cookie(
@@ -544,25 +495,10 @@ async def callback(
 async def session(current: CurrentSession) -> Response:
     """The signed-in citizen's id, assurance level and times, with the display name their own
     token carries."""
-    return _json(
-        SessionOut(
-            citizen_id=current.citizen_id,
-            display_name=current.display_name,
-            acr=current.acr,
-            auth_time=current.auth_time,
-            expires_at=current.expires_at,
-            via=current.via,
-        )
-    )
+    return json_answer(SessionOut.model_validate(current))
 
 
-@router.post(
-    "/token",
-    response_model=TokenOut,
-    responses=_errors(401, 403, 404, 503),
-    summary="A bearer token from the cookie session",
-    openapi_extra=_CSRF_PARAMETER,
-)
+@_session_change("/token", TokenOut, "A bearer token from the cookie session")
 async def token(request: Request, current: CurrentSession) -> Response:
     """A short-lived bearer token (``VERROU_CITIZEN_TOKEN_SECONDS``, never past the session)
     for the same citizen and sign-in. Only from the cookie session, with its CSRF token: a
@@ -582,8 +518,8 @@ async def token(request: Request, current: CurrentSession) -> Response:
         expires_at=min(now + auth.token_lifetime, current.expires_at),
         issued_from=current.sid_hash,
     )
-    await _in_store(request, lambda store: store.create_session(record))
-    return _json(
+    await in_store(request, lambda store: store.create_session(record))
+    return json_answer(
         TokenOut(
             access_token=_session_token(auth, "bearer", sid, current.display_name),
             expires_in=int((record.expires_at - now).total_seconds()),
@@ -592,21 +528,15 @@ async def token(request: Request, current: CurrentSession) -> Response:
     )
 
 
-@router.post(
-    "/logout",
-    response_model=SignedOutOut,
-    responses=_errors(401, 403, 404, 503),
-    summary="Sign out",
-    openapi_extra=_CSRF_PARAMETER,
-)
+@_session_change("/logout", SignedOutOut, "Sign out")
 async def logout(request: Request, current: CurrentSession) -> Response:
     """Revokes the session (or the bearer token) of the request, and every token issued from
     it; clears the session cookie."""
     auth = _configured(request)
-    await _in_store(
+    await in_store(
         request, lambda store: store.revoke_session(current.sid_hash, at=current.checked_at)
     )
-    response = _json(SignedOutOut())
+    response = json_answer(SignedOutOut())
     _clear_cookie(response, auth, auth.cookies.session_name, "/")
     return response
 

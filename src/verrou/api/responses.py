@@ -4,8 +4,9 @@ headers that keep it out of caches and stop browsers from sniffing its type."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
+from pydantic import TypeAdapter
 from starlette.responses import Response
 
 #: Sent with every API answer. A verdict is personal data about an applicant: no shared or
@@ -29,3 +30,15 @@ class ApiResponse(Response):
     def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
         super().init_headers(headers)
         self.raw_headers.extend(HARDENING_HEADERS)
+
+
+#: One serializer per type of answer, built at its first answer.
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def json_answer(value: Any, status: int = 200) -> ApiResponse:
+    """``value`` (a pydantic model or a dataclass, as its route's ``response_model``
+    declares it) as the JSON answer."""
+    kind = type(value)
+    adapter = _ADAPTERS.get(kind) or _ADAPTERS.setdefault(kind, TypeAdapter(kind))
+    return ApiResponse(adapter.dump_json(value), status_code=status)

@@ -27,6 +27,7 @@ from verrou.api.schemas import (
     JwksOut,
     StatusOut,
     decode_document,
+    documented_errors,
 )
 from verrou.api.state import api_state
 from verrou.errors import BodyTooLarge, MetricsNotFound, RateLimited, Unauthorized
@@ -36,15 +37,20 @@ from verrou.registry.records import RelyingParty
 router = APIRouter()
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
+#: Largest request body read (413 beyond): a full batch of 100 applicants at every field's
+#: maximum length fits with room to spare; nothing bigger is a check.
+MAX_BODY_BYTES = 512 * 1024
+
+
+_errors = documented_errors(
+    {
         401: "Missing, unknown or revoked API key.",
         413: f"The request body is larger than {MAX_BODY_BYTES:,} bytes.",
         422: "Invalid applicant: each bad field and why, never its value.",
         429: "Rate limit reached; retry after the Retry-After header's seconds.",
         503: "The registry is unreachable: no verdict (checks fail closed).",
     }
-    return {s: {"model": ErrorOut, "description": descriptions[s]} for s in statuses}
+)
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -53,7 +59,7 @@ def _json(body: Any, status: int = 200) -> Response:
 
 #: How the OpenAPI document names the API-key scheme (see :func:`security_scheme`).
 SECURITY_SCHEME = "apiKey"
-_SECURED: dict[str, Any] = {"security": [{SECURITY_SCHEME: []}]}
+SECURED: dict[str, Any] = {"security": [{SECURITY_SCHEME: []}]}
 
 
 def security_scheme() -> dict[str, Any]:
@@ -76,11 +82,6 @@ def request_body(model: type[BaseModel]) -> dict[str, Any]:
             "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
         },
     }
-
-
-#: Largest request body read (413 beyond): a full batch of 100 applicants at every field's
-#: maximum length fits with room to spare; nothing bigger is a check.
-MAX_BODY_BYTES = 512 * 1024
 
 
 async def _bounded_body(request: Request) -> bytes:
@@ -187,7 +188,7 @@ def _check_route(
         responses=_errors(401, 413, 422, 429, 503),
         summary=summary,
         tags=["checks"],
-        openapi_extra={**_SECURED, "requestBody": request_body(body)},
+        openapi_extra={**SECURED, "requestBody": request_body(body)},
     )
 
 

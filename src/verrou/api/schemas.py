@@ -13,8 +13,8 @@ the CLI uses them without importing FastAPI.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any, get_args
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -86,20 +86,13 @@ class ApplicantIn(BaseModel):
     postal_address: PostalAddressIn | None = None
 
     def to_applicant(self) -> Applicant:
-        """The domain's applicant (canonicalised later, by the check or the CLI command)."""
-        address = self.postal_address
+        """The domain's applicant (canonicalised later, by the check or the CLI command): the
+        same fields, but the document's two, and the address as the domain's."""
+        document, address = self.document, self.postal_address
         return Applicant(
-            family_name=self.family_name,
-            usage_name=self.usage_name,
-            given_names=self.given_names,
-            birth_date=self.birth_date,
-            birth_place=self.birth_place,
-            document_type=self.document.type if self.document else None,
-            document_number=self.document.number if self.document else None,
-            nir=self.nir,
-            email=self.email,
-            phone=self.phone,
-            iban=self.iban,
+            **self.model_dump(exclude={"document", "postal_address"}),
+            document_type=document.type if document else None,
+            document_number=document.number if document else None,
             postal_address=(
                 PostalAddress(address.line, address.postcode, address.city) if address else None
             ),
@@ -300,17 +293,33 @@ class ErrorOut(BaseModel):
     error: ErrorBody
 
 
+#: The OpenAPI ``responses`` of some error statuses (see :func:`documented_errors`).
+ErrorResponses = Callable[..., dict[int | str, dict[str, Any]]]
+
+
+def documented_errors(descriptions: Mapping[int, str]) -> ErrorResponses:
+    """A routes module's error responses for the OpenAPI document: ``errors(401, 503)`` is
+    each status with the one error shape and what it means on these routes."""
+
+    def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+        return {s: {"model": ErrorOut, "description": descriptions[s]} for s in statuses}
+
+    return errors
+
+
 class StatusOut(BaseModel):
     status: str
 
 
 class JwkOut(BaseModel):
-    kty: str
-    crv: str
-    x: str
-    kid: str
+    """A published verification key: always an Ed25519 signature key."""
+
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: str = Field(description="The public key, base64url.")
+    kid: str = Field(description="RFC 7638 thumbprint.")
     alg: str | None = None
-    use: str | None = None
+    use: Literal["sig"] | None = None
 
 
 class JwksOut(BaseModel):

@@ -375,6 +375,15 @@ def ingest(
         result = _ingest_with_progress(
             store, fingerprinter, dump, options, None, enabled=not as_json
         )
+        alerted = 0
+        if result.status == "complete":
+            from verrou.registry.citizens import alert_new_exposures
+
+            # One alert per signed-in citizen the new breach holds (name and data classes).
+            alerted = alert_new_exposures(store, result.run_id, now=datetime.now(UTC))
+    if alerted and not as_json:
+        plural = "" if alerted == 1 else "s"
+        err.print(f"{alerted:,} citizen{plural} with a contact alerted of this breach")
     if as_json:
         print_json(result.to_json())
     else:
@@ -634,6 +643,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 # The operator commands of the registry register themselves on `main`. (Not a module named
 # `registry`: importing it would rebind this package's `registry` store opener to the module.)
+from verrou.cli import citizen_commands as _citizen_commands  # noqa: E402,F401
 from verrou.cli import demo as _demo  # noqa: E402,F401
 from verrou.cli import registry_commands as _registry_commands  # noqa: E402,F401
 from verrou.cli import serve as _serve  # noqa: E402,F401

@@ -12,7 +12,8 @@ import threading
 import time
 import unicodedata
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,13 @@ from verrou.cli import (
     print_ingest_report,
     registry,
 )
+from verrou.cli.demo_citizen import CLIENT_ID as CITIZEN_CLIENT_ID
+from verrou.cli.demo_citizen import SCOPE as CITIZEN_SCOPE
+from verrou.cli.demo_citizen import citizen_story, dev_provider, print_sign_in
 from verrou.errors import InvalidApplicant, InvalidIdentifier, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import create_key_file
+from verrou.registry.contacts import create_contact_key_file
 from verrou.registry.policy import Applicant, applicant_keys
 from verrou.registry.records import BreachInfo
 from verrou.registry.sessions import create_session_key_file
@@ -86,6 +91,8 @@ class DemoApplicants:
     frozen: dict[str, str]
     spoofed: dict[str, str]
     unknown: dict[str, str]
+    #: The demo citizen who signs in: a third leaked person.
+    citizen: dict[str, str]
 
 
 def spoofed_applicant(applicant: dict[str, str]) -> dict[str, str]:
@@ -145,7 +152,7 @@ def prepare_applicants(
     store: RegistryStore, dump: Path, fingerprinter: Fingerprinter
 ) -> DemoApplicants:
     """Pick a leaked applicant, freeze a second one as its owner would, and make up a third."""
-    leaked, frozen = _leaked_people(dump, fingerprinter, 2)
+    leaked, frozen, citizen = _leaked_people(dump, fingerprinter, 3)
     # As the owner would, through the same domain operation as `verrou freeze place`.
     place_freeze(
         store,
@@ -155,7 +162,7 @@ def prepare_applicants(
         actor="demo",
         now=datetime.now(UTC),
     )
-    return DemoApplicants(leaked, frozen, spoofed_applicant(frozen), UNKNOWN_APPLICANT)
+    return DemoApplicants(leaked, frozen, spoofed_applicant(frozen), UNKNOWN_APPLICANT, citizen)
 
 
 def curl_command(base_url: str, api_key: str, body: dict[str, Any]) -> str:
@@ -258,6 +265,8 @@ def demo(
         create_signing_key_file(settings.signing_key_file)
     if not settings.session_key_file.exists():
         create_session_key_file(settings.session_key_file)
+    if not settings.contact_key_file.exists():
+        create_contact_key_file(settings.contact_key_file)
     dump = folder / "dumps" / f"ants-2026-{rows}.csv"
     if not dump.exists():
         dump.parent.mkdir(parents=True, exist_ok=True)
@@ -299,26 +308,42 @@ def demo(
         ("someone unknown -> clear", applicants.unknown),
     )
     interactive = serve_for is None and sys.stdin.isatty()
-    if interactive:
-        out.print(
-            "\nThe check API is starting. In another terminal, ask it about four applicants:\n"
-        )
-    else:
-        out.print("\nThe check API is starting; four applicants to ask it about:\n")
-    for title, body in examples:
-        out.print(f"# {title}", markup=False)
-        out.print(curl_command(base_url, api_key, body), markup=False, soft_wrap=True)
-        out.print()
-    out.print(f"Docs: {base_url}/docs   Keys: {base_url}/.well-known/jwks.json", markup=False)
-    if interactive:
-        out.print("Stop with Ctrl-C.\n")
-        _serve(settings, port, None)
-    elif serve_for is not None:
-        _serve(settings, port, serve_for)
-    else:
-        # Not on a terminal (a script, CI): nobody will paste the commands, so the demo asks
-        # the four questions itself, prints the verdicts, and stops the server.
-        _serve_and_ask(settings, port, api_key, examples)
+    with dev_provider(applicants.citizen) as provider:
+        if provider is not None:  # citizen sign-in, with the development provider only here
+            settings = replace(
+                settings,
+                oidc_issuer=provider.issuer,
+                oidc_client_id=CITIZEN_CLIENT_ID,
+                oidc_client_secret=provider.client_secret,
+                oidc_scope=CITIZEN_SCOPE,
+                public_url=base_url,
+            )
+        if interactive:
+            out.print(
+                "\nThe check API is starting. In another terminal, ask it about four applicants:\n"
+            )
+        else:
+            out.print("\nThe check API is starting; four applicants to ask it about:\n")
+        for title, body in examples:
+            out.print(f"# {title}", markup=False)
+            out.print(curl_command(base_url, api_key, body), markup=False, soft_wrap=True)
+            out.print()
+        out.print(f"Docs: {base_url}/docs   Keys: {base_url}/.well-known/jwks.json", markup=False)
+        if provider is not None:
+            print_sign_in(base_url, provider)
+        if interactive:
+            out.print("Stop with Ctrl-C.\n")
+            _serve(settings, port, None)
+        elif serve_for is not None:
+            _serve(settings, port, serve_for)
+        else:
+            # Not on a terminal (a script, CI): nobody will paste the commands, so the demo
+            # asks the four questions itself, then plays the citizen, and stops the server.
+            def story() -> None:
+                if provider is not None:
+                    citizen_story(base_url, provider, api_key, folder, applicants.citizen)
+
+            _serve_and_ask(settings, port, api_key, examples, then=story)
 
 
 def _usable_port(port: int) -> int:
@@ -373,6 +398,8 @@ def _serve_and_ask(
     port: int,
     api_key: str,
     examples: tuple[tuple[str, dict[str, str]], ...],
+    *,
+    then: Callable[[], None] | None = None,
 ) -> None:
     server = _server(settings, port)
     thread = threading.Thread(target=server.run, name="verrou-demo-server", daemon=True)
@@ -393,6 +420,8 @@ def _serve_and_ask(
             with urllib.request.urlopen(request, timeout=10) as answer:
                 verdict = json.loads(answer.read())["verdict"]
             out.print(f"asked: {title:<72} got: {verdict}", markup=False)
+        if then is not None:
+            then()
     finally:
         server.should_exit = True
         thread.join(30)

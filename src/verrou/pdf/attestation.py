@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from verrou.pdf.document import QR_BOX, Document, origin_jwks_url, token_payload
-from verrou.pdf.wording import Lang, Phrase, day, moment
-from verrou.registry.reports import (
-    ATTESTATION_TYP,
-    Attestation,
-    AttestedBreach,
-    attestation_claims,
-)
+from typing import Final
 
-TITLE: Phrase = ("Attestation d’exposition", "Exposure attestation")
+from verrou.pdf.document import QR_BOX, SignedPaper
+from verrou.pdf.wording import Lang, Phrase, day, moment
+from verrou.registry.reports import ATTESTATION_TYP, Attestation, AttestedBreach, attestation_claims
+
+PAPER: Final = SignedPaper[Attestation](
+    claims=attestation_claims,
+    typ=ATTESTATION_TYP,
+    noun=("attestation", "attestation"),
+    title=("Attestation d’exposition", "Exposure attestation"),
+    offline_rule=(", refusé après sa date de fin de validité", ", refused once expired"),
+)
 
 
 def _breach_lines(breach: AttestedBreach) -> list[Phrase]:
@@ -45,17 +48,12 @@ def attestation_pdf(
     (refused with ``ValueError`` otherwise). ``citizen_name`` is printed, never stored. The
     same arguments give the same bytes.
     """
-    if token_payload(token) != attestation_claims(attestation):
-        raise ValueError("the token is not the signed form of this attestation")
-    doc = Document.opened(
-        lang=lang,
-        title=TITLE,
-        reference=attestation.id,
-        created=attestation.issued_at,
-        verify_url=verify_url,
-        fields=[
-            (("Numéro", "Attestation id"), attestation.id),
-            (("Émise le", "Issued at"), moment(attestation.issued_at)),
+    doc = PAPER.opened(
+        attestation,
+        token,
+        verify_url,
+        lang,
+        [
             (("Valable jusqu’au", "Valid until"), moment(attestation.expires_at)),
             (("Titulaire", "Holder"), citizen_name),
         ],
@@ -102,24 +100,4 @@ def attestation_pdf(
                 "Identity not frozen when issued.",
             )
         )
-
-    doc.heading(("Vérifier cette attestation", "How to verify this attestation"))
-    doc.paragraph(
-        (
-            f"Scannez le code QR ou ouvrez : {verify_url}",
-            f"Scan the QR code or open: {verify_url}",
-        )
-    )
-    jwks_url = origin_jwks_url(verify_url)
-    doc.paragraph(
-        (
-            "Hors ligne : le jeton ci-dessous est un JWS compact signé en Ed25519 "
-            f"(typ « {ATTESTATION_TYP} »), refusé après sa date de fin de validité. "
-            f"Vérifiez-le avec les clés publiques (JWKS) publiées à {jwks_url}.",
-            "Offline: the token below is a compact JWS signed with Ed25519 "
-            f"(typ “{ATTESTATION_TYP}”), refused once expired. Verify it with the public keys "
-            f"(JWKS) at {jwks_url}.",
-        )
-    )
-    doc.signed_token(("Jeton signé", "Signed token"), token)
-    return doc.rendered()
+    return PAPER.closed(doc, token, verify_url)

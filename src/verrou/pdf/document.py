@@ -22,11 +22,12 @@ library is needed, it is sharp at any zoom, and its bytes depend on the URL only
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final, Generic, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
 import segno
@@ -34,7 +35,7 @@ from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, WrapMode, XPos, YPos
 from fpdf.fonts import TTFFont
 
-from verrou.pdf.wording import LANGS, NBSP, Lang, Phrase, ordered
+from verrou.pdf.wording import LANGS, NBSP, Lang, Phrase, moment, ordered
 from verrou.signing import b64url_decode
 
 #: Font family name inside the PDF.
@@ -300,3 +301,76 @@ class Document(FPDF):
     def rendered(self) -> bytes:
         """The finished file."""
         return bytes(self.output())
+
+
+class Issued(Protocol):
+    """A signed record a document prints: its id and when it was issued."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def issued_at(self) -> datetime: ...
+
+
+_R = TypeVar("_R", bound=Issued)
+
+#: A document's first fields after its id and issue time: label, value.
+Fields = Sequence[tuple[Phrase, str | Phrase]]
+
+
+@dataclass(frozen=True)
+class SignedPaper(Generic[_R]):
+    """How one kind of signed record is printed around its own content: opened with its QR
+    code, title, id and issue time, and closed with how to verify it and its signed token.
+    Declared once a kind, so the report and the attestation frame their content alike."""
+
+    claims: Callable[[_R], Mapping[str, Any]]  # what its token signs
+    typ: str  # its token's JOSE ``typ``
+    #: What the texts call the record: in French a feminine noun (« cette déclaration »).
+    noun: Phrase
+    title: Phrase
+    #: What offline verification checks besides the signature, after the ``typ``.
+    offline_rule: Phrase = ("", "")
+
+    def opened(
+        self, record: _R, token: str, verify_url: str, lang: Lang, fields: Fields
+    ) -> Document:
+        """The document of ``record``, opened; ``ValueError`` unless ``token`` is its signed
+        form (the paper must say what its signature says)."""
+        if token_payload(token) != self.claims(record):
+            raise ValueError(f"the token is not the signed form of this {self.noun[1]}")
+        return Document.opened(
+            lang=lang,
+            title=self.title,
+            reference=record.id,
+            created=record.issued_at,
+            verify_url=verify_url,
+            fields=[
+                (("Numéro", f"{self.noun[1].capitalize()} id"), record.id),
+                (("Émise le", "Issued at"), moment(record.issued_at)),
+                *fields,
+            ],
+        )
+
+    def closed(self, doc: Document, token: str, verify_url: str) -> bytes:
+        """How to verify the document (its URL, then offline: the JWKS), its token; the bytes."""
+        doc.heading((f"Vérifier cette {self.noun[0]}", f"How to verify this {self.noun[1]}"))
+        doc.paragraph(
+            (
+                f"Scannez le code QR ou ouvrez : {verify_url}",
+                f"Scan the QR code or open: {verify_url}",
+            )
+        )
+        jwks_url = origin_jwks_url(verify_url)
+        doc.paragraph(
+            (
+                "Hors ligne : le jeton ci-dessous est un JWS compact signé en Ed25519 "
+                f"(typ « {self.typ} »){self.offline_rule[0]}. Vérifiez-le avec les clés "
+                f"publiques (JWKS) publiées à {jwks_url}.",
+                "Offline: the token below is a compact JWS signed with Ed25519 "
+                f"(typ “{self.typ}”){self.offline_rule[1]}. Verify it with the public keys "
+                f"(JWKS) at {jwks_url}.",
+            )
+        )
+        doc.signed_token(("Jeton signé", "Signed token"), token)
+        return doc.rendered()

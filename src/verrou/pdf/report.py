@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from verrou.pdf.document import QR_BOX, Document, origin_jwks_url, token_payload
+from typing import Final
+
+from verrou.pdf.document import QR_BOX, SignedPaper
 from verrou.pdf.wording import (
     FRAUD_PHRASES,
     VERDICT_PHRASES,
@@ -15,7 +17,12 @@ from verrou.pdf.wording import (
 )
 from verrou.registry.reports import REPORT_TYP, DeclaredFraud, DisputedCheck, Report, report_claims
 
-TITLE: Phrase = ("Déclaration d’usurpation d’identité", "Identity-theft report")
+PAPER: Final = SignedPaper[Report](
+    claims=report_claims,
+    typ=REPORT_TYP,
+    noun=("déclaration", "report"),
+    title=("Déclaration d’usurpation d’identité", "Identity-theft report"),
+)
 
 
 def _check_lines(check: DisputedCheck) -> list[Phrase]:
@@ -61,19 +68,8 @@ def report_pdf(
     the name from the citizen's sign-in, printed and never stored; ``verify_url`` the page a
     bank opens (also drawn as a QR code). The same arguments give the same bytes.
     """
-    if token_payload(token) != report_claims(report):
-        raise ValueError("the token is not the signed form of this report")
-    doc = Document.opened(
-        lang=lang,
-        title=TITLE,
-        reference=report.id,
-        created=report.issued_at,
-        verify_url=verify_url,
-        fields=[
-            (("Numéro", "Report id"), report.id),
-            (("Émise le", "Issued at"), moment(report.issued_at)),
-            (("Déclarant", "Declared by"), citizen_name),
-        ],
+    doc = PAPER.opened(
+        report, token, verify_url, lang, [(("Déclarant", "Declared by"), citizen_name)]
     )
     if report.withdrawn_at is not None:
         when = day_of(report.withdrawn_at)
@@ -116,23 +112,4 @@ def report_pdf(
             "or operator that checks this identity is denied.",
         )
     )
-
-    jwks_url = origin_jwks_url(verify_url)
-    doc.heading(("Vérifier cette déclaration", "How to verify this report"))
-    doc.paragraph(
-        (
-            f"Scannez le code QR ou ouvrez : {verify_url}",
-            f"Scan the QR code or open: {verify_url}",
-        )
-    )
-    doc.paragraph(
-        (
-            "Hors ligne : le jeton ci-dessous est un JWS compact signé en Ed25519 "
-            f"(typ « {REPORT_TYP} »). Vérifiez-le avec les clés publiques (JWKS) publiées à "
-            f"{jwks_url}.",
-            "Offline: the token below is a compact JWS signed with Ed25519 "
-            f"(typ “{REPORT_TYP}”). Verify it with the public keys (JWKS) at {jwks_url}.",
-        )
-    )
-    doc.signed_token(("Jeton signé", "Signed token"), token)
-    return doc.rendered()
+    return PAPER.closed(doc, token, verify_url)

@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from verrou.errors import (
@@ -53,13 +53,35 @@ from verrou.registry.contacts import Contact, ContactKey, open_sealed
 
 logger = logging.getLogger(__name__)
 
-AlertKind = Literal["attempt_on_frozen", "attempt_on_exposed", "canary_tripped"]
+AlertKind = Literal[
+    "attempt_on_frozen",
+    "attempt_on_exposed",
+    "canary_tripped",
+    # What an owner's account did, so that a hijacked account is seen at once:
+    "identity_frozen",
+    "identity_thawed",
+    "identity_lifted",
+    "report_filed",
+    # A later breach holds the owner's keys:
+    "new_breach",
+]
+ALERT_KINDS: Final[tuple[str, ...]] = get_args(AlertKind)
+#: Alerts about a change the owner's account made (or a new breach), not about a check: each is
+#: queued on its own, never coalesced with checks.
+ACCOUNT_ALERTS: Final = frozenset(
+    {"identity_frozen", "identity_thawed", "identity_lifted", "report_filed", "new_breach"}
+)
 OutboxStatus = Literal["pending", "delivered", "failed"]
 #: Which kind an alert telling of several checks takes: the strongest.
 ALERT_RANK: Final[dict[AlertKind, int]] = {
     "canary_tripped": 3,
     "attempt_on_frozen": 2,
     "attempt_on_exposed": 1,
+    "identity_frozen": 0,
+    "identity_thawed": 0,
+    "identity_lifted": 0,
+    "report_filed": 0,
+    "new_breach": 0,
 }
 Backoff = Callable[[int], timedelta]
 Jitter = Callable[[timedelta], timedelta]
@@ -104,6 +126,10 @@ class Alert:
     to the citizen; it must be one line. ``at`` is timezone-aware: the first check it tells of.
     One alert tells of ``checks`` checks by that relying party in one alert window, the first
     at ``at`` (with its ``check_id``), the last at ``last_at``.
+
+    An account alert (:data:`ACCOUNT_ALERTS`) tells of a change instead: ``check_id`` is then
+    the change's reference, ``until`` the end of a thaw, ``breach`` and ``data_classes`` what a
+    new breach exposed (its name and classes only).
     """
 
     subject_fingerprint: bytes
@@ -114,15 +140,22 @@ class Alert:
     id: str = field(default_factory=new_alert_id)
     checks: int = 1
     last_at: datetime | None = None
+    until: datetime | None = None
+    breach: str | None = None
+    data_classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _aware(self.at, "Alert.at")
         if self.last_at is not None:
             _aware(self.last_at, "Alert.last_at")
+        if self.until is not None:
+            _aware(self.until, "Alert.until")
         if isinstance(self.checks, bool) or not isinstance(self.checks, int) or self.checks < 1:
             raise ValueError("Alert.checks is a count of at least 1")
-        if self.kind not in ("attempt_on_frozen", "attempt_on_exposed", "canary_tripped"):
+        if self.kind not in ALERT_KINDS:
             raise ValueError("unknown alert kind")
+        if self.kind == "new_breach" and not self.breach:
+            raise ValueError("a new-breach alert names its breach")
         party = self.relying_party.strip()
         # One printable line: it goes into an email subject and body.
         if not party or len(party) > RELYING_PARTY_MAX or not party.isprintable():
@@ -175,6 +208,8 @@ def alert_message(alert: Alert) -> AlertMessage:
     """
     date_fr, date_en = _dates(alert.at)
     party = alert.relying_party
+    if alert.kind in ACCOUNT_ALERTS:
+        return _account_message(alert, date_fr, date_en)
     if alert.kind == "canary_tripped":
         subject = f"[verrou] Identité témoin utilisée auprès de {party} / Canary identity used"
         french = (
@@ -234,11 +269,88 @@ def alert_message(alert: Alert) -> AlertMessage:
             f" This alert covers {alert.checks} attempts at {party}, the first {date_en}, "
             f"the last {last_en}."
         )
+    return _message(alert, subject, french, english)
+
+
+_NOT_YOU_FR: Final = (
+    "Si ce n'est pas vous : connectez-vous sans attendre à votre espace verrou avec "
+    "FranceConnect, gelez votre identité et déclarez l'usurpation."
+)
+_NOT_YOU_EN: Final = (
+    "If this was not you, sign in to verrou with FranceConnect at once, freeze your identity "
+    "and report the identity theft."
+)
+
+
+def _account_message(alert: Alert, date_fr: str, date_en: str) -> AlertMessage:
+    """The message of an account alert: what changed, when, and what to do if it was not you."""
+    party = alert.relying_party
+    if alert.kind == "identity_frozen":
+        subject = "[verrou] Votre identité est gelée / Your identity is frozen"
+        french = (
+            f"Votre identité a été gelée {date_fr} : toute demande faite avec elle sera refusée."
+        )
+        english = f"Your identity was frozen {date_en}: any application made with it is refused."
+    elif alert.kind == "identity_thawed":
+        end_fr, end_en = _dates(alert.until or alert.at)
+        subject = f"[verrou] Identité ouverte pour {party} / Identity opened for {party}"
+        french = (
+            f"Votre identité a été ouverte pour {party} {date_fr}, jusqu'au "
+            f"{end_fr.removeprefix('le ')}. Les autres organismes la trouvent toujours gelée."
+        )
+        english = (
+            f"Your identity was opened for {party} {date_en}, until {end_en.removeprefix('on ')}. "
+            "Every other "
+            "organisation still finds it frozen."
+        )
+    elif alert.kind == "identity_lifted":
+        subject = "[verrou] Gel levé / Freeze lifted"
+        french = (
+            f"Le gel de votre identité a été levé {date_fr}. Vos données restant dans une "
+            "fuite, les organismes doivent encore vérifier votre identité par un moyen renforcé."
+        )
+        english = (
+            f"The freeze on your identity was lifted {date_en}. As your data is still in a "
+            "breach, organisations must still verify your identity more strongly."
+        )
+    elif alert.kind == "report_filed":
+        subject = "[verrou] Déclaration d'usurpation enregistrée / Identity-theft report filed"
+        french = (
+            f"Une déclaration d'usurpation d'identité a été enregistrée {date_fr}. Votre "
+            "identité est gelée ; seul un opérateur peut lever ce gel après examen."
+        )
+        english = (
+            f"An identity-theft report was filed {date_en}. Your identity is frozen; only an "
+            "operator can lift this freeze after review."
+        )
+    else:  # new_breach
+        classes = ", ".join(alert.data_classes) or "-"
+        subject = f"[verrou] Vos données dans une fuite : {alert.breach} / New breach"
+        french = (
+            f"Vos données figurent dans la fuite « {alert.breach} » (données : {classes}), "
+            f"enregistrée {date_fr}. Gelez votre identité depuis votre espace verrou si ce "
+            "n'est pas déjà fait."
+        )
+        english = (
+            f"Your data is in the breach '{alert.breach}' (data: {classes}), recorded "
+            f"{date_en}. Freeze your identity in your verrou space if it is not frozen yet."
+        )
+        return _message(alert, subject, french, english)
+    return _message(alert, subject, f"{french}\n\n{_NOT_YOU_FR}", f"{english} {_NOT_YOU_EN}")
+
+
+_NEVER_ASKS: Final = (
+    "verrou ne vous demandera jamais vos identifiants, un mot de passe ou un code. / "
+    "verrou will never ask for your credentials, a password or a code.\n"
+)
+
+
+def _message(alert: Alert, subject: str, french: str, english: str) -> AlertMessage:
+    """An alert's message: the French text, then the English one, each with the alert's
+    reference, and the reminder that verrou never asks for credentials."""
     body = (
         f"{french}\n\nRéférence : {alert.check_id}\n\n"
-        f"English: {english}\n\nReference: {alert.check_id}\n\n"
-        "verrou ne vous demandera jamais vos identifiants, un mot de passe ou un code. / "
-        "verrou will never ask for your credentials, a password or a code.\n"
+        f"English: {english}\n\nReference: {alert.check_id}\n\n{_NEVER_ASKS}"
     )
     return AlertMessage(subject=subject, body=body)
 

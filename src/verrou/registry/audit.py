@@ -586,8 +586,10 @@ class AuditSnapshot:
     thaws: Sequence[Thaw]
 
 
-#: (placed_by, reason, since, canary) of a freeze; None where an old entry did not say.
-_FreezeFields = tuple[str | None, str | None, str | None, bool | None]
+#: (placed_by, reason, since, canary, owner) of a freeze; None where an old entry did not say.
+#: The owner is "" for a freeze of nobody's account: entries name it only when there is one, so
+#: a row given an owner after the fact (to let that account thaw it) is a disagreement.
+_FreezeFields = tuple[str | None, str | None, str | None, bool | None, str | None]
 #: (relying party, starts, until) of a thaw.
 _ThawFields = tuple[str | None, str | None, str | None]
 
@@ -611,6 +613,7 @@ class _FreezeReplay:
                 _text(details.get("reason")),
                 _text(details.get("since")) or format_at(entry.at),
                 details.get("canary") if isinstance(details.get("canary"), bool) else None,
+                _text(details.get("owner")) or "",
             )
             self.thaws.pop(key, None)
         elif entry.action == "freeze.lift":
@@ -649,7 +652,8 @@ def _disagreements(
     replay: _FreezeReplay, freezes: Sequence[Freeze], thaws: Sequence[Thaw]
 ) -> list[tuple[str, str]]:
     held: dict[str, _FreezeFields] = {
-        f.fingerprint.hex(): (f.placed_by, f.reason, format_at(f.since), f.canary) for f in freezes
+        f.fingerprint.hex(): (f.placed_by, f.reason, format_at(f.since), f.canary, f.owner or "")
+        for f in freezes
     }
     held_thaws: dict[str, Counter[_ThawFields]] = {}
     for t in thaws:

@@ -6,44 +6,32 @@ the fingerprint key. The key file is a small JSON document written with mode 060
 
     {"format": "verrou-contact-key/1", "kid": "ck-3f9a1c2b7d10", "key": "<base64, 32 bytes>"}
 
-Sealed format, version 1 (all integers are single bytes)::
-
-    0x01 ‖ len(kid) ‖ kid (ASCII) ‖ nonce (12 random bytes) ‖ AES-256-GCM(ciphertext ‖ tag)
-
+A contact is sealed as every sealing key seals (:mod:`verrou.sealing`: AES-256-GCM, sealed
+format version 1, the plaintext padded so the blob length does not tell the address length).
 The associated data is the header (version, kid) followed by the subject fingerprint, so a blob
 copied onto another subject's row, or opened with another key, fails to authenticate instead of
-sending someone's alert to a stranger. The plaintext is a compact JSON object padded with spaces
-to a multiple of :data:`PAD_BLOCK` bytes, so the blob length does not tell the address length.
+sending someone's alert to a stranger.
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, get_args
 from urllib.parse import urlsplit
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from verrou.errors import ContactSealError as ContactSealError  # re-exported: its old home
-from verrou.errors import InvalidIdentifier, KeyMaterialError
+from verrou.errors import InvalidIdentifier
 from verrou.identifiers.contact import canonical_email
 from verrou.keys import KeyDocument
 from verrou.masking import mask_value
+from verrou.sealing import NONCE_BYTES, SEAL_VERSION, TAG_BYTES, AssociatedData, SealingKey
+from verrou.sealing import PAD_BLOCK as PAD_BLOCK  # re-exported: its old home
 
 CONTACT_KEY_FORMAT: Final = "verrou-contact-key/1"
 CONTACT_KEY_DOCUMENT: Final = KeyDocument(CONTACT_KEY_FORMAT, id_field="kid", what="contact key")
-CONTACT_KEY_BYTES: Final = 32
-SEAL_VERSION: Final = 1
-NONCE_BYTES: Final = 12
-TAG_BYTES: Final = 16
-#: Plaintext is padded to a multiple of this many bytes (hides the address length).
-PAD_BLOCK: Final = 64
 #: Longest webhook URL accepted; longer ones are not something a receiver really needs.
 WEBHOOK_URL_MAX: Final = 2048
 _AAD_LABEL: Final = b"verrou-contact-seal"
@@ -59,35 +47,8 @@ CHANNELS: Final[tuple[str, ...]] = get_args(Channel)
 # --------------------------------------------------------------------------------------------
 
 
-def contact_key_id(secret: bytes) -> str:
-    """Public id of a contact key: a one-way, domain-separated digest, safe to store and log."""
-    digest = hashlib.blake2b(secret, digest_size=6, person=b"verrou-ck-id").hexdigest()
-    return f"ck-{digest}"
-
-
-@dataclass(frozen=True)
-class ContactKey:
+class ContactKey(SealingKey, document=CONTACT_KEY_DOCUMENT, kid_prefix="ck"):
     """An AES-256-GCM key for sealing contacts, and its public id ``kid``."""
-
-    kid: str
-    secret: bytes
-
-    def __post_init__(self) -> None:
-        if len(self.secret) != CONTACT_KEY_BYTES:
-            raise KeyMaterialError(
-                f"a contact key is {CONTACT_KEY_BYTES} bytes, got {len(self.secret)}"
-            )
-        if not self.kid or not self.kid.isascii() or len(self.kid) > 255:
-            raise KeyMaterialError("a contact key id is 1 to 255 ASCII characters")
-
-    def __repr__(self) -> str:  # never print the secret by accident
-        return f"ContactKey(kid={self.kid!r})"
-
-    @classmethod
-    def generate(cls) -> ContactKey:
-        """A new random key (for tests and for :func:`create_contact_key_file`)."""
-        secret = secrets.token_bytes(CONTACT_KEY_BYTES)
-        return cls(kid=contact_key_id(secret), secret=secret)
 
 
 def create_contact_key_file(path: Path) -> ContactKey:
@@ -95,19 +56,12 @@ def create_contact_key_file(path: Path) -> ContactKey:
 
     Losing the key makes every sealed contact unreadable, hence ``O_EXCL``.
     """
-    key = ContactKey.generate()
-    CONTACT_KEY_DOCUMENT.write(path, key.kid, key.secret)
-    return key
+    return ContactKey.create_file(path)
 
 
 def load_contact_key_file(path: Path) -> ContactKey:
     """Read a key file written by :func:`create_contact_key_file`; raise ``KeyMaterialError``."""
-    document, secret = CONTACT_KEY_DOCUMENT.read(path)
-    if len(secret) != CONTACT_KEY_BYTES:
-        raise KeyMaterialError(f"{path}: a contact key is {CONTACT_KEY_BYTES} bytes")
-    key = ContactKey(kid=contact_key_id(secret), secret=secret)
-    CONTACT_KEY_DOCUMENT.refuse_altered(path, document, key.kid)
-    return key
+    return ContactKey.load_file(path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,19 +146,11 @@ class Contact:
 # --------------------------------------------------------------------------------------------
 
 
-def _header(kid: str) -> bytes:
-    encoded = kid.encode("ascii")
-    return bytes((SEAL_VERSION, len(encoded))) + encoded
-
-
-def _associated_data(header: bytes, subject_fingerprint: bytes) -> bytes:
-    return _AAD_LABEL + header + subject_fingerprint
-
-
-def _checked_fingerprint(subject_fingerprint: bytes) -> bytes:
+def _bound_to(subject_fingerprint: bytes) -> AssociatedData:
+    """The associated data of a blob sealed for the subject ``subject_fingerprint``."""
     if not isinstance(subject_fingerprint, bytes) or not subject_fingerprint:
         raise ContactSealError("a sealed contact needs the subject fingerprint (non-empty bytes)")
-    return subject_fingerprint
+    return lambda header: _AAD_LABEL + header + subject_fingerprint
 
 
 def seal(contact: Contact, key: ContactKey, *, subject_fingerprint: bytes) -> bytes:
@@ -213,16 +159,14 @@ def seal(contact: Contact, key: ContactKey, *, subject_fingerprint: bytes) -> by
     Each call uses a fresh random 96-bit nonce (two seals of one contact differ). The result is
     what the store keeps; only :func:`open_sealed` with the same key and subject opens it.
     """
-    fingerprint = _checked_fingerprint(subject_fingerprint)
-    plaintext = json.dumps(
-        {"c": contact.channel, "a": contact.address}, ensure_ascii=False, separators=(",", ":")
-    ).encode("utf-8")
-    # JSON ignores trailing whitespace, so padding needs no length field.
-    plaintext += b" " * (-len(plaintext) % PAD_BLOCK)
-    header = _header(key.kid)
-    nonce = secrets.token_bytes(NONCE_BYTES)
-    sealed = AESGCM(key.secret).encrypt(nonce, plaintext, _associated_data(header, fingerprint))
-    return header + nonce + sealed
+    return key.seal({"c": contact.channel, "a": contact.address}, _bound_to(subject_fingerprint))
+
+
+def seal_note(text: str, key: ContactKey, *, subject_fingerprint: bytes) -> bytes:
+    """Encrypt a citizen's free text (a note on an identity-theft report) as a contact is
+    sealed: the same key, AES-256-GCM, bound to its subject, padded. Free text may hold the
+    very identifiers the registry must not keep in clear."""
+    return key.seal({"n": text}, _bound_to(subject_fingerprint))
 
 
 def sealed_kid(blob: bytes) -> str:
@@ -245,22 +189,16 @@ def open_sealed(blob: bytes, key: ContactKey, *, subject_fingerprint: bytes) -> 
     Fails (never returns a wrong contact) when the blob was sealed with another key, belongs to
     another subject, or has any byte changed.
     """
-    fingerprint = _checked_fingerprint(subject_fingerprint)
+    associated_data = _bound_to(subject_fingerprint)
     kid = sealed_kid(blob)
     if kid != key.kid:
         raise ContactSealError(f"sealed with contact key {kid}, not with {key.kid}")
-    header_end = 2 + blob[1]
-    header = blob[:header_end]
-    nonce = blob[header_end : header_end + NONCE_BYTES]
-    try:
-        plaintext = AESGCM(key.secret).decrypt(
-            nonce, blob[header_end + NONCE_BYTES :], _associated_data(header, fingerprint)
-        )
-    except InvalidTag:
+    plaintext = key.open(blob, associated_data)
+    if plaintext is None:
         raise ContactSealError(
             "sealed contact does not authenticate: altered, sealed for another subject, "
             "or with another key"
-        ) from None
+        )
     try:
         document = json.loads(plaintext.decode("utf-8"))
         channel = document["c"]

@@ -149,6 +149,9 @@ FreezeReason: TypeAlias = Literal[
 FREEZE_REASONS: Final[tuple[str, ...]] = get_args(FreezeReason)
 
 
+_PLACER_RANK: Final[dict[str, int]] = {"owner": 0, "operator": 1, "report": 2}
+
+
 def _require_aware(name: str, moment: datetime) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware")
@@ -172,7 +175,9 @@ class Freeze:
     """A freeze on one identity-key fingerprint, as the store holds it. A lifted freeze is absent.
 
     ``placed_by``: the owner, an operator, or an identity-theft report. ``canary`` marks a planted
-    fake identity: any check on it is denied and is an incident.
+    fake identity: any check on it is denied and is an incident. ``owner`` is the citizen id of
+    a freeze a signed-in citizen placed on their own key (None for every other freeze, an
+    owner's freeze placed by an operator included): only that citizen may ever thaw or lift it.
     """
 
     fingerprint: bytes
@@ -180,6 +185,15 @@ class Freeze:
     reason: FreezeReason
     since: datetime
     canary: bool = False
+    owner: str | None = None
+
+    @property
+    def rank(self) -> int:
+        """How hard this freeze is to open: an owner's (0) < an operator's (1) < a report's (2)
+        < a canary (3). A freeze placed on a key that holds a weaker one replaces it (and its
+        thaws), so that a report or an operator is never outranked by what a citizen's
+        account -- perhaps a hijacked one -- can undo."""
+        return 3 if self.canary else _PLACER_RANK[self.placed_by]
 
     def __post_init__(self) -> None:
         if self.placed_by not in PLACED_BY:
@@ -187,6 +201,8 @@ class Freeze:
         if self.reason not in FREEZE_REASONS:
             raise ValueError(f"reason must be one of {', '.join(FREEZE_REASONS)}")
         _require_aware("since", self.since)
+        if self.owner is not None and (self.placed_by != "owner" or not self.owner):
+            raise ValueError("only an owner's freeze names its owner")
 
 
 @dataclass(frozen=True)

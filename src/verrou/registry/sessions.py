@@ -10,14 +10,10 @@ The session key is a small JSON document written with mode 0600, like the contac
 
     {"format": "verrou-session-key/1", "kid": "sk-3f9a1c2b7d10", "key": "<base64, 32 bytes>"}
 
-Sealed format, version 1 (integers are single bytes), in unpadded base64url::
-
-    0x01 ‖ len(kid) ‖ kid (ASCII) ‖ nonce (12 random bytes) ‖ AES-256-GCM(ciphertext ‖ tag)
-
-The associated data names the token's purpose (a cookie session, a bearer token, the sign-in
-state), so a token sealed for one purpose never opens as another. The plaintext is a compact
-JSON object padded with spaces to a multiple of :data:`PAD_BLOCK` bytes, so a token's length
-does not tell the length of a name.
+A token is sealed as every sealing key seals (:mod:`verrou.sealing`: AES-256-GCM, sealed
+format version 1, the plaintext padded so a token's length does not tell the length of a
+name), in unpadded base64url. The associated data names the token's purpose (a cookie session,
+a bearer token, the sign-in state), so a token sealed for one purpose never opens as another.
 """
 
 from __future__ import annotations
@@ -33,20 +29,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from verrou.errors import KeyMaterialError
 from verrou.keys import KeyDocument
+from verrou.sealing import AssociatedData, SealingKey
 
 SESSION_KEY_FORMAT: Final = "verrou-session-key/1"
 SESSION_KEY_DOCUMENT: Final = KeyDocument(SESSION_KEY_FORMAT, id_field="kid", what="session key")
-SESSION_KEY_BYTES: Final = 32
-SEAL_VERSION: Final = 1
-NONCE_BYTES: Final = 12
-TAG_BYTES: Final = 16
-#: Plaintext is padded to a multiple of this many bytes (hides the length of a name).
-PAD_BLOCK: Final = 64
 #: The longest token :func:`open_token` reads; longer text is not one of ours.
 MAX_TOKEN_CHARS: Final = 4096
 _AAD_LABEL: Final = b"verrou-session-seal"
@@ -61,35 +48,13 @@ SESSION_KINDS: Final[tuple[str, ...]] = get_args(SessionKind)
 # --------------------------------------------------------------------------------------------
 
 
-def session_key_id(secret: bytes) -> str:
-    """Public id of a session key: a one-way, domain-separated digest, safe to log."""
-    digest = hashlib.blake2b(secret, digest_size=6, person=b"verrou-sk-id").hexdigest()
-    return f"sk-{digest}"
-
-
-@dataclass(frozen=True)
-class SessionKey:
+class SessionKey(
+    SealingKey,
+    document=SESSION_KEY_DOCUMENT,
+    kid_prefix="sk",
+    missing_hint="; run `verrou keys init`",
+):
     """An AES-256-GCM key sealing citizen tokens, and its public id ``kid``."""
-
-    kid: str
-    secret: bytes
-
-    def __post_init__(self) -> None:
-        if len(self.secret) != SESSION_KEY_BYTES:
-            raise KeyMaterialError(
-                f"a session key is {SESSION_KEY_BYTES} bytes, got {len(self.secret)}"
-            )
-        if not self.kid or not self.kid.isascii() or len(self.kid) > 255:
-            raise KeyMaterialError("a session key id is 1 to 255 ASCII characters")
-
-    def __repr__(self) -> str:  # never print the secret by accident
-        return f"SessionKey(kid={self.kid!r})"
-
-    @classmethod
-    def generate(cls) -> SessionKey:
-        """A new random key (for tests and for :func:`create_session_key_file`)."""
-        secret = secrets.token_bytes(SESSION_KEY_BYTES)
-        return cls(kid=session_key_id(secret), secret=secret)
 
 
 def create_session_key_file(path: Path) -> SessionKey:
@@ -98,20 +63,13 @@ def create_session_key_file(path: Path) -> SessionKey:
     Losing it only signs every citizen out; overwriting it would too, hence ``O_EXCL`` all
     the same.
     """
-    key = SessionKey.generate()
-    SESSION_KEY_DOCUMENT.write(path, key.kid, key.secret)
-    return key
+    return SessionKey.create_file(path)
 
 
 def load_session_key_file(path: Path) -> SessionKey:
     """Read a key file written by :func:`create_session_key_file`; ``KeyMaterialError``
     naming the file (never its content) otherwise."""
-    document, secret = SESSION_KEY_DOCUMENT.read(path, "; run `verrou keys init`")
-    if len(secret) != SESSION_KEY_BYTES:
-        raise KeyMaterialError(f"{path}: a session key is {SESSION_KEY_BYTES} bytes")
-    key = SessionKey(kid=session_key_id(secret), secret=secret)
-    SESSION_KEY_DOCUMENT.refuse_altered(path, document, key.kid)
-    return key
+    return SessionKey.load_file(path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,24 +130,16 @@ class CitizenSessionRecord:
 # --------------------------------------------------------------------------------------------
 
 
-def _header(kid: str) -> bytes:
-    encoded = kid.encode("ascii")
-    return bytes((SEAL_VERSION, len(encoded))) + encoded
-
-
-def _associated_data(purpose: str, header: bytes) -> bytes:
-    return _AAD_LABEL + purpose.encode("ascii") + b"\x00" + header
+def _for_purpose(purpose: str) -> AssociatedData:
+    """The associated data of a token sealed for ``purpose``."""
+    return lambda header: _AAD_LABEL + purpose.encode("ascii") + b"\x00" + header
 
 
 def seal_token(key: SessionKey, purpose: str, document: Mapping[str, Any]) -> str:
     """``document`` (JSON-serialisable) sealed for ``purpose`` under ``key``, as URL-safe text
     that fits a cookie; each call uses a fresh random nonce."""
-    plaintext = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    plaintext += b" " * (-len(plaintext) % PAD_BLOCK)  # JSON ignores trailing spaces
-    header = _header(key.kid)
-    nonce = secrets.token_bytes(NONCE_BYTES)
-    sealed = AESGCM(key.secret).encrypt(nonce, plaintext, _associated_data(purpose, header))
-    return base64.urlsafe_b64encode(header + nonce + sealed).rstrip(b"=").decode("ascii")
+    sealed = key.seal(document, _for_purpose(purpose))
+    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
 
 
 def open_token(key: SessionKey, purpose: str, token: str) -> dict[str, Any] | None:
@@ -203,18 +153,11 @@ def open_token(key: SessionKey, purpose: str, token: str) -> dict[str, Any] | No
         blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (ValueError, binascii.Error):
         return None
-    if len(blob) < 2 or blob[0] != SEAL_VERSION:
+    plaintext = key.open(blob, _for_purpose(purpose))
+    if plaintext is None:
         return None
-    header_end = 2 + blob[1]
-    if len(blob) < header_end + NONCE_BYTES + TAG_BYTES or blob[2:header_end] != key.kid.encode():
-        return None
-    header = blob[:header_end]
-    nonce = blob[header_end : header_end + NONCE_BYTES]
     try:
-        plaintext = AESGCM(key.secret).decrypt(
-            nonce, blob[header_end + NONCE_BYTES :], _associated_data(purpose, header)
-        )
         document = json.loads(plaintext.decode("utf-8"))
-    except (InvalidTag, ValueError):
+    except ValueError:
         return None
     return document if isinstance(document, dict) else None

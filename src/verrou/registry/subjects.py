@@ -109,15 +109,18 @@ def place_freeze(
     actor: str,
     now: datetime,
     canary: bool = False,
+    owner: str | None = None,
 ) -> list[FreezeOutcome]:
     """Freeze every key of an identity (audit action ``freeze.place``).
 
-    A key already frozen keeps its freeze and is reported ``already_frozen``; the others are
-    ``placed``. Each placement is one transaction with its audit entry.
+    A key already frozen as strongly (:attr:`Freeze.rank`) keeps its freeze and is reported
+    ``already_frozen``; the others are ``placed`` (replacing a weaker freeze and its thaws).
+    ``owner`` names the citizen whose own freeze this is. Each placement is one transaction
+    with its audit entry.
     """
     outcomes: list[FreezeOutcome] = []
     for key in _require_keys(keys):
-        freeze = Freeze(key.fingerprint, placed_by, reason, now, canary)
+        freeze = Freeze(key.fingerprint, placed_by, reason, now, canary, owner)
         draft = _key_draft(
             "freeze.place",
             key,

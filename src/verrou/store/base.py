@@ -19,9 +19,12 @@ concurrent writers take turns and the chain never forks.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +39,7 @@ from verrou.fingerprints import (
 )
 from verrou.identifiers.kinds import KINDS_BY_CODE, Kind
 from verrou.registry.alerts import Alert, OutboxItem
-from verrou.registry.audit import AuditDraft, chain_entry, format_at
+from verrou.registry.audit import AuditDraft, chain_entry, format_at, parse_at
 from verrou.registry.policy import ExposureHit, Freeze, Thaw
 from verrou.registry.records import (
     Breach,
@@ -46,6 +49,9 @@ from verrou.registry.records import (
     IngestRun,
     RelyingParty,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 # --- pieces shared by the backends -----------------------------------------------------------
 
@@ -65,6 +71,24 @@ RUN_COLUMNS = (
 
 def _same(value: Any) -> Any:
     return value
+
+
+def record_columns(kind: type[DataclassInstance]) -> str:
+    """The columns of a table that holds records of ``kind`` as they are (citizens' keys, email
+    codes, reports, sessions): one per field, named and ordered as the fields."""
+    return ", ".join(field.name for field in dataclasses.fields(kind))
+
+
+def record_row(record: DataclassInstance, at: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    """``record`` as a row of its :func:`record_columns`: its fields in order, times encoded
+    by ``at`` (the dialect's), enumerations by their value."""
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return at(value)
+        return value.value if isinstance(value, Enum) else value
+
+    return tuple(cell(getattr(record, field.name)) for field in dataclasses.fields(record))
 
 
 def breach_from_row(
@@ -119,13 +143,13 @@ def run_from_row(
     )
 
 
-FREEZE_COLUMNS = "fingerprint, placed_by, reason, since, canary"
+FREEZE_COLUMNS = "fingerprint, placed_by, reason, since, canary, owner_ref"
 THAW_COLUMNS = "fingerprint, relying_party_id, starts, until"
 #: Freezes of some keys with their thaws not ended at a time; ``keys`` and ``now`` are the
 #: dialect's placeholders (``IN (?, ?)`` / ``= ANY(%s)``), ``now`` first. Every thaw has its
 #: freeze (foreign key), so the join finds them all.
 FREEZES_WITH_THAWS = (
-    "SELECT f.fingerprint, f.placed_by, f.reason, f.since, f.canary, "
+    "SELECT f.fingerprint, f.placed_by, f.reason, f.since, f.canary, f.owner_ref, "
     "t.relying_party_id, t.starts, t.until FROM freezes f "
     "LEFT JOIN thaws t ON t.fingerprint = f.fingerprint AND t.until > {now} "
     "WHERE f.fingerprint {keys} ORDER BY f.fingerprint, t.id"
@@ -133,7 +157,7 @@ FREEZES_WITH_THAWS = (
 RELYING_PARTY_COLUMNS = "id, name, sector, key_prefix, created_at, revoked_at, rate_limit"
 OUTBOX_COLUMNS = (
     "alert_id, subject_fingerprint, kind, relying_party, alert_at, check_id, sealed_contact, "
-    "attempts, next_attempt_at, status, last_error, delivered_at, checks, last_check_at"
+    "attempts, next_attempt_at, status, last_error, delivered_at, checks, last_check_at, detail"
 )
 
 
@@ -171,6 +195,8 @@ def freeze_audit(freeze: Freeze, audit: AuditDraft) -> AuditDraft:
             "reason": freeze.reason,
             "since": format_at(freeze.since),
             "canary": freeze.canary,
+            # Only a citizen's own freeze names its owner (older entries never did).
+            **({"owner": freeze.owner} if freeze.owner is not None else {}),
         },
     )
 
@@ -197,6 +223,7 @@ def freeze_from_row(row: Sequence[Any], when: Callable[[Any], datetime | None] =
         reason=row[2],
         since=_required(when, row[3]),
         canary=bool(row[4]),
+        owner=row[5],
     )
 
 
@@ -222,6 +249,7 @@ def freeze_row(
         freeze.reason,
         at(freeze.since),
         flag(freeze.canary),
+        freeze.owner,
     )
 
 
@@ -238,9 +266,9 @@ def freezes_and_thaws(
     thaws: list[Thaw] = []
     for row in rows:
         if not freezes or freezes[-1].fingerprint != bytes(row[0]):
-            freezes.append(freeze_from_row(row[:5], when))
-        if row[6] is not None:
-            thaws.append(thaw_from_row((row[0], row[5], row[6], row[7]), when))
+            freezes.append(freeze_from_row(row[:6], when))
+        if row[7] is not None:
+            thaws.append(thaw_from_row((row[0], row[6], row[7], row[8]), when))
     return freezes, thaws
 
 
@@ -259,6 +287,33 @@ def relying_party_from_row(
     )
 
 
+def alert_detail(alert: Alert) -> str | None:
+    """The outbox's ``detail`` column of an alert: what it tells beyond a check, as JSON."""
+    detail: dict[str, Any] = {}
+    if alert.until is not None:
+        detail["until"] = format_at(alert.until)
+    if alert.breach is not None:
+        detail["breach"] = alert.breach
+    if alert.data_classes:
+        detail["data_classes"] = list(alert.data_classes)
+    return json.dumps(detail, sort_keys=True) if detail else None
+
+
+def alert_detail_fields(column: Any) -> dict[str, Any]:
+    """The :class:`Alert` fields kept in the ``detail`` column (see :func:`alert_detail`)."""
+    if not column:
+        return {}
+    detail = json.loads(column)
+    fields: dict[str, Any] = {}
+    if "until" in detail:
+        fields["until"] = parse_at(detail["until"])
+    if "breach" in detail:
+        fields["breach"] = detail["breach"]
+    if "data_classes" in detail:
+        fields["data_classes"] = tuple(detail["data_classes"])
+    return fields
+
+
 def outbox_item_from_row(
     row: Sequence[Any], when: Callable[[Any], datetime | None] = _same
 ) -> OutboxItem:
@@ -273,6 +328,7 @@ def outbox_item_from_row(
             check_id=row[5],
             checks=int(row[12]),
             last_at=when(row[13]),
+            **alert_detail_fields(row[14]),
         ),
         sealed_contact=bytes(row[6]),
         attempts=row[7],

@@ -21,7 +21,7 @@ from verrou.registry.records import (
     RunStatus,
 )
 from verrou.store.base import merge_segments, outbox_item_from_row, sum_counts
-from verrou.store.sql import SqlRegistry
+from verrou.store.sql_citizens import CitizenSql
 from verrou.store.urls import redacted_text, redacted_url
 
 #: Serialises concurrent `migrate` calls from several processes.
@@ -33,7 +33,7 @@ def display_url(url: str) -> str:
     return redacted_url(url)
 
 
-class PostgresStore(SqlRegistry):
+class PostgresStore(CitizenSql):
     """Registry in a PostgreSQL database."""
 
     DIALECT = "postgres"
@@ -223,7 +223,7 @@ class PostgresStore(SqlRegistry):
             "WHERE o.queued = c.queued "
             "RETURNING c.due_at, o.queued, o.alert_id, o.subject_fingerprint, o.kind, "
             "o.relying_party, o.alert_at, o.check_id, o.sealed_contact, o.attempts, "
-            "c.due_at, o.status, o.last_error, o.delivered_at, o.checks, o.last_check_at",
+            "c.due_at, o.status, o.last_error, o.delivered_at, o.checks, o.last_check_at, o.detail",
             (now, limit, now + ALERT_LEASE),
         )
         rows.sort(key=lambda row: (row[0], row[1]))

@@ -16,6 +16,13 @@ from typing import Any, Protocol
 
 from verrou.registry.alerts import Alert, OutboxItem
 from verrou.registry.audit import AuditEntry, AuditSnapshot, StoredEntry
+from verrou.registry.citizen_records import (
+    Citizen,
+    CitizenKey,
+    ContestedKey,
+    EmailCode,
+    StoredReport,
+)
 from verrou.registry.policy import ExposureHit, Freeze, Thaw
 from verrou.registry.records import (
     KEY_PREFIX_CHARS,
@@ -245,6 +252,92 @@ class ContactStore(Protocol):
         ...
 
 
+class CitizenStore(Protocol):
+    """Citizens' accounts: who signed in, the keys they claim, email proofs, and the index of
+    the checks of their keys (:mod:`verrou.registry.citizens`)."""
+
+    def sign_in_citizen(self, subject_ref: bytes, new_id: str, *, now: datetime) -> Citizen:
+        """The citizen of this account reference, created with ``new_id`` on first sign-in;
+        its last sign-in is set to ``now``."""
+        ...
+
+    def get_citizen(self, citizen_id: str) -> Citizen | None: ...
+
+    def bind_citizen_keys(
+        self, keys: Sequence[CitizenKey], *, audits: Sequence[AuditDraft]
+    ) -> list[CitizenKey]:
+        """Bind keys (``audits[i]`` is the entry of ``keys[i]``); those the citizen already
+        holds are left as they are and not audited. Returns the new bindings."""
+        ...
+
+    def citizen_keys(self, citizen_id: str) -> list[CitizenKey]: ...
+
+    def key_claimants(self, fingerprints: Sequence[bytes]) -> dict[bytes, set[str]]:
+        """The citizens claiming each of these keys."""
+        ...
+
+    def contested_keys(self) -> list[ContestedKey]:
+        """Keys two or more citizens claim, for the operators."""
+        ...
+
+    def citizen_key_page(self, *, after: bytes | None, limit: int) -> list[tuple[bytes, str]]:
+        """(fingerprint, citizen id) of every claimed key, in fingerprint order, a page at a
+        time after ``after``."""
+        ...
+
+    def add_email_code(self, code: EmailCode) -> None: ...
+
+    def email_codes_since(self, citizen_id: str, since: datetime) -> int:
+        """How many email codes this citizen asked for since ``since``."""
+        ...
+
+    def try_email_code(self, code_id: str, citizen_id: str, *, now: datetime) -> EmailCode | None:
+        """Count one try of a citizen's pending code and return it (None: no such code of
+        theirs). The try is committed before the code is compared."""
+        ...
+
+    def use_email_code(self, code_id: str, *, now: datetime) -> bool:
+        """Mark a code used; False when it was used already (two tries racing)."""
+        ...
+
+    def check_seqs(
+        self, fingerprints: Sequence[bytes], *, below: int | None, limit: int
+    ) -> list[tuple[bytes, int]]:
+        """(fingerprint, audit seq) of the checks index for these keys, newest first, at most
+        ``limit`` rows, of seqs below ``below`` when given."""
+        ...
+
+    def entries_at(self, seqs: Sequence[int]) -> dict[int, AuditEntry]:
+        """The audit entries of these seqs, decoded (an unreadable one is left out: ``verrou
+        audit verify`` names it)."""
+        ...
+
+
+class ReportStore(Protocol):
+    """Identity-theft reports and exposure attestations (:mod:`verrou.registry.filing`)."""
+
+    def add_report(
+        self, report: StoredReport, *, disputes: Sequence[tuple[str, str]], audit: AuditDraft
+    ) -> None:
+        """Store a report with the (check id, relying party id) pairs it disputes, and its
+        audit entry, in one transaction."""
+        ...
+
+    def get_report(self, report_id: str) -> StoredReport | None: ...
+
+    def list_reports(self, *, citizen_id: str | None = None) -> list[StoredReport]:
+        """Reports and attestations, newest first; a citizen's own when ``citizen_id``."""
+        ...
+
+    def withdraw_report(self, report_id: str, *, at: datetime, audit: AuditDraft) -> bool:
+        """Mark a report withdrawn; False (nothing audited) if unknown or withdrawn already."""
+        ...
+
+    def report_disputes(self, report_id: str) -> list[tuple[str, str]]:
+        """The (check id, relying party id) pairs a report disputes."""
+        ...
+
+
 class SessionStore(Protocol):
     """Citizen sessions (:class:`~verrou.registry.sessions.CitizenSessionRecord`): only hashes
     of session ids are stored, never an id nor anything personal."""
@@ -286,6 +379,8 @@ class RegistryStore(
     RelyingPartyStore,
     OutboxStore,
     ContactStore,
+    CitizenStore,
+    ReportStore,
     SessionStore,
     Protocol,
 ):

@@ -68,6 +68,7 @@ from verrou.store.base import (
     AuditDraft,
     Conclude,
     ExposureHit,
+    alert_detail,
     breach_from_row,
     chain_entry,
     find_in_block,
@@ -181,11 +182,17 @@ class SqlRegistry(SqlSessions, RegistryStore):
     def _fetch_in(self, db: Any) -> Fetch:
         return lambda sql, params: self._exec(db, sql, params).fetchall()
 
-    def _insert(self, db: Any, table: str, columns: str, row: Sequence[Any]) -> None:
+    def _insert(
+        self, db: Any, table: str, columns: str, row: Sequence[Any], *, unless: str = ""
+    ) -> bool:
         """One row into ``table``, its values in the order of ``columns``: one placeholder per
-        value, so that the statement cannot drift from a column list of verrou.store.base."""
+        value, so that the statement cannot drift from a column list of verrou.store.base.
+        With ``unless`` (a unique key's columns), nothing when a row with that key exists.
+        Whether a row was added."""
         marks = ", ".join("?" * len(row))
-        self._exec(db, f"INSERT INTO {table} ({columns}) VALUES ({marks})", row)
+        conflict = f" ON CONFLICT ({unless}) DO NOTHING" if unless else ""
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}){conflict}"
+        return bool(self._exec(db, sql, row).rowcount == 1)
 
     # --- schema -------------------------------------------------------------------------------
 
@@ -345,10 +352,25 @@ class SqlRegistry(SqlSessions, RegistryStore):
                     breaches[breach.id] = breach
             records = conclude(CheckSnapshot(hits, freezes, thaws, contacts, breaches))
             entries = self._chain_many(db, head, [record.audit for record in records])
+            self._index_checks(db, entries)
             queued = [queued for record in records for queued in record.alerts]
             if queued:
                 self._queue_alerts(db, queued, now)
         return entries
+
+    def _index_checks(self, db: Any, entries: Sequence[AuditEntry]) -> None:
+        """One ``check_subjects`` row (fingerprint, seq) per key of each check, in the checks'
+        transaction: the index "who checked my identity" reads instead of the log."""
+        rows = [
+            (bytes.fromhex(fingerprint), entry.seq)
+            for entry in entries
+            if entry.action == "check"
+            for fingerprint in entry.details.get("fingerprints", ())
+        ]
+        if rows:
+            db.cursor().executemany(
+                self._sql("INSERT INTO check_subjects (fingerprint, seq) VALUES (?, ?)"), rows
+            )
 
     def _queue_alerts(self, db: Any, queued: Sequence[QueuedAlert], now: datetime) -> None:
         """Coalesce alerts: one per owner, relying party and window, counting its checks.
@@ -389,7 +411,7 @@ class SqlRegistry(SqlSessions, RegistryStore):
                 db,
                 f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}, owner_ref, relying_party_id, "
                 "window_start, window_end) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?, ?, ?, ?, ?) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?, NULL, ?, ?, ?, ?) "
                 "ON CONFLICT (owner_ref, relying_party_id, window_start) DO UPDATE SET "
                 "checks = alert_outbox.checks + excluded.checks, "
                 "last_check_at = excluded.last_check_at, "
@@ -650,7 +672,12 @@ class SqlRegistry(SqlSessions, RegistryStore):
                 (freeze.fingerprint,),
             ).fetchone()
             if row is not None:  # under the head lock: nobody lifts it before we return
-                return freeze_from_row(row, self._when)
+                held = freeze_from_row(row, self._when)
+                if freeze.rank <= held.rank:
+                    return held
+                # A stronger freeze replaces a weaker one, and its thaws with it (a report
+                # must not stay open because the account it came from had thawed the key).
+                self._exec(db, "DELETE FROM freezes WHERE fingerprint = ?", (freeze.fingerprint,))
             self._insert(db, "freezes", FREEZE_COLUMNS, freeze_row(freeze, self._at, self._flag))
             self._chain(db, head, audit)
         return freeze
@@ -773,7 +800,7 @@ class SqlRegistry(SqlSessions, RegistryStore):
             added = self._exec(
                 db,
                 f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?, ?) "
                 "ON CONFLICT (alert_id) DO NOTHING",
                 (
                     alert.id,
@@ -786,6 +813,7 @@ class SqlRegistry(SqlSessions, RegistryStore):
                     self._at(now),
                     alert.checks,
                     None if alert.last_at is None else self._at(alert.last_at),
+                    alert_detail(alert),
                 ),
             )
             if added.rowcount == 0:
@@ -843,7 +871,7 @@ class SqlRegistry(SqlSessions, RegistryStore):
             self._exec(
                 db,
                 f"INSERT INTO alert_outbox ({OUTBOX_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 'pending', NULL, NULL, ?, ?, NULL)",
                 (
                     alert.id,
                     alert.subject_fingerprint,

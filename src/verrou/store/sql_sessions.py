@@ -14,11 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from verrou.errors import Conflict
 from verrou.registry.sessions import CitizenSessionRecord
+from verrou.store.base import record_columns, record_row
 
-SESSION_COLUMNS = (
-    "sid_hash, citizen_id, kind, acr, auth_time, created_at, expires_at, csrf_hash, "
-    "issued_from, revoked_at"
-)
+SESSION_COLUMNS = record_columns(CitizenSessionRecord)
 
 
 class SqlSessions:
@@ -29,29 +27,16 @@ class SqlSessions:
         def _write(self) -> AbstractContextManager[Any]: ...
         def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
         def _exec(self, db: Any, sql: str, params: Sequence[Any] = ()) -> Any: ...
+        def _insert(
+            self, db: Any, table: str, columns: str, row: Sequence[Any], *, unless: str = ""
+        ) -> bool: ...
         def _at(self, moment: datetime) -> Any: ...
         def _when(self, value: Any) -> datetime | None: ...
 
     def create_session(self, session: CitizenSessionRecord) -> None:
         with self._write() as db:
-            added = self._exec(
-                db,
-                f"INSERT INTO citizen_sessions ({SESSION_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sid_hash) DO NOTHING",
-                (
-                    session.sid_hash,
-                    session.citizen_id,
-                    session.kind,
-                    session.acr,
-                    self._at(session.auth_time),
-                    self._at(session.created_at),
-                    self._at(session.expires_at),
-                    session.csrf_hash,
-                    session.issued_from,
-                    None if session.revoked_at is None else self._at(session.revoked_at),
-                ),
-            )
-            if added.rowcount == 0:
+            row = record_row(session, self._at)
+            if not self._insert(db, "citizen_sessions", SESSION_COLUMNS, row, unless="sid_hash"):
                 raise Conflict("a session with this id already exists")
 
     def get_session(self, sid_hash: bytes) -> CitizenSessionRecord | None:

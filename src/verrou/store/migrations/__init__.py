@@ -54,6 +54,9 @@ PLACEHOLDERS: dict[str, Spelling] = {
     "flag": Spelling(
         "INTEGER NOT NULL DEFAULT 0 CHECK ({column} IN (0, 1))", "BOOLEAN NOT NULL DEFAULT FALSE"
     ),
+    # After a table whose primary key is all it holds: SQLite then keeps one B-tree, not a
+    # rowid table beside its key's index (PostgreSQL has no such option, nor needs one).
+    "without_rowid": Spelling(" WITHOUT ROWID", ""),
 }
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)(?::(\w+))?\}\}")
