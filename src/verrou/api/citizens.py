@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Annotated, Any, Final, Literal, Protocol
 
@@ -34,6 +34,7 @@ from verrou.api.schemas import ApplicantIn, DocumentIn, PostalAddressIn, documen
 from verrou.api.state import CitizenServices, api_state, in_store
 from verrou.errors import ConfigError, DeliveryError, NotFound, SignInNotConfigured
 from verrou.registry import citizens
+from verrou.registry.checks import utc_now
 from verrou.registry.citizens import OwnerOutcome
 from verrou.registry.contacts import Contact
 from verrou.registry.policy import Applicant
@@ -235,10 +236,6 @@ def _outcomes(found: list[OwnerOutcome]) -> OutcomesOut:
     )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class _ChangeMine(Protocol):
     """A change of all of a citizen's keys at once (:func:`~verrou.registry.citizens.freeze_mine`,
     :func:`~verrou.registry.citizens.lift_mine`)."""
@@ -251,7 +248,7 @@ class _ChangeMine(Protocol):
 async def _change_mine(request: Request, change: _ChangeMine, current: CitizenSession) -> Response:
     """``change`` on the request side's store connection, answered as its outcomes."""
     citizen_services(request)
-    found = await in_store(request, lambda store: change(store, current.citizen_id, now=_now()))
+    found = await in_store(request, lambda store: change(store, current.citizen_id, now=utc_now()))
     return json_answer(_outcomes(found))
 
 
@@ -266,7 +263,7 @@ async def me(request: Request, current: CurrentSession) -> Response:
 
     def read(store: RegistryStore) -> MeOut:
         keys = citizens.my_keys(store, current.citizen_id)
-        freezes, _ = store.freezes_for([k.fingerprint for k in keys], now=_now())
+        freezes, _ = store.freezes_for([k.fingerprint for k in keys], now=utc_now())
         exposures = citizens.my_exposures(store, current.citizen_id)
         return MeOut(
             citizen_id=current.citizen_id,
@@ -334,7 +331,7 @@ async def thaw(request: Request, current: RecentSession, body: ThawIn) -> Respon
     frozen by someone else, claimed by another account, or bound without proof and leaked
     stay frozen (each with its reason). Needs a sign-in within the last minutes at eidas2."""
     citizen_services(request)
-    now = _now()
+    now = utc_now()
 
     def run(store: RegistryStore) -> list[OwnerOutcome]:
         name = None
@@ -371,7 +368,7 @@ async def identifiers(request: Request, current: CurrentSession, body: Identifie
     """Bind my own identifiers to my account, canonicalised as checks are. I may freeze them;
     a thaw opens them only while no other account claims them and no breach holds them."""
     services = citizen_services(request)
-    now = _now()
+    now = utc_now()
     added = await in_store(
         request,
         lambda store: citizens.bind_identifiers(
@@ -421,7 +418,7 @@ def _send_code(services: CitizenServices, contact: Contact, code: str) -> None:
 async def add_email(request: Request, current: CurrentSession, body: EmailIn) -> Response:
     """Send a six-digit code to this address; proving it makes it mine and my alert contact."""
     services = citizen_services(request)
-    now = _now()
+    now = utc_now()
     code_id, code, contact = await in_store(
         request,
         lambda store: citizens.start_email_proof(
@@ -444,7 +441,7 @@ async def verify_email(request: Request, current: CurrentSession, body: EmailCod
     key = await in_store(
         request,
         lambda store: citizens.prove_email(
-            store, services.contact_key, current.citizen_id, body.code_id, body.code, now=_now()
+            store, services.contact_key, current.citizen_id, body.code_id, body.code, now=utc_now()
         ),
     )
     return json_answer(_outcomes([OwnerOutcome(key, "placed")]))

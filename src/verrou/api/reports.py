@@ -12,7 +12,7 @@ library verifies the token against ``/.well-known/jwks.json``.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -28,6 +28,7 @@ from verrou.api.state import CitizenServices, api_state, in_store
 from verrou.errors import InvalidReport, NotFound
 from verrou.pdf import attestation_pdf, report_pdf
 from verrou.registry import filing
+from verrou.registry.checks import utc_now
 from verrou.registry.citizen_records import StoredReport
 from verrou.registry.reports import FraudCode
 from verrou.store.protocols import RegistryStore
@@ -48,10 +49,6 @@ _party_errors = documented_errors(
         503: "The registry is unreachable.",
     }
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def verify_url(services: CitizenServices, document_id: str) -> str:
@@ -134,7 +131,7 @@ async def file_report(request: Request, current: RecentSession, body: ReportIn) 
             current.citizen_id,
             disputed_check_ids=body.disputed_check_ids,
             declared=declared,
-            now=_now(),
+            now=utc_now(),
             note=body.note,
             contact_key=services.contact_key,
         ),
@@ -155,7 +152,7 @@ async def attest(request: Request, current: CurrentSession) -> Response:
             store,
             services.signing_key,
             current.citizen_id,
-            now=_now(),
+            now=utc_now(),
             validity=services.attestation_validity,
         ),
     )
@@ -248,7 +245,7 @@ async def verify_token(request: Request, body: VerifyIn) -> Response:
     found = await in_store(
         request,
         lambda store: filing.verify_for(
-            store, body.token, jwks, relying_party_id=party.id, now=_now()
+            store, body.token, jwks, relying_party_id=party.id, now=utc_now()
         ),
     )
     return json_answer(found)
@@ -270,7 +267,8 @@ async def verify_id(request: Request, document_id: Annotated[str, Path(pattern=_
         stored = store.get_report(document_id)
         if stored is None:
             raise NotFound(f"no document {document_id}")
-        return filing.verify_for(store, stored.token, jwks, relying_party_id=party.id, now=_now())
+        now = utc_now()
+        return filing.verify_for(store, stored.token, jwks, relying_party_id=party.id, now=now)
 
     return json_answer(await in_store(request, run))
 

@@ -53,7 +53,6 @@ from verrou.registry.citizen_records import (
 )
 from verrou.registry.contacts import Contact, ContactKey, open_sealed, seal
 from verrou.registry.policy import Applicant, Freeze, FreezeReason, IdentityKey, applicant_keys
-from verrou.registry.subjects import FreezeOutcome
 from verrou.store.protocols import RegistryStore
 
 #: Why a key was not thawed or lifted.
@@ -699,7 +698,6 @@ __all__ = [
     "CitizenKey",
     "ContestedKey",
     "EmailCode",
-    "FreezeOutcome",
     "KeySource",
     "MyExposure",
     "OwnerOutcome",
