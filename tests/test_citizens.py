@@ -311,7 +311,8 @@ def test_nothing_personal_is_stored(
     jean = citizens.sign_in(banks, fingerprinter, JEAN, now=NOW)
     citizens.freeze_mine(banks, jean.id, now=NOW)
     logged = b"\n".join(entry.content for entry in banks.audit_entries())
-    for text in (b"Dupont", b"dupont", b"Jean", b"1980", b"sub-jean", b"fc.example"):
+    # Whole values only: the log holds random hex (ids, fingerprints) that any digits can match.
+    for text in (b"Dupont", b"dupont", b"Jean", b"1980-05-17", b"sub-jean", b"fc.example"):
         assert text not in logged
     if database_url.startswith("sqlite"):
         from pathlib import Path
