@@ -146,20 +146,23 @@ class ColumnTruth:
 
 
 @dataclass(frozen=True)
-class BrokenCell:
-    """A cell deliberately made invalid. ``row`` is the 1-based data record number."""
+class RowDefect:
+    """A defect written on purpose into data record ``row`` (1-based), described by ``defect``."""
 
     row: int
-    column: str
     defect: str
 
 
 @dataclass(frozen=True)
-class MalformedRecord:
-    """A CSV line with the wrong number of fields. ``row`` is the 1-based data record number."""
+class MalformedRecord(RowDefect):
+    """A CSV line with the wrong number of fields."""
 
-    row: int
-    defect: str
+
+@dataclass(frozen=True)
+class BrokenCell(RowDefect):
+    """A cell of an otherwise well-formed record deliberately made invalid, in ``column``."""
+
+    column: str
 
 
 @dataclass(frozen=True)
