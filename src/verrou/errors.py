@@ -320,3 +320,17 @@ class InvalidCode(VerrouError, status=422, code="invalid_code"):
 class InvalidReport(VerrouError, status=422, code="invalid_report"):
     """An identity-theft report that cannot be: nothing disputed or declared, dates that do
     not follow, a name the PDF's font cannot print. The message names the rule, never a value."""
+
+
+# --- the private exposure check ---------------------------------------------------------------
+
+
+class InvalidOprfElement(VerrouError, status=422, code="invalid_oprf_element"):
+    """An element, a scalar or a proof the OPRF protocol refuses (RFC 9497's DeserializeError,
+    InvalidInputError and VerifyError): not a canonical encoding, the identity element, or a
+    proof that does not verify against the server's public key."""
+
+
+class LookupUnavailable(VerrouError, status=404, code="lookup_not_configured"):
+    """The private exposure check without an OPRF key (no VERROU_OPRF_KEY_FILE): its routes
+    answer as routes that do not exist here."""
