@@ -28,11 +28,13 @@ from conftest import LEAKED_PEOPLE, ingest_leak
 from verrou.api import create_app
 from verrou.api.citizen_auth import router as citizen_router
 from verrou.api.citizens import router as citizens_router
+from verrou.api.lookups import router as lookup_router
 from verrou.api.reports import citizen_router as reports_citizen_router
 from verrou.api.reports import party_router as reports_party_router
 from verrou.api.routes import router
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey, key_id_for
+from verrou.lookup.protocol import OprfKey
 from verrou.settings import Settings
 from verrou.signing import SigningKey
 from verrou.store import open_store
@@ -55,8 +57,19 @@ def api_key_and_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     finally:
         store.close()
     # A generous rate limit: the generated requests should reach the checks, not the limiter.
-    app_settings = Settings.from_env({}, database_url=url, rate_limit=10_000_000)
-    yield api_key, create_app(app_settings, fingerprint_key=key, signing_key=SigningKey.generate())
+    app_settings = Settings.from_env(
+        {},
+        database_url=url,
+        rate_limit=10_000_000,
+        lookup_rate_limit=100_000,
+        lookup_global_rate_limit=10_000_000,
+    )
+    yield api_key, create_app(
+        app_settings,
+        fingerprint_key=key,
+        signing_key=SigningKey.generate(),
+        oprf_key=OprfKey.from_seed(bytes(range(32))),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +102,7 @@ ROUTES = [
         *citizens_router.routes,
         *reports_citizen_router.routes,
         *reports_party_router.routes,
+        *lookup_router.routes,
     ]
     if isinstance(route, APIRoute) and route.include_in_schema
 ]

@@ -33,10 +33,14 @@ from verrou.errors import (
     InvalidCode,
     InvalidIdentifier,
     InvalidIdentity,
+    InvalidLookup,
+    InvalidOprfElement,
     InvalidRelyingParty,
     InvalidReport,
     InvalidThaw,
     KeyMaterialError,
+    LookupFailed,
+    LookupUnavailable,
     MappingError,
     MetricsNotFound,
     NoIdentity,
@@ -103,6 +107,10 @@ SAMPLES: dict[type[VerrouError], VerrouError] = {
     ReauthenticationRequired: ReauthenticationRequired("sign in again to do this"),
     InvalidCode: InvalidCode("this code is not the one sent"),
     InvalidReport: InvalidReport("a report disputes a check or declares a fraud"),
+    InvalidOprfElement: InvalidOprfElement("not a ristretto255 element"),
+    LookupUnavailable: LookupUnavailable("the private exposure check is not configured"),
+    InvalidLookup: InvalidLookup({"kind": "not indexed here (indexed: email)"}),
+    LookupFailed: LookupFailed("the server refused the lookup (rate_limited: retry later)"),
 }
 
 #: Exception classes allowed outside :mod:`verrou.errors`, by name, and why. They are private
@@ -111,6 +119,7 @@ PRIVATE_CONTROL_FLOW = {
     "_Restart": "a dump reader starts over from the next record with other options",
     "_ProbeDone": "rolls back the store's write probe's transaction",
     "_Unreadable": "a setting's parser tells its caller, which raises ConfigError naming it",
+    "_IndexChanged": "the lookup client reads the directory again and asks once more",
 }
 
 

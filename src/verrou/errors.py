@@ -334,3 +334,19 @@ class InvalidOprfElement(VerrouError, status=422, code="invalid_oprf_element"):
 class LookupUnavailable(VerrouError, status=404, code="lookup_not_configured"):
     """The private exposure check without an OPRF key (no VERROU_OPRF_KEY_FILE): its routes
     answer as routes that do not exist here."""
+
+
+class InvalidLookup(VerrouError, status=422, code="invalid_lookup"):
+    """A lookup request the server refuses; ``fields`` names each problem (a kind not indexed,
+    too many elements, a bucket out of range). Nothing in it echoes the request."""
+
+    fields: dict[str, str]
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        reasons = "; ".join(f"{name}: {why}" for name, why in sorted(fields.items()))
+        super().__init__(f"invalid lookup: {reasons}", fields=fields)
+
+
+class LookupFailed(VerrouError, status=502, code="lookup_failed"):
+    """The lookup client's server refused or failed a lookup; the message gives its answer's
+    code and sentence, never the value asked about."""

@@ -29,6 +29,11 @@ PERSONALISATION = b"verrou-fp/1"
 ENTRY_DTYPE = np.dtype([("hi", ">u8"), ("lo", ">u8"), ("kind", "u1"), ("record", "<u4")])
 ENTRY_BYTES = ENTRY_DTYPE.itemsize  # 21
 
+#: Set in the kind byte of an entry of the private check's index (:mod:`verrou.lookup.index`):
+#: its 16 bytes are a bucket and a tag, not a fingerprint. Such entries travel with the
+#: fingerprint entries through a run's staging and are parted from them when the run is merged.
+LOOKUP_FLAG = 0x80
+
 #: Bits of the fingerprint prefix that name a block in the registry (65,536 blocks).
 BLOCK_BITS = 16
 #: Coarser prefix for the staging segments written while a run is in progress (256): few rows

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from verrou.errors import ConfigError
+from verrou.identifiers.kinds import LOOKUP_KINDS, Kind
 
 T = TypeVar("T")
 
@@ -142,6 +143,19 @@ def _whole_number(text: str) -> int:
         raise _Unreadable("a whole number") from None
 
 
+def _lookup_kinds(text: str) -> tuple[Kind, ...]:
+    # Comma-separated kinds, `all` or `none`; in LOOKUP_KINDS order, each once.
+    words = {word.strip().lower() for word in text.split(",") if word.strip()}
+    if words == {"all"}:
+        return LOOKUP_KINDS
+    if words <= {"none"}:
+        return ()
+    allowed = {kind.value for kind in LOOKUP_KINDS}
+    if not words <= allowed:
+        raise _Unreadable("all, none or kinds among " + ", ".join(sorted(allowed)))
+    return tuple(kind for kind in LOOKUP_KINDS if kind.value in words)
+
+
 # --- checks beyond a range, allowed values or a length -----------------------------------------
 
 
@@ -238,6 +252,10 @@ def _default_contact_key_file() -> Path:
 
 def _default_session_key_file() -> Path:
     return _config_file("session.key")
+
+
+def _default_oprf_key_file() -> Path:
+    return _config_file("oprf.key")
 
 
 def _cpu_count() -> int:
@@ -460,6 +478,37 @@ class Settings:
         parse=_whole_number,
         default=90,
         between=(1, 365),
+    )
+    oprf_key_file: Path = setting(
+        "VERROU_OPRF_KEY_FILE",
+        "OPRF key of the private exposure check (RFC 9497 ristretto255, 0600, made by "
+        "`verrou keys init`). Ingest indexes with it and the server answers `/v1/lookup` with "
+        "it when the file exists. Default `~/.config/verrou/oprf.key`.",
+        parse=_path,
+        default_factory=_default_oprf_key_file,
+    )
+    lookup_kinds: tuple[Kind, ...] = setting(
+        "VERROU_LOOKUP_KINDS",
+        "Kinds ingest indexes for the private check: `all` (default: email, phone, person, "
+        "nir, cni, passport, driving_licence, residence_permit), `none`, or a comma-separated "
+        "list. Indexing costs about one scalar multiplication per value.",
+        parse=_lookup_kinds,
+        default_factory=lambda: LOOKUP_KINDS,
+    )
+    lookup_rate_limit: int = setting(
+        "VERROU_LOOKUP_RATE_LIMIT",
+        "Private-check evaluations a minute from one client address (default 30, bursts up "
+        "to a tenth of it, at least one): each is a dictionary-attack oracle.",
+        parse=_whole_number,
+        default=30,
+        between=(1, 100_000),
+    )
+    lookup_global_rate_limit: int = setting(
+        "VERROU_LOOKUP_GLOBAL_RATE_LIMIT",
+        "Private-check evaluations a minute from all clients together (default 6,000).",
+        parse=_whole_number,
+        default=6000,
+        between=(1, 10_000_000),
     )
 
     def __repr__(self) -> str:

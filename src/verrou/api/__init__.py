@@ -29,6 +29,7 @@ from verrou.api.citizen_auth import CitizenAuth, citizen_auth_from, pseudonymous
 from verrou.api.citizen_auth import router as citizen_router
 from verrou.api.citizens import router as citizens_router
 from verrou.api.docs import docs_router
+from verrou.api.lookups import router as lookup_router
 from verrou.api.readiness import NotReady, Readiness
 from verrou.api.recording import RecorderKeys, RegistryFile
 from verrou.api.reports import citizen_router as citizen_reports_router
@@ -37,11 +38,20 @@ from verrou.api.responses import ApiResponse
 from verrou.api.routes import MAX_BODY_BYTES, SECURITY_SCHEME, router, security_scheme
 from verrou.api.runtime import KeyCache, Metrics, ProcessRecorder, RateLimiter, ThreadRecorder
 from verrou.api.schemas import REQUEST_MODELS, field_errors
-from verrou.api.state import ApiState, CitizenServices, Recorder, Serving, api_state
+from verrou.api.state import (
+    ApiState,
+    CitizenServices,
+    LookupState,
+    Recorder,
+    Serving,
+    api_state,
+)
 from verrou.errors import StoreError, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey, load_fingerprint_key
+from verrou.lookup.protocol import OprfKey
 from verrou.registry.contacts import load_contact_key_file
+from verrou.registry.lookups import LookupService
 from verrou.settings import Settings
 from verrou.signing import SigningKey, load_signing_key_file, public_jwks
 from verrou.store import open_store
@@ -71,6 +81,16 @@ def error_response(
     return ApiResponse(json.dumps({"error": body}), status_code=status, headers=headers)
 
 
+def lookup_state_from(settings: Settings, key: OprfKey | None = None) -> LookupState | None:
+    """The private exposure check with ``key``, else with the OPRF key file when it exists
+    (read now: a damaged file stops the server before it listens); None without either."""
+    if key is None:
+        if not settings.oprf_key_file.exists():
+            return None
+        key = OprfKey.load_file(settings.oprf_key_file)
+    return LookupState(LookupService(key))
+
+
 def create_app(
     settings: Settings,
     *,
@@ -78,11 +98,13 @@ def create_app(
     signing_key: SigningKey | None = None,
     clock: Callable[[], float] = time.monotonic,
     citizen_auth: CitizenAuth | None = None,
+    oprf_key: OprfKey | None = None,
 ) -> FastAPI:
     """The API for ``settings``; keys default to the ones the settings name (loaded now, so a
     missing key stops the server before it listens). ``citizen_auth`` (citizen sign-in, with
     its sign-in hook) defaults to :func:`~verrou.api.citizen_auth.citizen_auth_from` the
-    settings: none without ``VERROU_OIDC_ISSUER``, else with the session key loaded now."""
+    settings: none without ``VERROU_OIDC_ISSUER``, else with the session key loaded now.
+    ``oprf_key`` (the private exposure check) defaults to :func:`lookup_state_from`'s."""
     signer = signing_key or load_signing_key_file(settings.signing_key_file)
     citizen = citizen_auth if citizen_auth is not None else citizen_auth_from(settings)
     keys = RecorderKeys(
@@ -170,6 +192,7 @@ def create_app(
         limiter=RateLimiter(settings.rate_limit, clock),
         citizen=citizen,
         citizen_services=services,
+        lookup=lookup_state_from(settings, oprf_key),
     )
     app.state.verrou = state  # the one attribute: read it with api_state(app)
     app.include_router(router)
@@ -177,6 +200,7 @@ def create_app(
     app.include_router(citizens_router)
     app.include_router(citizen_reports_router)
     app.include_router(party_reports_router)
+    app.include_router(lookup_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -573,19 +573,35 @@ class RateLimiter:
     def take(self, party: RelyingParty, count: int) -> float | None:
         """Take ``count`` checks from the party's allowance: None when allowed, else the
         seconds to wait before this many checks would be."""
-        limit = party.rate_limit or self.default_limit
+        return self.take_key(party.id, party.rate_limit or self.default_limit, count)
+
+    def take_key(self, key: str, limit: int, count: int) -> float | None:
+        """:meth:`take` for any allowance of ``limit`` a minute named ``key`` (a client
+        address, or one key for everyone)."""
         per_second = limit / 60
         capacity = self.capacity(limit)
         now = self.clock()
-        bucket = self._buckets.get(party.id)
+        bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[party.id] = _Bucket(capacity, now)
+            if len(self._buckets) >= MAX_ALLOWANCES:
+                self._forget_idle(now)
+            bucket = self._buckets[key] = _Bucket(capacity, now)
         bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * per_second)
         bucket.updated = now
         if count <= bucket.tokens or (count > capacity and bucket.tokens >= capacity):
             bucket.tokens -= count
             return None
         return (min(count, capacity) - bucket.tokens) / per_second
+
+    def _forget_idle(self, now: float) -> None:
+        # An allowance untouched for a minute is full again: forgetting it changes nothing.
+        # Keeps per-address allowances from growing without end under a flood of addresses.
+        for key in [k for k, b in self._buckets.items() if now - b.updated >= 60]:
+            del self._buckets[key]
+
+
+#: Allowances a limiter keeps before it forgets the idle ones.
+MAX_ALLOWANCES = 100_000
 
 
 class KeyCache:
@@ -656,6 +672,12 @@ class Metrics:
             "verrou_check_group_size",
             "Checks recorded per store transaction (group commit).",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
+        self.lookups = Counter(
+            "verrou_lookup_evaluations",
+            "Private-check evaluations answered, by kind (nothing else is known of them).",
+            ["kind"],
             registry=self.registry,
         )
         self.errors = Counter(

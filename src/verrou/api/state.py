@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from verrou.registry import citizens
 from verrou.registry.checks import utc_now
 from verrou.registry.citizens import SignedInIdentity
 from verrou.registry.contacts import ContactKey
+from verrou.registry.lookups import Directory, LookupService, directory
 from verrou.registry.sessions import SessionKey
 from verrou.settings import Settings
 from verrou.signing import SigningKey
@@ -169,6 +171,8 @@ class ApiState:
     citizen: CitizenAuth | None = field(default=None)
     #: What the citizen's own routes need (keys, mail); None without citizen sign-in.
     citizen_services: CitizenServices | None = field(default=None)
+    #: The private exposure check; None without an OPRF key file (its routes then answer 404).
+    lookup: LookupState | None = field(default=None)
 
     def live(self) -> Serving:
         """What a check needs; :class:`StoreError` (503) before start-up or after shutdown."""
@@ -187,6 +191,30 @@ async def in_store(request: Request, work: Callable[[RegistryStore], _T]) -> _T:
             return work(serving.store)
 
     return await asyncio.to_thread(run)
+
+
+# --- the private exposure check --------------------------------------------------------------
+
+#: Seconds the lookup directory is reused before it is read again (an ingest that completes
+#: changes it; a client that asks with the old bucket size gets a 409 and asks again).
+DIRECTORY_SECONDS: Final = 5.0
+
+
+@dataclass
+class LookupState:
+    """The service with its directory, read again after :data:`DIRECTORY_SECONDS`."""
+
+    service: LookupService
+    _directory: Directory | None = field(default=None)
+    _read_at: float = field(default=0.0)
+
+    async def current(self, request: Request) -> Directory:
+        now = time.monotonic()
+        if self._directory is None or now - self._read_at > DIRECTORY_SECONDS:
+            key = self.service.key
+            self._directory = await in_store(request, lambda store: directory(store, key))
+            self._read_at = now
+        return self._directory
 
 
 def api_state(app: Starlette) -> ApiState:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -25,6 +25,9 @@ from verrou.registry.records import BreachSummary
 from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.store import RegistryStore, open_store
 from verrou.store.urls import redacted_url
+
+if TYPE_CHECKING:  # imported where used: the lookup's crypto is loaded only by what needs it
+    from verrou.lookup.protocol import OprfKey
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,11 +121,12 @@ def main(ctx: click.Context, verbose: bool, database_url: str | None) -> None:
 
 @main.group()
 def keys() -> None:
-    """Key management: the fingerprint key, the signing key, the contact key and the session
-    key.
+    """Key management: the fingerprint key, the signing key, the contact key, the session key
+    and the OPRF key.
 
-    All four live outside the database (VERROU_KEY_FILE, VERROU_SIGNING_KEY_FILE,
-    VERROU_CONTACT_KEY_FILE, VERROU_SESSION_KEY_FILE), readable by their owner only.
+    All five live outside the database (VERROU_KEY_FILE, VERROU_SIGNING_KEY_FILE,
+    VERROU_CONTACT_KEY_FILE, VERROU_SESSION_KEY_FILE, VERROU_OPRF_KEY_FILE), readable by their
+    owner only.
     """
 
 
@@ -138,12 +142,14 @@ def keys_init(obj: Context, key_file: Path | None) -> None:
     """Create each missing key file (mode 0600); never overwrites one.
 
     The fingerprint key (keyed hashing of identifiers), the signing key (Ed25519, signs verdicts
-    and audit checkpoints), the contact key (seals citizens' alert contacts) and the session key
-    (seals citizens' session tokens). Keep them apart from the database and back them up: with
-    a lost key, fingerprints can never be matched again, verdicts no longer verify and contacts
-    cannot be opened (a lost session key only signs every citizen out). Fails when every key
-    already exists.
+    and audit checkpoints), the contact key (seals citizens' alert contacts), the session key
+    (seals citizens' session tokens) and the OPRF key (the private exposure check). Keep them
+    apart from the database and back them up: with a lost key, fingerprints can never be
+    matched again, verdicts no longer verify and contacts cannot be opened (a lost session key
+    only signs every citizen out; a lost OPRF key means indexing the dumps again). Fails when
+    every key already exists.
     """
+    from verrou.lookup.protocol import OprfKey
     from verrou.registry.contacts import create_contact_key_file
     from verrou.registry.sessions import create_session_key_file
     from verrou.signing import create_signing_key_file
@@ -154,6 +160,7 @@ def keys_init(obj: Context, key_file: Path | None) -> None:
         ("signing key", settings.signing_key_file, lambda p: create_signing_key_file(p).kid),
         ("contact key", settings.contact_key_file, lambda p: create_contact_key_file(p).kid),
         ("session key", settings.session_key_file, lambda p: create_session_key_file(p).kid),
+        ("OPRF key", settings.oprf_key_file, lambda p: OprfKey.create_file(p).key_id),
     ]
     inline_key = bool(settings.key_value and key_file is None)
     if inline_key:
@@ -178,7 +185,9 @@ def keys_init(obj: Context, key_file: Path | None) -> None:
 @click.pass_obj
 def keys_show(obj: Context) -> None:
     """Print the ids of the keys in use (never a key): fingerprint key id, signing key kid
-    (RFC 7638 thumbprint, as in the JWKS), contact key id and session key id."""
+    (RFC 7638 thumbprint, as in the JWKS), contact key id, session key id and OPRF key id
+    (publish it: `verrou lookup --key-id` pins it)."""
+    from verrou.lookup.protocol import OprfKey
     from verrou.registry.contacts import load_contact_key_file
     from verrou.registry.sessions import load_session_key_file
     from verrou.signing import load_signing_key_file
@@ -191,6 +200,7 @@ def keys_show(obj: Context) -> None:
         ("signing key", settings.signing_key_file, lambda p: load_signing_key_file(p).kid),
         ("contact key", settings.contact_key_file, lambda p: load_contact_key_file(p).kid),
         ("session key", settings.session_key_file, lambda p: load_session_key_file(p).kid),
+        ("OPRF key", settings.oprf_key_file, lambda p: OprfKey.load_file(p).key_id),
     ]
     for what, path, load in others:
         if path.exists():
@@ -359,6 +369,7 @@ def ingest(
         batch_rows=settings.batch_rows,
         workers=settings.workers,
         report_dir=settings.report_dir,
+        lookup_kinds=settings.lookup_kinds,
     )
     if dry_run or save_mapping:
         report, mapping = preview(dump, options)
@@ -372,8 +383,14 @@ def ingest(
                 _print_dry_run(report)
             return
     with keyed_registry(settings) as (store, fingerprinter):
+        oprf_key = lookup_key(settings)
+        if oprf_key is None and settings.lookup_kinds and not as_json:
+            err.print(
+                f"no OPRF key at {settings.oprf_key_file}: this dump is not indexed for the "
+                "private exposure check (`verrou keys init` creates the key)"
+            )
         result = _ingest_with_progress(
-            store, fingerprinter, dump, options, None, enabled=not as_json
+            store, fingerprinter, dump, options, None, enabled=not as_json, oprf_key=oprf_key
         )
         alerted = 0
         if result.status == "complete":
@@ -398,8 +415,10 @@ def _ingest_with_progress(
     total: int | None,
     *,
     enabled: bool = True,
+    oprf_key: OprfKey | None = None,
 ) -> Any:
-    """Run an ingest with a progress bar (rows, rows/s) on a terminal."""
+    """Run an ingest with a progress bar (rows, rows/s) on a terminal; with ``oprf_key``, it
+    builds the private check's index of ``options.lookup_kinds`` too."""
     from verrou.ingest.pipeline import ingest_dump
 
     with _progress("ingesting", total, enabled=enabled) as advance:
@@ -409,7 +428,19 @@ def _ingest_with_progress(
             advance(records - last[0])
             last[0] = records
 
-        return ingest_dump(store, fingerprinter, dump, options, on_progress=on_progress)
+        return ingest_dump(
+            store, fingerprinter, dump, options, on_progress=on_progress, oprf_key=oprf_key
+        )
+
+
+def lookup_key(settings: Settings) -> OprfKey | None:
+    """The OPRF key ingest indexes with: None when no kind is to be indexed, or when its file
+    does not exist (a file that exists and cannot be read is an error)."""
+    from verrou.lookup.protocol import OprfKey
+
+    if not settings.lookup_kinds or not settings.oprf_key_file.exists():
+        return None
+    return OprfKey.load_file(settings.oprf_key_file)
 
 
 def print_ingest_report(report: Any, where: str) -> None:
@@ -450,6 +481,9 @@ def print_ingest_report(report: Any, where: str) -> None:
         for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:15]:
             reasons.add_row(reason, f"{count:,}")
         out.print(reasons)
+    if report.indexed:
+        indexed = ", ".join(f"{kind} {count:,}" for kind, count in sorted(report.indexed.items()))
+        out.print(f"indexed for the private exposure check: {indexed}")
     if report.report_file:
         out.print(f"rejected rows listed in {report.report_file}")
 
@@ -645,5 +679,6 @@ if __name__ == "__main__":  # pragma: no cover
 # `registry`: importing it would rebind this package's `registry` store opener to the module.)
 from verrou.cli import citizen_commands as _citizen_commands  # noqa: E402,F401
 from verrou.cli import demo as _demo  # noqa: E402,F401
+from verrou.cli import lookup_commands as _lookup_commands  # noqa: E402,F401
 from verrou.cli import registry_commands as _registry_commands  # noqa: E402,F401
 from verrou.cli import serve as _serve  # noqa: E402,F401

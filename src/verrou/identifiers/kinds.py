@@ -19,6 +19,19 @@ class Kind(StrEnum):
     PERSON = "person"
 
 
+#: The kinds the private exposure check can ask about (:mod:`verrou.lookup`), in the order
+#: ``verrou lookup`` lists them: those a person types from memory or reads off a document.
+LOOKUP_KINDS: tuple[Kind, ...] = (
+    Kind.EMAIL,
+    Kind.PHONE,
+    Kind.PERSON,
+    Kind.NIR,
+    Kind.CNI,
+    Kind.PASSPORT,
+    Kind.DRIVING_LICENCE,
+    Kind.RESIDENCE_PERMIT,
+)
+
 #: Canonicaliser version per kind. Bump on any change of canonical output: the version is hashed
 #: into every fingerprint, so a registry ingested under another version no longer matches (see the
 #: README, "Canonicaliser versions").

@@ -33,9 +33,12 @@ import pyarrow as pa
 from verrou.errors import DumpError, KeyMaterialError, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.identifiers.columns import canonicalise_column
+from verrou.identifiers.kinds import Kind
 from verrou.ingest.mapping import ColumnDecision, ColumnMapping, Field, detect_mapping, load_mapping
 from verrou.ingest.plan import BatchOutcome, IngestPlan, fingerprint_batch, merge_counts
 from verrou.ingest.readers import Dump, DumpBatch, Malformed, RecordSpan, open_dump
+from verrou.lookup.index import LookupIndexer
+from verrou.lookup.protocol import OprfKey
 from verrou.masking import mask_value
 from verrou.registry.records import BatchCommit, BreachInfo, IngestRun, NewRun, Reject, RunStatus
 from verrou.store.protocols import IngestRunStore, IngestStore
@@ -52,6 +55,8 @@ class IngestOptions:
     batch_rows: int = 32768
     workers: int = 0
     report_dir: Path = Path("verrou-reports")
+    #: Kinds indexed for the private check, with the ``oprf_key`` given to :func:`ingest_dump`.
+    lookup_kinds: tuple[Kind, ...] = ()
 
 
 @dataclass
@@ -72,6 +77,8 @@ class IngestReport:
     valid: dict[str, int]
     invalid: dict[str, int]
     fingerprints: dict[str, int]
+    #: Values indexed for the private check, per kind (empty: the run built no index).
+    indexed: dict[str, int]
     duplicates: dict[str, int]
     reasons: dict[str, int]
     mapping: dict[str, str]
@@ -91,8 +98,21 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def mapping_to_json(mapping: ColumnMapping, service: str) -> dict[str, Any]:
-    return {"fields": {f.value: c for f, c in mapping.fields.items()}, "service": service}
+def mapping_to_json(
+    mapping: ColumnMapping, service: str, indexer: LookupIndexer | None = None
+) -> dict[str, Any]:
+    """What a run is started with and resumed with: its columns, its service and, when it
+    builds the private check's index, that index's key id and kinds."""
+    document: dict[str, Any] = {
+        "fields": {f.value: c for f, c in mapping.fields.items()},
+        "service": service,
+    }
+    if indexer is not None:
+        document["lookup"] = {
+            "key_id": indexer.key_id,
+            "kinds": [kind.value for kind in sorted(indexer.kinds)],
+        }
+    return document
 
 
 def mapping_from_json(data: dict[str, Any]) -> tuple[ColumnMapping, str]:
@@ -132,6 +152,30 @@ def prepare(path: Path, options: IngestOptions, *, skip_records: int = 0) -> Pre
     return PreparedDump(dump, mapping, decisions, first, chain([head] if head else [], spans))
 
 
+def _run_indexer(
+    run_mapping: dict[str, Any] | None,
+    breach: str,
+    options: IngestOptions,
+    oprf_key: OprfKey | None,
+) -> LookupIndexer | None:
+    """The run's index builder: a new run's from the options, a resumed run's as it started
+    (with the same OPRF key, or :class:`KeyMaterialError`)."""
+    if run_mapping is None:
+        if oprf_key is None or not options.lookup_kinds:
+            return None
+        return LookupIndexer.for_run(oprf_key, breach, options.lookup_kinds)
+    started = run_mapping.get("lookup")
+    if started is None:
+        return None
+    if oprf_key is None or oprf_key.key_id != started["key_id"]:
+        now = "none" if oprf_key is None else oprf_key.key_id
+        raise KeyMaterialError(
+            f"this run builds the private check's index with OPRF key {started['key_id']}; "
+            f"the current OPRF key is {now}"
+        )
+    return LookupIndexer.for_run(oprf_key, breach, (Kind(k) for k in started["kinds"]))
+
+
 def _field_of(mapping: ColumnMapping, column: str) -> Field | None:
     for field_, name in mapping.fields.items():
         if name == column:
@@ -145,18 +189,30 @@ def _empty_batch(columns: list[str]) -> pa.RecordBatch:
 
 # --- worker processes -------------------------------------------------------------------------
 
-_worker_state: tuple[IngestPlan, Fingerprinter] | None = None
+
+@dataclass(frozen=True)
+class _BatchKeys:
+    """What the batch function computes with, besides the batch: copied into each worker."""
+
+    plan: IngestPlan
+    fingerprinter: Fingerprinter
+    indexer: LookupIndexer | None
+
+    def run(self, batch: pa.RecordBatch, records: npt.NDArray[np.uint32]) -> BatchOutcome:
+        return fingerprint_batch(batch, self.plan, self.fingerprinter, records, self.indexer)
 
 
-def _init_worker(plan: IngestPlan, fingerprinter: Fingerprinter) -> None:
+_worker_state: _BatchKeys | None = None
+
+
+def _init_worker(keys: _BatchKeys) -> None:
     global _worker_state
-    _worker_state = (plan, fingerprinter)
+    _worker_state = keys
 
 
 def _work(batch: pa.RecordBatch, records: npt.NDArray[np.uint32]) -> BatchOutcome:
     assert _worker_state is not None
-    plan, fingerprinter = _worker_state
-    return fingerprint_batch(batch, plan, fingerprinter, records)
+    return _worker_state.run(batch, records)
 
 
 def _records(span: RecordSpan) -> npt.NDArray[np.uint32]:
@@ -167,23 +223,19 @@ def _records(span: RecordSpan) -> npt.NDArray[np.uint32]:
 class _Executor:
     """Runs the batch function in order, in worker processes or in-process (workers=0)."""
 
-    def __init__(self, workers: int, plan: IngestPlan, fingerprinter: Fingerprinter) -> None:
-        self.plan = plan
-        self.fingerprinter = fingerprinter
+    def __init__(self, workers: int, keys: _BatchKeys) -> None:
+        self.keys = keys
         self.pool: Pool | None = None
         self.window = max(2, workers * 2)
         if workers > 0:
             context = multiprocessing.get_context("fork")
-            self.pool = context.Pool(workers, _init_worker, (plan, fingerprinter))
+            self.pool = context.Pool(workers, _init_worker, (keys,))
 
     def map(self, spans: Iterator[RecordSpan]) -> Iterator[tuple[RecordSpan, BatchOutcome]]:
         """Each span with its outcome, in order; one span is one batch."""
         if self.pool is None:
             for span in spans:
-                yield (
-                    span,
-                    fingerprint_batch(span.batch, self.plan, self.fingerprinter, _records(span)),
-                )
+                yield span, self.keys.run(span.batch, _records(span))
             return
         # A bounded window, not Pool.imap: imap's feeder thread would read the whole dump ahead.
         pending: deque[tuple[RecordSpan, AsyncResult[BatchOutcome]]] = deque()
@@ -212,8 +264,13 @@ def ingest_dump(
     options: IngestOptions,
     *,
     on_progress: ProgressCallback | None = None,
+    oprf_key: OprfKey | None = None,
 ) -> IngestReport:
-    """Ingest one dump into the registry for one breach. See the module docstring."""
+    """Ingest one dump into the registry for one breach. See the module docstring.
+
+    With an ``oprf_key`` and ``options.lookup_kinds``, the run also builds the private check's
+    index of those kinds (:mod:`verrou.lookup.index`); a resumed run builds it as it started.
+    """
     started = time.perf_counter()
     if not path.is_file():
         raise DumpError(f"{path}: no such file")
@@ -248,6 +305,9 @@ def ingest_dump(
     else:
         mapping = prepared.mapping
     plan = IngestPlan.from_mapping(mapping, service)
+    indexer = _run_indexer(
+        existing.mapping if existing is not None else None, options.breach, options, oprf_key
+    )
     if plan.is_empty:
         prepared.dump.close()
         # The header is masked: when nothing in it names an identifier it may well be a row of
@@ -271,7 +331,7 @@ def ingest_dump(
                 file_sha256=file_sha256,
                 file_size=path.stat().st_size,
                 format=prepared.dump.format,
-                mapping=mapping_to_json(mapping, service),
+                mapping=mapping_to_json(mapping, service, indexer),
                 key_id=fingerprinter.key_id,
             )
         )
@@ -283,7 +343,7 @@ def ingest_dump(
     records_done = run.records_done
     if on_progress is not None:
         on_progress(records_done)
-    executor = _Executor(options.workers, plan, fingerprinter)
+    executor = _Executor(options.workers, _BatchKeys(plan, fingerprinter, indexer))
     try:
         for span, outcome in executor.map(prepared.spans):
             rejects = list(outcome.rejects) + [_malformed(m) for m in span.malformed]
@@ -368,6 +428,7 @@ def _report(
         valid=dict(counts.get("valid", {})),
         invalid=dict(counts.get("invalid", {})),
         fingerprints=dict(counts.get("fingerprints", {})),
+        indexed=dict(counts.get("indexed", {})),
         duplicates=dict(counts.get("duplicates", {})),
         reasons=dict(counts.get("reasons", {})),
         mapping=dict(run.mapping.get("fields", {})),

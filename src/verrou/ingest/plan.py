@@ -29,6 +29,7 @@ from verrou.identifiers.columns import canonicalise_column
 from verrou.identifiers.kinds import Kind
 from verrou.identifiers.names import person_key_columns
 from verrou.ingest.mapping import ColumnMapping, Field
+from verrou.lookup.index import LookupIndexer
 from verrou.masking import mask_value
 from verrou.registry.records import Reject
 
@@ -127,6 +128,8 @@ class BatchOutcome:
     valid: Counter[str] = field(default_factory=Counter)
     invalid: Counter[str] = field(default_factory=Counter)
     fingerprints: Counter[str] = field(default_factory=Counter)
+    #: Entries of the private check's index, per kind (see :mod:`verrou.lookup.index`).
+    indexed: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)  # "kind: reason pattern" -> count
     rows_with_identifier: int = 0
     rejected_rows: int = 0
@@ -147,8 +150,10 @@ def fingerprint_batch(
     plan: IngestPlan,
     fingerprinter: Fingerprinter,
     records: npt.NDArray[np.uint32],
+    indexer: LookupIndexer | None = None,
 ) -> BatchOutcome:
-    """Canonicalise and fingerprint every identifier of a batch.
+    """Canonicalise and fingerprint every identifier of a batch, and with an ``indexer`` add
+    the private check's index entries of the kinds it indexes.
 
     ``records`` holds the dump record number of each row of the batch (rows need not be
     consecutive records: unparseable records are left out); entries carry those numbers, and
@@ -170,6 +175,10 @@ def fingerprint_batch(
         fps = fingerprinter.fingerprint_many(kind, values)
         parts.append(make_entries(fps, kind, records[valid_mask]))
         outcome.fingerprints[kind.value] += len(fps)
+        if indexer is not None and indexer.indexes(kind):
+            index_entries = indexer.entries(kind, values, records[valid_mask])
+            parts.append(index_entries)
+            outcome.indexed[kind.value] += len(index_entries)
         return valid_mask
 
     def add_errors(kind: Kind, column: str, errors: list[tuple[int, str]], raw: pa.Array) -> None:
@@ -253,5 +262,6 @@ def merge_counts(total: dict[str, Any], outcome: BatchOutcome, malformed: int) -
         "valid": add("valid", outcome.valid),
         "invalid": add("invalid", outcome.invalid),
         "fingerprints": add("fingerprints", outcome.fingerprints),
+        "indexed": add("indexed", outcome.indexed),
         "reasons": add("reasons", outcome.reasons),
     }

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal, TypeAlias, get_args
 
@@ -65,6 +65,8 @@ class BreachSummary:
     breach: Breach
     runs: int
     fingerprints_by_kind: dict[str, int]
+    #: Values of the private check's index, per kind (empty when no run of it built one).
+    indexed_by_kind: dict[str, int] = field(default_factory=dict)
 
 
 class RunStatus:

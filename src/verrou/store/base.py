@@ -33,6 +33,7 @@ from verrou.fingerprints import (
     BLOCK_BITS,
     ENTRY_BYTES,
     ENTRY_DTYPE,
+    LOOKUP_FLAG,
     entry_fingerprint,
     split_by_prefix,
     unpack_entries,
@@ -339,19 +340,29 @@ def outbox_item_from_row(
     )
 
 
-def merge_segments(
-    blobs: Iterable[bytes],
-) -> tuple[list[tuple[int, bytes]], dict[str, int]]:
-    """Merge the staging segments of one coarse prefix into registry blocks.
+@dataclasses.dataclass(frozen=True)
+class MergedBlocks:
+    """The staging segments of one coarse prefix, merged: registry blocks and lookup blocks
+    (each (fine prefix, packed sorted entries)), and the count of duplicate fingerprints per
+    kind (a fingerprint already seen in an earlier record of the same run)."""
 
-    Returns the blocks (fine prefix, packed sorted entries) and the count of duplicate values per
-    kind (a fingerprint already seen in an earlier record of the same run).
+    blocks: list[tuple[int, bytes]]
+    lookup_blocks: list[tuple[int, bytes]]
+    duplicates: dict[str, int]
+
+
+def merge_segments(blobs: Iterable[bytes]) -> MergedBlocks:
+    """Merge the staging segments of one coarse prefix into registry and lookup blocks.
+
+    The private check's index entries (kind byte with :data:`LOOKUP_FLAG`) share the staging
+    with the fingerprint entries and part from them here; a value repeated in a run has one
+    lookup entry per record, as a fingerprint has, and the server answers each tag once.
     """
     # One decode of the joined bytes: concatenating thousands of small structured arrays costs
     # numpy a dtype promotion each.
     joined = b"".join(blobs)
     if not joined:
-        return [], {}
+        return MergedBlocks([], [], {})
     entries = unpack_entries(joined)
     hi = entries["hi"].astype(np.uint64)
     lo = entries["lo"].astype(np.uint64)
@@ -368,8 +379,17 @@ def merge_segments(
         same_hi = hi_sorted[1:] == hi_sorted[:-1]
     rows = np.frombuffer(joined, dtype=np.uint8).reshape(-1, ENTRY_DTYPE.itemsize)
     merged = np.take(rows, order, axis=0).view(ENTRY_DTYPE).reshape(-1)
-    duplicate = same_hi & (lo_sorted[1:] == lo_sorted[:-1])
-    return split_by_prefix(merged, BLOCK_BITS), _duplicates(merged["kind"][1:][duplicate])
+    indexed = (merged["kind"] & LOOKUP_FLAG) != 0
+    duplicate = same_hi & (lo_sorted[1:] == lo_sorted[:-1]) & ~indexed[1:]
+    if not indexed.any():  # the common case, and the fast one: no index built
+        return MergedBlocks(
+            split_by_prefix(merged, BLOCK_BITS), [], _duplicates(merged["kind"][1:][duplicate])
+        )
+    return MergedBlocks(
+        split_by_prefix(merged[~indexed], BLOCK_BITS),
+        split_by_prefix(merged[indexed], BLOCK_BITS),
+        _duplicates(merged["kind"][1:][duplicate]),
+    )
 
 
 def _duplicates(kinds: npt.NDArray[np.uint8]) -> dict[str, int]:
@@ -416,9 +436,11 @@ def summarise_breaches(
     summaries = []
     for breach in breaches:
         by_kind: dict[str, int] = {}
+        indexed: dict[str, int] = {}
         for counts in runs.get(breach.id, []):
             by_kind = sum_counts(by_kind, counts.get("fingerprints", {}))
-        summaries.append(BreachSummary(breach, len(runs.get(breach.id, [])), by_kind))
+            indexed = sum_counts(indexed, counts.get("indexed", {}))
+        summaries.append(BreachSummary(breach, len(runs.get(breach.id, [])), by_kind, indexed))
     return summaries
 
 

@@ -188,20 +188,16 @@ class PostgresStore(CitizenSql):
                     "ORDER BY prefix, seq",
                     (run_id,),
                 )
-                with writer.copy(
-                    "COPY exposure_blocks (prefix, run_id, entries) FROM STDIN (FORMAT BINARY)"
-                ) as copy:
-                    copy.set_types(["int4", "int8", "bytea"])
-                    current: int | None = None
-                    blobs: list[bytes] = []
-                    for prefix, blob in _fetch_in_chunks(reader):
-                        if prefix != current and blobs:
-                            duplicates = _write_blocks(copy, run_id, blobs, duplicates)
-                            blobs = []
-                        current = prefix
-                        blobs.append(bytes(blob))
-                    if blobs:
-                        duplicates = _write_blocks(copy, run_id, blobs, duplicates)
+                current: int | None = None
+                blobs: list[bytes] = []
+                for prefix, blob in _fetch_in_chunks(reader):
+                    if prefix != current and blobs:
+                        duplicates = _write_blocks(writer, run_id, blobs, duplicates)
+                        blobs = []
+                    current = prefix
+                    blobs.append(bytes(blob))
+                if blobs:
+                    duplicates = _write_blocks(writer, run_id, blobs, duplicates)
             db.execute("DELETE FROM ingest_segments WHERE run_id = %s", (run_id,))
             self._complete_run(db, run_id, counts, duplicates)
         return self.get_run(run_id)
@@ -240,12 +236,23 @@ def _fetch_in_chunks(cursor: psycopg.Cursor[TupleRow]) -> Iterator[tuple[Any, ..
 
 
 def _write_blocks(
-    copy: psycopg.Copy, run_id: int, blobs: list[bytes], duplicates: dict[str, int]
+    writer: psycopg.Cursor[TupleRow], run_id: int, blobs: list[bytes], duplicates: dict[str, int]
 ) -> dict[str, int]:
-    blocks, dups = merge_segments(blobs)
-    for prefix, blob in blocks:
-        copy.write_row((prefix, run_id, blob))
-    return sum_counts(duplicates, dups)
+    """Merge one coarse prefix's segments and COPY its registry blocks, then its lookup blocks
+    (one COPY at a time on a connection, each of one coarse prefix: memory stays bounded);
+    the duplicate counts so far, these added."""
+    merged = merge_segments(blobs)
+    for table, blocks in (
+        ("exposure_blocks", merged.blocks),
+        ("lookup_blocks", merged.lookup_blocks),
+    ):
+        if blocks:
+            copy_sql = f"COPY {table} (prefix, run_id, entries) FROM STDIN (FORMAT BINARY)"
+            with writer.copy(copy_sql) as copy:
+                copy.set_types(["int4", "int8", "bytea"])
+                for prefix, blob in blocks:
+                    copy.write_row((prefix, run_id, blob))
+    return sum_counts(duplicates, merged.duplicates)
 
 
 def _first_line(exc: BaseException) -> str:

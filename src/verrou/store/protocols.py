@@ -121,6 +121,18 @@ class CheckLedger(Protocol):
         ...
 
 
+class LookupIndexStore(Protocol):
+    """The private exposure check's index (:mod:`verrou.lookup`), read by bucket."""
+
+    def lookup_entries(self, buckets: range) -> list[bytes]:
+        """The packed index entries of these 16-bit buckets, in blocks."""
+        ...
+
+    def list_breaches(self) -> list[BreachSummary]:
+        """Every breach, with what it holds (``indexed_by_kind``: what the index holds)."""
+        ...
+
+
 class FreezeStore(Protocol):
     """Freezes and thaws, each change in one transaction with its audit entry (whose subject
     must be the fingerprint in hex). A key holds at most one freeze."""
@@ -374,6 +386,7 @@ class RegistryStore(
     BreachStore,
     IngestRunStore,
     CheckLedger,
+    LookupIndexStore,
     FreezeStore,
     AuditLogStore,
     RelyingPartyStore,

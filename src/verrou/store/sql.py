@@ -332,6 +332,15 @@ class SqlRegistry(SqlSessions, RegistryStore):
                     hits.append(ExposureHit(fp, kind, breach_id, breach_name, run_id, record, rid))
         return hits
 
+    def lookup_entries(self, buckets: range) -> list[bytes]:
+        """The private check's index entries of the 16-bit ``buckets``, in blocks (one a
+        bucket and complete run; see :mod:`verrou.lookup.index`)."""
+        rows = self._read(
+            "SELECT entries FROM lookup_blocks WHERE prefix >= ? AND prefix < ?",
+            (buckets.start, buckets.stop),
+        )
+        return [bytes(row[0]) for row in rows]
+
     # --- checks -------------------------------------------------------------------------------
 
     def run_checks(

@@ -202,12 +202,16 @@ class SQLiteStore(CitizenSql):
                 blobs = staging.segments(coarse)
                 if not blobs:
                     continue
-                blocks, dups = merge_segments(blobs)
-                duplicates = sum_counts(duplicates, dups)
-                db.executemany(
-                    "INSERT INTO exposure_blocks (prefix, run_id, entries) VALUES (?, ?, ?)",
-                    [(prefix, run_id, blob) for prefix, blob in blocks],
-                )
+                merged = merge_segments(blobs)
+                duplicates = sum_counts(duplicates, merged.duplicates)
+                for table, blocks in (
+                    ("exposure_blocks", merged.blocks),
+                    ("lookup_blocks", merged.lookup_blocks),
+                ):
+                    db.executemany(
+                        f"INSERT INTO {table} (prefix, run_id, entries) VALUES (?, ?, ?)",
+                        [(prefix, run_id, blob) for prefix, blob in blocks],
+                    )
             self._complete_run(db, run_id, counts, duplicates)
         # The run is in the registry; its staging file is no longer needed (a crash before this
         # line leaves a file that the next ingest of the run, or `migrate`, removes).
