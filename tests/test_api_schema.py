@@ -64,11 +64,14 @@ def api_key_and_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         lookup_rate_limit=100_000,
         lookup_global_rate_limit=10_000_000,
     )
-    yield api_key, create_app(
-        app_settings,
-        fingerprint_key=key,
-        signing_key=SigningKey.generate(),
-        oprf_key=OprfKey.from_seed(bytes(range(32))),
+    yield (
+        api_key,
+        create_app(
+            app_settings,
+            fingerprint_key=key,
+            signing_key=SigningKey.generate(),
+            oprf_key=OprfKey.from_seed(bytes(range(32))),
+        ),
     )
 
 

@@ -20,6 +20,7 @@ from verrou.api import schemas
 from verrou.cli import main
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import parse_key_value
+from verrou.lookup.protocol import OprfKey
 from verrou.registry.alerts import Alert
 from verrou.registry.policy import Applicant, Verdict, applicant_keys, decide
 from verrou.signing import load_signing_key_file, public_jwks
@@ -45,6 +46,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "VERROU_SIGNING_KEY_FILE": str(keys / "signing.key"),
         "VERROU_CONTACT_KEY_FILE": str(keys / "contact.key"),
         "VERROU_SESSION_KEY_FILE": str(keys / "session.key"),
+        "VERROU_OPRF_KEY_FILE": str(keys / "oprf.key"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),  # nothing may land in the real home
         "COLUMNS": "80",
     }
@@ -132,7 +134,7 @@ def test_keys_init_creates_what_is_missing_and_show_prints_ids(
     del env["VERROU_KEY"]
     first = run(env, database, "keys", "init")
     assert first.exit_code == 0, first.output
-    assert first.output.count("created") == 4
+    assert first.output.count("created") == 5
     Path(env["VERROU_CONTACT_KEY_FILE"]).unlink()
     second = run(env, database, "keys", "init")
     assert second.exit_code == 0, second.output
@@ -149,7 +151,9 @@ def test_keys_init_creates_what_is_missing_and_show_prints_ids(
     assert shown[1].startswith(kid + " ") and "signing key" in shown[1]
     assert shown[2].startswith("ck-") and "contact key" in shown[2]
     assert shown[3].startswith("sk-") and "session key" in shown[3]
-    for name in ("fingerprint.key", "signing.key", "contact.key", "session.key"):
+    oprf = OprfKey.load_file(Path(env["VERROU_OPRF_KEY_FILE"]))
+    assert shown[4].startswith(oprf.key_id + " ") and "OPRF key" in shown[4]
+    for name in ("fingerprint.key", "signing.key", "contact.key", "session.key", "oprf.key"):
         assert (tmp_path / "keys" / name).stat().st_mode & 0o777 == 0o600
 
 
