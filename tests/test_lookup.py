@@ -59,7 +59,8 @@ def _nir(base: str) -> str:
     return base + f"{97 - int(base) % 97:02d}"
 
 
-#: (family, given names, birth date, email, phone, NIR, CNI, passport) of the leak.
+#: (family, given names, birth date, email, phone, NIR, CNI, passport, driving licence,
+#: residence permit) of the leak: a value of every kind the index holds by default.
 PEOPLE = (
     (
         "Dupont",
@@ -70,6 +71,8 @@ PEOPLE = (
         _nir("1800575123456"),
         "X4RTBPFW4",
         "12AB34567",
+        "13AA00002",
+        "AB12345678",
     ),
     (
         "Martin",
@@ -80,6 +83,8 @@ PEOPLE = (
         _nir("2751169123456"),
         "Y7KLMN2P3",
         "34CD56789",
+        "15BC00417",
+        "CD98765432",
     ),
 )
 ABSENT = (
@@ -91,8 +96,10 @@ ABSENT = (
     _nir("1900175123456"),
     "Z9QRST4V5",
     "56EF78901",
+    "17DE00555",
+    "EF24681357",
 )
-HEADER = "nom;prenoms;date_naissance;email;telephone;nir;cni;passeport"
+HEADER = "nom;prenoms;date_naissance;email;telephone;nir;cni;passeport;permis;titre_sejour"
 OPRF_SEED = bytes(range(100, 132))
 
 
@@ -172,11 +179,11 @@ def test_the_ingest_builds_the_index_beside_the_fingerprints(
     store: RegistryStore, fingerprinter: Fingerprinter, tmp_path: Path, oprf_key: OprfKey
 ) -> None:
     indexed = ingest_indexed(store, fingerprinter, tmp_path, oprf_key)
-    # Two people: an email, a phone, a NIR, a CNI, a passport each, and one `first` person key.
-    assert indexed == {k: 2 for k in ("email", "phone", "nir", "cni", "passport", "person")}
+    # Two people: a value of each kind each (a person by its one `first` key).
+    assert indexed == {kind.value: 2 for kind in LOOKUP_KINDS}
     blobs = store.lookup_entries(range(0, 1 << MAX_BUCKET_BITS))
     entries = b"".join(blobs)
-    assert len(entries) == 12 * 21
+    assert len(entries) == 2 * len(LOOKUP_KINDS) * 21
     assert all(entries[i + 16] & LOOKUP_FLAG for i in range(0, len(entries), 21))
     # The registry's fingerprints are as without an index: a check still finds every key.
     summary = store.list_breaches()[0]
@@ -276,7 +283,7 @@ def lookup_server(
 
 
 def _queries(person: tuple[str, ...]) -> list[LookupQuery]:
-    family, given, born, email, phone, nir, cni, passport = person
+    family, given, born, email, phone, nir, cni, passport, licence, permit = person
     return [
         email_query(email),
         phone_query(phone),
@@ -284,6 +291,8 @@ def _queries(person: tuple[str, ...]) -> list[LookupQuery]:
         nir_query(nir),
         document_query("cni", cni),
         document_query("passport", passport),
+        document_query("driving_licence", licence),
+        document_query("residence_permit", permit),
     ]
 
 
@@ -293,7 +302,7 @@ def test_the_client_finds_exposed_values_of_every_kind_and_no_absent_one(
     with LookupClient(lookup_server.url, key_id=oprf_key.key_id) as client:
         directory = client.directory()
         assert directory["breaches"] == ["ants-2026"]
-        assert set(directory["kinds"]) == {"email", "phone", "person", "nir", "cni", "passport"}
+        assert directory["kinds"] == [kind.value for kind in Kind if kind in LOOKUP_KINDS]
         for person in PEOPLE:
             for query in _queries(person):
                 result = client.check(query)

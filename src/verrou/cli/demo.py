@@ -245,9 +245,10 @@ def demo(
     demo relying party, freezes one leaked identity as its owner would, starts the API on
     127.0.0.1 and prints four curl commands: a leaked applicant (step_up), the frozen one
     (deny), the frozen one again spelled with Cyrillic look-alikes and an invisible character
-    (still deny) and an unknown one (clear). On a terminal it serves until Ctrl-C; run from a script
-    (no terminal), it asks the four questions itself, prints the verdicts and stops. Running
-    it again reuses what is there.
+    (still deny) and an unknown one (clear), and two `verrou lookup` commands (the private
+    exposure check, on emails, phones and persons the ingest indexed). On a terminal it serves
+    until Ctrl-C; run from a script (no terminal), it asks the four questions and three private
+    checks itself, prints the answers and stops. Running it again reuses what is there.
     """
     from verrou.ingest.pipeline import IngestOptions
     from verrou.synth import SynthSpec, write_dump
