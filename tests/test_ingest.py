@@ -21,6 +21,7 @@ from verrou.errors import DumpError
 from verrou.fingerprints import Fingerprinter
 from verrou.identifiers.kinds import Kind
 from verrou.ingest.pipeline import IngestOptions, IngestReport, dry_run, ingest_dump
+from verrou.lookup.protocol import OprfKey
 from verrou.store import RegistryStore, open_store
 from verrou.synth import SynthSpec, write_dump
 
@@ -228,9 +229,9 @@ def query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows]
 
 
-def blocks(url: str, run_id: int) -> list[tuple[int, bytes]]:
+def blocks(url: str, run_id: int, table: str = "exposure_blocks") -> list[tuple[int, bytes]]:
     return query(  # type: ignore[return-value]
-        url, "SELECT prefix, entries FROM exposure_blocks WHERE run_id = ? ORDER BY prefix", run_id
+        url, f"SELECT prefix, entries FROM {table} WHERE run_id = ? ORDER BY prefix", run_id
     )
 
 
@@ -294,6 +295,7 @@ def _snapshot(url: str) -> dict[str, Any]:
             "records": summaries[0].breach.record_count,
             "rejects": list(store.rejects(run.id)),
             "blocks": blocks(url, run.id),
+            "lookup_blocks": blocks(url, run.id, "lookup_blocks"),
         }
     finally:
         store.close()
@@ -303,7 +305,9 @@ def _only_sha(url: str) -> str:
     return str(query(url, "SELECT file_sha256 FROM ingest_runs")[0][0])
 
 
-def _cli(url: str, key_hex: str, *args: str, report_dir: Path) -> subprocess.Popen[str]:
+def _cli(
+    url: str, key_hex: str, *args: str, report_dir: Path, oprf_key: Path | None = None
+) -> subprocess.Popen[str]:
     env = dict(
         os.environ,
         VERROU_DATABASE_URL=url,
@@ -312,6 +316,8 @@ def _cli(url: str, key_hex: str, *args: str, report_dir: Path) -> subprocess.Pop
         VERROU_BATCH_ROWS="1000",
         VERROU_REPORT_DIR=str(report_dir),
     )
+    if oprf_key is not None:
+        env["VERROU_OPRF_KEY_FILE"] = str(oprf_key)
     return subprocess.Popen(
         [sys.executable, "-m", "verrou.cli", *args],
         env=env,
@@ -327,10 +333,21 @@ def test_sigkill_at_any_point_then_rerun_gives_the_uninterrupted_state(
 ) -> None:
     path, _ = synth(dump_dir, rows=20_000)
     key_hex = "5a" * 32
+    # The private check's index is built in the same batches: it resumes with them.
+    oprf_key = tmp_path / "oprf.key"
+    OprfKey.create_file(oprf_key)
 
     def ingest(url: str, reports: Path) -> subprocess.Popen[str]:
         return _cli(
-            url, key_hex, "ingest", str(path), "--breach", "ants", "--json", report_dir=reports
+            url,
+            key_hex,
+            "ingest",
+            str(path),
+            "--breach",
+            "ants",
+            "--json",
+            report_dir=reports,
+            oprf_key=oprf_key,
         )
 
     reference = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
@@ -338,6 +355,7 @@ def test_sigkill_at_any_point_then_rerun_gives_the_uninterrupted_state(
     assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
     expected = _snapshot(reference)
     assert expected["status"] == "complete"
+    assert expected["counts"]["indexed"]["email"] > 0 and expected["lookup_blocks"]
 
     crashed = database_url  # SQLite or PostgreSQL
     # Kill after 3 and after 9 committed batches, then let the third run finish.
