@@ -60,8 +60,8 @@ def scalar_mults_per_second(rounds: int, count: int) -> list[float]:
 def evaluations_per_second(rounds: int, count: int, batch: int) -> list[float]:
     """Elements evaluated per second, in batches of ``batch`` with one proof each."""
     key = OprfKey.from_seed(OPRF_SEED)
-    server = Server(key.pair)
-    client = Client(Mode.VOPRF, key.pair.public)
+    server = Server(key)
+    client = Client(Mode.VOPRF, key.public)
     elements = [client.blind(f"value {i}".encode()).element for i in range(batch)]
     rates = []
     for _ in range(rounds):
@@ -119,7 +119,8 @@ def client_loop(
 ) -> None:
     """One client process: look up the emails in turn for ``seconds``; report counts."""
     from verrou.errors import InvalidIdentifier
-    from verrou.lookup.client import LookupClient, email_query
+    from verrou.http.lookup import LookupClient
+    from verrou.lookup.client import email_query
 
     done = wrong = 0
     sizes: list[int] = []

@@ -119,7 +119,7 @@ PRIVATE_CONTROL_FLOW = {
     "_Restart": "a dump reader starts over from the next record with other options",
     "_ProbeDone": "rolls back the store's write probe's transaction",
     "_Unreadable": "a setting's parser tells its caller, which raises ConfigError naming it",
-    "_IndexChanged": "the lookup client reads the directory again and asks once more",
+    "_IndexChanged": "the HTTP lookup client reads the directory again and asks once more",
 }
 
 

@@ -21,11 +21,11 @@ from verrou.api import create_app
 from verrou.api.server import ApiServer
 from verrou.errors import InvalidIdentifier, InvalidOprfElement, KeyMaterialError, LookupFailed
 from verrou.fingerprints import LOOKUP_FLAG, Fingerprinter
+from verrou.http.lookup import LookupClient
 from verrou.identifiers.kinds import LOOKUP_KINDS, Kind
 from verrou.ingest.pipeline import IngestOptions, ingest_dump
 from verrou.keys import FingerprintKey
 from verrou.lookup.client import (
-    LookupClient,
     LookupQuery,
     document_query,
     email_query,
@@ -162,7 +162,7 @@ def test_buckets_nest_and_inputs_separate_kinds_and_versions() -> None:
 def test_the_oprf_key_file_round_trips_and_is_refused_when_altered(tmp_path: Path) -> None:
     key = OprfKey.create_file(tmp_path / "oprf.key")
     again = OprfKey.load_file(tmp_path / "oprf.key")
-    assert again.pair == key.pair and again.key_id == public_key_id(key.pair.public)
+    assert again == key and again.key_id == public_key_id(key.public)
     assert key.seed.hex() not in repr(key) and (tmp_path / "oprf.key").stat().st_mode & 0o077 == 0
     with pytest.raises(KeyMaterialError, match="already exists"):
         OprfKey.create_file(tmp_path / "oprf.key")
@@ -325,7 +325,7 @@ def test_a_client_refuses_a_server_with_another_key(
         LookupClient(lookup_server.url, key_id="ok-000000000000").directory()
     other = OprfKey.from_seed(bytes(32))
     with pytest.raises(InvalidOprfElement, match="pinned"):
-        LookupClient(lookup_server.url, public_key=other.pair.public).directory()
+        LookupClient(lookup_server.url, public_key=other.public).directory()
 
 
 def test_invalid_requests_are_refused_by_name(lookup_server: Running) -> None:

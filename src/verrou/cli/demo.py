@@ -378,7 +378,8 @@ def lookup_commands(base_url: str, key: OprfKey, applicants: DemoApplicants) -> 
 def private_lookups(base_url: str, key: OprfKey, applicants: DemoApplicants) -> None:
     """Run the private exposure check on the leaked applicant's email and person, and on the
     unknown one's email, as ``verrou lookup`` would."""
-    from verrou.lookup.client import LookupClient, email_query, person_query
+    from verrou.http.lookup import LookupClient
+    from verrou.lookup.client import email_query, person_query
 
     leaked, unknown = applicants.leaked, applicants.unknown
     asked = (

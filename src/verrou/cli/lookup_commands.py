@@ -63,8 +63,8 @@ def lookup(
     Give one or more of --email, --phone, --person, --nir, --document. Prints which of the
     breaches the server indexes hold each value.
     """
+    from verrou.http.lookup import LookupClient
     from verrou.lookup.client import (
-        LookupClient,
         LookupQuery,
         document_query,
         email_query,

@@ -21,16 +21,9 @@ class Kind(StrEnum):
 
 #: The kinds the private exposure check can ask about (:mod:`verrou.lookup`), in the order
 #: ``verrou lookup`` lists them: those a person types from memory or reads off a document.
-LOOKUP_KINDS: tuple[Kind, ...] = (
-    Kind.EMAIL,
-    Kind.PHONE,
-    Kind.PERSON,
-    Kind.NIR,
-    Kind.CNI,
-    Kind.PASSPORT,
-    Kind.DRIVING_LICENCE,
-    Kind.RESIDENCE_PERMIT,
-)
+_FROM_MEMORY = (Kind.EMAIL, Kind.PHONE, Kind.PERSON)
+_FROM_DOCUMENTS = (Kind.NIR, Kind.CNI, Kind.PASSPORT, Kind.DRIVING_LICENCE, Kind.RESIDENCE_PERMIT)
+LOOKUP_KINDS: tuple[Kind, ...] = _FROM_MEMORY + _FROM_DOCUMENTS
 
 #: Canonicaliser version per kind. Bump on any change of canonical output: the version is hashed
 #: into every fingerprint, so a registry ingested under another version no longer matches (see the

@@ -1,26 +1,25 @@
-"""The Python client of the private exposure check (what ``verrou lookup`` runs).
+"""The client side of the private exposure check, without I/O: the queries, one round of the
+protocol (:class:`LookupRound`: the request body, then the result from the answer), and the
+checks of the server's directory. :class:`verrou.http.lookup.LookupClient` carries the
+messages over HTTP (what ``verrou lookup`` runs):
 
 >>> with LookupClient("http://127.0.0.1:8000") as client:          # doctest: +SKIP
 ...     client.check(email_query("jean.dupont@example.fr")).breaches
 ('ants-2026',)
 
-The value is canonicalised here, blinded here, and tested against the bucket's tags here: it
-never leaves this process, and the server's answer is checked against its public key (pin it
-with ``public_key`` or ``key_id`` to refuse a server that would single you out with a key of
-its own).
+The value is canonicalised, blinded and tested against the bucket's tags on the client: it
+never leaves it, and the server's answer is checked against its public key (pin it with
+``public_key`` or ``key_id`` to refuse a server that would single you out with a key of its
+own).
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
-import httpx
-
-from verrou.errors import InvalidIdentifier, InvalidOprfElement, LookupFailed
+from verrou.errors import InvalidIdentifier, InvalidOprfElement
 from verrou.identifiers import canonical
 from verrou.identifiers.kinds import Kind
 from verrou.identifiers.names import PersonParts, person_key_readings
@@ -32,7 +31,7 @@ from verrou.lookup.protocol import (
     lookup_input,
     public_key_id,
 )
-from verrou.oprf import Client, Mode
+from verrou.oprf import Blinded, Client, Mode
 from verrou.registry.policy import DOCUMENT_KINDS
 
 
@@ -89,111 +88,87 @@ class LookupResult:
     response_bytes: int
 
 
-class LookupClient:
-    """Runs the protocol against one server (``base_url``, e.g. ``http://127.0.0.1:8000``)."""
+def check_directory(
+    document: dict[str, Any], public_key: bytes | None = None, key_id: str | None = None
+) -> None:
+    """Refuse a directory (``GET /v1/lookup``) whose key id is not its public key's, or whose
+    key is not the one pinned (:class:`InvalidOprfElement`)."""
+    public = base64.b64decode(document["public_key"])
+    if public_key_id(public) != document["key_id"]:
+        raise InvalidOprfElement("the server's key id is not its public key's")
+    if public_key is not None and public != public_key:
+        raise InvalidOprfElement("the server's public key is not the pinned one")
+    if key_id is not None and document["key_id"] != key_id:
+        raise InvalidOprfElement("the server's key id is not the pinned one")
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        public_key: bytes | None = None,
-        key_id: str | None = None,
-        http: httpx.Client | None = None,
-        timeout: float = 10.0,
-    ) -> None:
-        self._http = http or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
-        self._owns_http = http is None
-        self._pinned_key = public_key
-        self._pinned_id = key_id
-        self._directory: dict[str, Any] | None = None
 
-    def __enter__(self) -> LookupClient:
-        return self
+@dataclass(frozen=True)
+class LookupRound:
+    """One question in flight: what the client keeps (blinds, buckets) between the request
+    body it sends (:meth:`body`) and the answer it concludes from (:meth:`conclude`). No I/O:
+    the HTTP client (:class:`verrou.http.lookup.LookupClient`) carries the messages, and the
+    portal's script does the same steps in the browser."""
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    query: LookupQuery
+    client: Client
+    blinded: tuple[Blinded, ...]
+    buckets: tuple[int, ...]
+    bits: int
+    indexed: tuple[str, ...]
 
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def directory(self, *, fresh: bool = False) -> dict[str, Any]:
-        """The server's directory (``GET /v1/lookup``), its key checked against the pins."""
-        if self._directory is None or fresh:
-            document = self._json(self._http.get("/v1/lookup"))
-            public = base64.b64decode(document["public_key"])
-            if public_key_id(public) != document["key_id"]:
-                raise InvalidOprfElement("the server's key id is not its public key's")
-            if self._pinned_key is not None and public != self._pinned_key:
-                raise InvalidOprfElement("the server's public key is not the pinned one")
-            if self._pinned_id is not None and document["key_id"] != self._pinned_id:
-                raise InvalidOprfElement("the server's key id is not the pinned one")
-            self._directory = document
-        return self._directory
-
-    def check(self, query: LookupQuery) -> LookupResult:
-        """Which indexed breaches hold the value. Asks again once if the index changed its
-        bucket size between the directory and the question (409)."""
-        try:
-            return self._check(query, self.directory())
-        except _IndexChanged:
-            return self._check(query, self.directory(fresh=True))
-
-    def _check(self, query: LookupQuery, directory: dict[str, Any]) -> LookupResult:
-        indexed = tuple(directory["breaches"])
-        bits = int(directory["bucket_bits"])
-        if query.kind.value not in directory["kinds"] or not query.canonicals:
-            return LookupResult(query, (), indexed, bits, 0)
+    @classmethod
+    def start(cls, query: LookupQuery, directory: dict[str, Any]) -> LookupRound:
         client = Client(Mode.VOPRF, base64.b64decode(directory["public_key"]))
+        bits = int(directory["bucket_bits"])
         inputs = list(dict.fromkeys(lookup_input(query.kind, c) for c in query.canonicals))
-        blinded = [client.blind(value) for value in inputs]
-        buckets = [bucket_of(value, bits) for value in inputs]
-        body = {
-            "kind": query.kind.value,
-            "bucket_bits": bits,
+        return cls(
+            query,
+            client,
+            tuple(client.blind(value) for value in inputs),
+            tuple(bucket_of(value, bits) for value in inputs),
+            bits,
+            tuple(directory["breaches"]),
+        )
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of ``POST /v1/lookup``."""
+        return {
+            "kind": self.query.kind.value,
+            "bucket_bits": self.bits,
             "queries": [
                 {"bucket": bucket, "element": _b64(item.element)}
-                for bucket, item in zip(buckets, blinded, strict=True)
+                for bucket, item in zip(self.buckets, self.blinded, strict=True)
             ],
         }
-        response = self._http.post("/v1/lookup", json=body)
-        if response.status_code == 409:
-            raise _IndexChanged
-        answer = self._json(response)
-        outputs = client.finalize(
-            blinded,
+
+    def conclude(self, answer: dict[str, Any], size: int = 0) -> LookupResult:
+        """The breaches that hold the value, from the server's answer, once its proof verifies
+        against the directory's key (:class:`InvalidOprfElement` otherwise)."""
+        outputs = self.client.finalize(
+            self.blinded,
             [base64.b64decode(e) for e in answer["evaluated"]],
             base64.b64decode(answer["proof"]),
         )
         tags = [_tag_set(base64.b64decode(packed)) for packed in answer["tags"]]
         if len(tags) != len(outputs):
-            raise LookupFailed("the server answered another number of buckets than asked")
-        found = [
+            raise InvalidOprfElement("the server answered another number of buckets than asked")
+        found = tuple(
             breach
-            for breach in indexed
+            for breach in self.indexed
             if any(
                 breach_tag(output, breach)[:TAG_BYTES] in bucket_tags
                 for output, bucket_tags in zip(outputs, tags, strict=True)
             )
-        ]
-        return LookupResult(query, tuple(found), indexed, bits, len(response.content))
-
-    def _json(self, response: httpx.Response) -> dict[str, Any]:
-        if response.status_code >= 400:
-            try:
-                error = response.json()["error"]
-                message = f"{error['code']}: {error['message']}"
-            except (ValueError, KeyError, TypeError):
-                message = f"HTTP {response.status_code}"
-            raise LookupFailed(f"the server refused the lookup ({message})")
-        document: dict[str, Any] = response.json()
-        return document
+        )
+        return LookupResult(self.query, found, self.indexed, self.bits, size)
 
 
-class _IndexChanged(Exception):
-    """The server answered 409: its bucket size changed; read the directory again."""
+def not_asked(query: LookupQuery, directory: dict[str, Any]) -> LookupResult | None:
+    """The result of a query the server cannot answer (a kind it does not index, a person
+    without a ``first`` key): found nowhere, without asking. None when it must be asked."""
+    if query.kind.value in directory["kinds"] and query.canonicals:
+        return None
+    return LookupResult(query, (), tuple(directory["breaches"]), int(directory["bucket_bits"]), 0)
 
 
 def _b64(data: bytes) -> str:
@@ -202,8 +177,3 @@ def _b64(data: bytes) -> str:
 
 def _tag_set(packed: bytes) -> frozenset[bytes]:
     return frozenset(packed[i : i + TAG_BYTES] for i in range(0, len(packed), TAG_BYTES))
-
-
-def check_all(client: LookupClient, queries: Sequence[LookupQuery]) -> list[LookupResult]:
-    """Each query's result, in order."""
-    return [client.check(query) for query in queries]

@@ -40,7 +40,7 @@ class LookupIndexer:
 
     @classmethod
     def for_run(cls, key: OprfKey, breach: str, kinds: Iterable[Kind]) -> LookupIndexer:
-        return cls(Server(key.pair), breach, frozenset(kinds), key.key_id)
+        return cls(Server(key), breach, frozenset(kinds), key.key_id)
 
     def indexes(self, kind: Kind) -> bool:
         return kind in self.kinds

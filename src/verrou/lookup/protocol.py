@@ -113,13 +113,12 @@ OPRF_KEY_DOCUMENT: Final = KeyDocument("verrou-oprf-key/1", id_field="key_id", w
 _KEY_INFO: Final = b"verrou-lookup/1 key"
 
 
-@dataclass(frozen=True)
-class OprfKey:
-    """The server's OPRF key: a 32-byte seed in its file, the key pair derived from it (RFC 9497
-    ``DeriveKeyPair``), and a public id derived from the public key. The repr shows no secret."""
+@dataclass(frozen=True, repr=False)
+class OprfKey(KeyPair):
+    """The server's OPRF key pair (RFC 9497 ``DeriveKeyPair``) with the 32-byte seed its file
+    holds, and a public id derived from the public key. The repr shows no secret."""
 
     seed: bytes
-    pair: KeyPair
     key_id: str
 
     def __repr__(self) -> str:
@@ -130,7 +129,7 @@ class OprfKey:
         if len(seed) != 32:
             raise KeyMaterialError(f"an OPRF key seed is 32 bytes, got {len(seed)}")
         pair = derive_key_pair(seed, _KEY_INFO)
-        return cls(seed, pair, public_key_id(pair.public))
+        return cls(pair.secret, pair.public, seed, public_key_id(pair.public))
 
     @classmethod
     def create_file(cls, path: Path) -> OprfKey:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -59,12 +60,11 @@ def directory(store: LookupIndexStore, key: OprfKey) -> Directory:
             indexed += sum(summary.indexed_by_kind.values())
     ordered = tuple(kind for kind in Kind if kind.value in kinds)
     return Directory(
-        key.pair.public, key.key_id, bucket_bits_for(indexed), ordered, tuple(breaches), indexed
+        key.public, key.key_id, bucket_bits_for(indexed), ordered, tuple(breaches), indexed
     )
 
 
-@dataclass(frozen=True)
-class Query:
+class Query(NamedTuple):
     """One element to evaluate, and the bucket whose tags the client wants with it."""
 
     bucket: int
@@ -84,7 +84,7 @@ class LookupService:
 
     def __init__(self, key: OprfKey) -> None:
         self.key = key
-        self.server = Server(key.pair)
+        self.server = Server(key)
         self._pad_key = hashlib.blake2b(key.seed, digest_size=32, person=b"verrou-pad/1").digest()
 
     def refuse_invalid(
