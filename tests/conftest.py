@@ -12,13 +12,17 @@ import email.policy
 import os
 import secrets
 import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 
 from verrou.fingerprints import Fingerprinter
@@ -211,6 +215,36 @@ def smtp_mailbox() -> Iterator[tuple[str, Mailbox]]:
         yield f"smtp://127.0.0.1:{port}", box
     finally:
         controller.stop()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving_on_loopback(app: FastAPI, port: int, *, log_level: str = "warning") -> Iterator[str]:
+    """``app`` under uvicorn (verrou's :class:`~verrou.api.server.ApiServer`) on a thread,
+    listening on 127.0.0.1:``port``: its base URL, once it accepts connections; stopped after."""
+    import uvicorn
+
+    from verrou.api.server import ApiServer
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level)
+    server = ApiServer(config, app)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "verrou did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
 
 
 def run_keyed_cli(tmp_path: Path, database: Path, secret: bytes, *args: str) -> Any:

@@ -28,6 +28,7 @@ from conftest import LEAKED_PEOPLE, ingest_leak
 from verrou.api import create_app
 from verrou.api.citizen_auth import router as citizen_router
 from verrou.api.citizens import router as citizens_router
+from verrou.api.hibp import router as hibp_router
 from verrou.api.lookups import router as lookup_router
 from verrou.api.reports import citizen_router as reports_citizen_router
 from verrou.api.reports import party_router as reports_party_router
@@ -40,6 +41,7 @@ from verrou.signing import SigningKey
 from verrou.store import open_store
 
 CHECKED_OPERATIONS = ("/v1/checks", "/v1/checks/batch")
+HIBP_ACCOUNT = "/api/v3/breachedaccount/{account}"
 DECLARED_ERRORS = ("401", "422", "429", "503")
 
 
@@ -86,6 +88,11 @@ def api_schema(api_key_and_app: tuple[str, FastAPI]) -> Any:
     return schemathesis.openapi.from_asgi("/openapi.json", api_key_and_app[1])
 
 
+def _keyed(api_key: str) -> dict[str, str]:
+    """The relying party's key as the check API takes it, and as the HIBP routes take it."""
+    return {"Authorization": f"Bearer {api_key}", "hibp-api-key": api_key}
+
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -106,6 +113,7 @@ ROUTES = [
         *reports_citizen_router.routes,
         *reports_party_router.routes,
         *lookup_router.routes,
+        *hibp_router.routes,
     ]
     if isinstance(route, APIRoute) and route.include_in_schema
 ]
@@ -165,7 +173,7 @@ def test_every_operation_conforms_to_its_schema(
         suppress_health_check=list(HealthCheck),
     )
     def answers_as_declared(case: Any) -> None:
-        case.call_and_validate(headers={"Authorization": f"Bearer {api_key}"}, checks=CHECKS)
+        case.call_and_validate(headers=_keyed(api_key), checks=CHECKS)
 
     answers_as_declared()
 
@@ -187,6 +195,23 @@ def test_verdicts_of_both_check_operations_conform(api_schema: Any, api_key: str
     answer = batch.call_and_validate(headers=headers, checks=CHECKS)
     assert answer.status_code == 200
     assert [r["verdict"] for r in answer.json()["results"]] == ["step_up", "clear"]
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [({}, 200), ({"truncateResponse": "false"}, 200), ({"domain": "example.org"}, 404)],
+)
+def test_hibp_account_searches_conform(
+    api_schema: Any, api_key: str, query: dict[str, str], status: int
+) -> None:
+    """A leaked address's search (truncated, full) and one that finds nothing (an empty 404):
+    generated accounts are almost never leaked, so these answers are pinned here."""
+    email = LEAKED_PEOPLE[1][3]
+    case = api_schema[HIBP_ACCOUNT]["GET"].Case(path_parameters={"account": email}, query=query)
+    answer = case.call_and_validate(headers=_keyed(api_key), checks=CHECKS)
+    assert answer.status_code == status
+    if status == 200:
+        assert [breach["Name"] for breach in answer.json()] == ["ants-2026"]
 
 
 def test_openapi_declares_bearer_auth_and_error_answers(

@@ -11,10 +11,7 @@ Then the authorization matrix over every citizen route.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,16 +20,14 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from joserfc import jws
 from joserfc.jwk import KeySet
 from oidc_provider_mock import run_server_in_thread
 
-from conftest import Mailbox, ingest_leak
+from conftest import Mailbox, free_port, ingest_leak, serving_on_loopback
 from test_citizen_auth import CLIENT_ID, CLIENT_SECRET, SCOPE, Clock, put_user
 from verrou.api import create_app
 from verrou.api.citizen_auth import CSRF_HEADER, citizen_auth_from
-from verrou.api.server import ApiServer
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey
 from verrou.registry.alerts import SmtpTransport, deliver_due
@@ -58,12 +53,6 @@ ELODIE = {
     "birthdate": "1975-11-02",
 }
 APPLICANT = {"family_name": "Dupont", "given_names": "Jean Pierre", "birth_date": "1980-05-17"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -125,19 +114,8 @@ def running(
         signing_key=SigningKey.generate(),
         citizen_auth=citizen_auth_from(settings, clock=clock),
     )
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = ApiServer(config, app)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "verrou did not start"
-        time.sleep(0.05)
-    try:
+    with serving_on_loopback(app, port):
         yield Running(base, provider, banks, clock, settings, url)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 class Browser:

@@ -227,11 +227,21 @@ class BodyTooLarge(VerrouError, status=413, code="body_too_large"):
     """A request body larger than the API reads."""
 
 
+class InvalidAccount(VerrouError, status=400, code="invalid_account"):
+    """An HIBP-style account search for something that is not an email address (HIBP answers
+    400). The message says why, never what was searched."""
+
+
 # --- access -----------------------------------------------------------------------------------
 
 
 class Unauthorized(VerrouError, status=401, code="unauthorized"):
     """A missing, unknown or revoked API key."""
+
+
+class UserAgentRequired(VerrouError, status=403, code="user_agent_required"):
+    """An HIBP-style request without a ``User-Agent``: HIBP refuses those (403), and its
+    clients expect the same here."""
 
 
 class RateLimited(VerrouError, status=429, code="rate_limited"):

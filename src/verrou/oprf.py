@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Final
 
@@ -218,14 +218,11 @@ def deserialize_scalar(data: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class KeyPair:
-    """A server key: the secret scalar and the public element ``secret·G``. The repr hides the
-    secret."""
+    """A server key: the secret scalar and the public element ``secret·G``. The repr leaves
+    the secret out."""
 
-    secret: bytes
+    secret: bytes = field(repr=False)
     public: bytes
-
-    def __repr__(self) -> str:
-        return f"KeyPair(public={self.public.hex()})"
 
     @classmethod
     def from_secret(cls, secret: bytes) -> KeyPair:

@@ -1,6 +1,7 @@
 """The check API: ``create_app(settings)`` builds the FastAPI application.
 
-Routes live in :mod:`verrou.api.routes`; request and response schemas in
+Routes live in :mod:`verrou.api.routes` (and, by role, in :mod:`~verrou.api.citizens`,
+:mod:`~verrou.api.reports` and :mod:`~verrou.api.hibp`); request and response schemas in
 :mod:`verrou.api.schemas`; the group-commit runner, rate limits and metrics in
 :mod:`verrou.api.runtime`. Every error, ours or the framework's, is answered with one JSON
 shape (:class:`verrou.api.schemas.ErrorOut`) that never quotes a submitted value.
@@ -29,6 +30,7 @@ from verrou.api.citizen_auth import CitizenAuth, citizen_auth_from, pseudonymous
 from verrou.api.citizen_auth import router as citizen_router
 from verrou.api.citizens import router as citizens_router
 from verrou.api.docs import docs_router
+from verrou.api.hibp import router as hibp_router
 from verrou.api.lookups import router as lookup_router
 from verrou.api.readiness import NotReady, Readiness
 from verrou.api.recording import RecorderKeys, RegistryFile
@@ -201,6 +203,7 @@ def create_app(
     app.include_router(citizen_reports_router)
     app.include_router(party_reports_router)
     app.include_router(lookup_router)
+    app.include_router(hibp_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

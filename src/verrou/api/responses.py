@@ -25,11 +25,18 @@ class ApiResponse(Response):
     response object), and a middleware would cost a call per ASGI message.
     """
 
-    media_type = "application/json"
+    media_type: str | None = "application/json"
 
     def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
         super().init_headers(headers)
         self.raw_headers.extend(HARDENING_HEADERS)
+
+
+class EmptyResponse(ApiResponse):
+    """An answer with no body, so with no content type (HIBP's "not found" is an empty 404),
+    and the same :data:`HARDENING_HEADERS`."""
+
+    media_type = None
 
 
 #: One serializer per type of answer, built at its first answer.

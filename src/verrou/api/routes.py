@@ -7,7 +7,7 @@ import hmac
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -32,6 +32,7 @@ from verrou.api.schemas import (
 from verrou.api.state import api_state
 from verrou.errors import BodyTooLarge, MetricsNotFound, RateLimited, Unauthorized
 from verrou.registry.checks import CheckJob, SignedVerdict
+from verrou.registry.policy import Applicant
 from verrou.registry.records import RelyingParty
 
 router = APIRouter()
@@ -138,37 +139,49 @@ async def relying_party(request: Request) -> RelyingParty:
     credentials = credentials.strip()
     if scheme.lower() != "bearer" or not credentials:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+    return await party_of_key(request, credentials)
+
+
+async def party_of_key(request: Request, api_key: str) -> RelyingParty:
+    """The active relying party whose API key is ``api_key``, however the request carried it
+    (a bearer token, or HIBP's ``hibp-api-key`` header); 401 otherwise."""
     keys = api_state(request.app).live().keys
-    party = keys.cached(credentials)
+    party = keys.cached(api_key)
     if party is None:
         # A store read: off the event loop, so a slow database cannot stall other requests.
-        party = await asyncio.to_thread(keys.party, credentials)
+        party = await asyncio.to_thread(keys.party, api_key)
     if party is None:
         raise Unauthorized("unknown or revoked API key")
     return party
 
 
-async def _run(
-    request: Request, endpoint: str, party: RelyingParty, bodies: list[ApplicantIn]
+async def run_checks(
+    request: Request, endpoint: str, party: RelyingParty, applicants: Sequence[Applicant]
 ) -> list[SignedVerdict]:
-    """Rate-limit, canonicalise and run the checks of one request, timing it for /metrics."""
+    """Rate-limit and run the checks of one request through the recorder (canonicalised,
+    decided, audited, owners alerted, signed), timing it for /metrics under ``endpoint``.
+
+    Every route that checks applicants calls this, so each one is limited, audited and
+    alerted as a check is: :class:`RateLimited` (429) past the party's limit,
+    :class:`~verrou.errors.InvalidApplicant` when an applicant is invalid.
+    """
     started = time.perf_counter()
     try:
-        return await _run_checks(request, party, bodies)
+        return await _recorded(request, party, applicants)
     finally:
         api_state(request.app).metrics.latency.labels(endpoint).observe(
             time.perf_counter() - started
         )
 
 
-async def _run_checks(
-    request: Request, party: RelyingParty, bodies: list[ApplicantIn]
+async def _recorded(
+    request: Request, party: RelyingParty, applicants: Sequence[Applicant]
 ) -> list[SignedVerdict]:
     state = api_state(request.app)
-    wait = state.limiter.take(party, len(bodies))
+    wait = state.limiter.take(party, len(applicants))
     if wait is not None:
         raise RateLimited("rate limit reached for this API key", max(1, math.ceil(wait)))
-    job = CheckJob(party, tuple(body.to_applicant() for body in bodies))
+    job = CheckJob(party, tuple(applicants))
     verdicts = await state.live().runner.run(job)
     for verdict in verdicts:
         state.metrics.checks.labels(verdict.verdict, party.sector).inc()
@@ -198,7 +211,7 @@ async def check(request: Request) -> Response:
     that you checked it."""
     party = await relying_party(request)
     body = await parsed(request, ApplicantIn)
-    outcomes = await _run(request, "single", party, [body])
+    outcomes = await run_checks(request, "single", party, [body.to_applicant()])
     return ApiResponse(outcomes[0].answer_json())
 
 
@@ -208,7 +221,8 @@ async def check_batch(request: Request) -> Response:
     rate limit; one invalid applicant rejects the batch (422 names it by index)."""
     party = await relying_party(request)
     body = await parsed(request, BatchIn)
-    outcomes = await _run(request, "batch", party, body.applicants)
+    applicants = [applicant.to_applicant() for applicant in body.applicants]
+    outcomes = await run_checks(request, "batch", party, applicants)
     answers = b",".join(outcome.answer_json() for outcome in outcomes)
     return ApiResponse(b'{"results":[' + answers + b"]}")
 

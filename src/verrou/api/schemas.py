@@ -30,6 +30,8 @@ from verrou.registry.policy import (
 from verrou.signing import unique_object
 
 _SHORT = 200
+#: The longest email the API reads (the check's ``email`` field, HIBP's account search).
+EMAIL_MAX = 320
 
 
 class DocumentIn(BaseModel):
@@ -80,7 +82,7 @@ class ApplicantIn(BaseModel):
     birth_place: str | None = Field(default=None, max_length=_SHORT)
     document: DocumentIn | None = None
     nir: str | None = Field(default=None, max_length=32, description="French social security no.")
-    email: str | None = Field(default=None, max_length=320)
+    email: str | None = Field(default=None, max_length=EMAIL_MAX)
     phone: str | None = Field(default=None, max_length=32)
     iban: str | None = Field(default=None, max_length=64)
     postal_address: PostalAddressIn | None = None

@@ -8,6 +8,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from verrou.api.hibp import redact_access_log
 from verrou.api.state import api_state
 
 
@@ -17,11 +18,15 @@ class ApiServer(uvicorn.Server):
     uvicorn drains connections before the app's shutdown runs; a recorder that dies in that
     time must not be replaced by a new one (the stop is ours; the recorder child ignores the
     terminal's SIGINT and waits to be told).
+
+    Its access log (when on) never shows an HIBP account search's email address
+    (:func:`~verrou.api.hibp.redact_access_log`).
     """
 
     def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
         super().__init__(config)
         self._app = app
+        redact_access_log()  # after the config set up uvicorn's loggers
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         serving = api_state(self._app).serving

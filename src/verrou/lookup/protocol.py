@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -113,16 +113,13 @@ OPRF_KEY_DOCUMENT: Final = KeyDocument("verrou-oprf-key/1", id_field="key_id", w
 _KEY_INFO: Final = b"verrou-lookup/1 key"
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class OprfKey(KeyPair):
     """The server's OPRF key pair (RFC 9497 ``DeriveKeyPair``) with the 32-byte seed its file
-    holds, and a public id derived from the public key. The repr shows no secret."""
+    holds, and a public id derived from the public key. The repr leaves the secrets out."""
 
-    seed: bytes
+    seed: bytes = field(repr=False)
     key_id: str
-
-    def __repr__(self) -> str:
-        return f"OprfKey(key_id={self.key_id!r})"
 
     @classmethod
     def from_seed(cls, seed: bytes) -> OprfKey:
