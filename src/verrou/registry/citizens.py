@@ -53,6 +53,7 @@ from verrou.registry.citizen_records import (
 )
 from verrou.registry.contacts import Contact, ContactKey, open_sealed, seal
 from verrou.registry.policy import Applicant, Freeze, FreezeReason, IdentityKey, applicant_keys
+from verrou.registry.records import pages_by_key
 from verrou.store.protocols import RegistryStore
 
 #: Why a key was not thawed or lifted.
@@ -657,20 +658,18 @@ def alert_new_exposures(store: RegistryStore, run_id: int, *, now: datetime) -> 
         return 0
     data_classes = breach.data_classes
     exposed: set[str] = set()
-    after: bytes | None = None
-    while True:
-        page = store.citizen_key_page(after=after, limit=KEY_PAGE)
-        if not page:
-            break
-        after = page[-1][0]
+    claimed = pages_by_key(
+        lambda after, size: store.citizen_key_page(after=after, limit=size),
+        lambda row: row[0],
+        KEY_PAGE,
+    )
+    for page in claimed:
         owners: dict[bytes, set[str]] = {}
         for fingerprint, citizen_id in page:
             owners.setdefault(fingerprint, set()).add(citizen_id)
         for hit in store.lookup(list(owners)):
             if hit.run_id == run_id:
                 exposed.update(owners[hit.fingerprint])
-        if len(page) < KEY_PAGE:
-            break
     alerted = 0
     for citizen_id in sorted(exposed):
         sent = notify_owner(

@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal, TypeAlias, get_args
+from typing import Any, Final, Literal, TypeAlias, TypeVar, get_args
 
 from verrou.errors import InvalidRelyingParty
 from verrou.registry.alerts import RELYING_PARTY_MAX, Alert
@@ -67,6 +67,40 @@ class BreachSummary:
     fingerprints_by_kind: dict[str, int]
     #: Values of the private check's index, per kind (empty when no run of it built one).
     indexed_by_kind: dict[str, int] = field(default_factory=dict)
+
+
+#: What an ingest found about where a breach's data came from and when: ``canary``, canaries
+#: of a source in its dump (the only kind yet).
+EvidenceKind: TypeAlias = Literal["canary"]
+
+
+@dataclass(frozen=True)
+class BreachEvidence:
+    """A fact an ingest found in a breach's dump, for its timeline.
+
+    ``canary``: ``canaries`` canary identities planted in ``source`` at ``planted_at`` are in the
+    dump of run ``run_id``, so the data came from that source (canaries exist nowhere else) and
+    was taken on or after ``planted_at``. ``recorded_at``: when the ingest found them.
+    """
+
+    breach_id: int
+    run_id: int
+    kind: EvidenceKind
+    source: str
+    canaries: int
+    planted_at: datetime
+    recorded_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready, times in ISO 8601 (as ``verrou ingest --json`` prints it)."""
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "canaries": self.canaries,
+            "planted_at": self.planted_at.isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+            "run_id": self.run_id,
+        }
 
 
 class RunStatus:
@@ -131,6 +165,25 @@ def record_id(run_uid: bytes, record: int) -> str:
     return hashlib.blake2b(
         record.to_bytes(8, "big"), key=run_uid, digest_size=12, person=b"verrou-rec"
     ).hexdigest()
+
+
+_Row = TypeVar("_Row")
+
+
+def pages_by_key(
+    read: Callable[[bytes | None, int], Sequence[_Row]], key: Callable[[_Row], bytes], size: int
+) -> Iterator[Sequence[_Row]]:
+    """Every row of a table kept in key order, a page of ``size`` at a time: ``read(after,
+    size)`` gives the rows after the key ``after`` (None: from the start). Memory holds one
+    page, whatever the table's size."""
+    after: bytes | None = None
+    while True:
+        page = read(after, size)
+        if page:
+            yield page
+        if len(page) < size:
+            return
+        after = key(page[-1])
 
 
 # --- audit, relying parties, alerts ---------------------------------------------------------

@@ -21,7 +21,7 @@ from verrou.registry.records import (
     RunStatus,
 )
 from verrou.store.base import merge_segments, outbox_item_from_row, sum_counts
-from verrou.store.sql_citizens import CitizenSql
+from verrou.store.sql_canaries import CanarySql
 from verrou.store.urls import redacted_text, redacted_url
 
 #: Serialises concurrent `migrate` calls from several processes.
@@ -33,7 +33,7 @@ def display_url(url: str) -> str:
     return redacted_url(url)
 
 
-class PostgresStore(CitizenSql):
+class PostgresStore(CanarySql):
     """Registry in a PostgreSQL database."""
 
     DIALECT = "postgres"

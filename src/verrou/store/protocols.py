@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from verrou.registry.alerts import Alert, OutboxItem
 from verrou.registry.audit import AuditEntry, AuditSnapshot, StoredEntry
+from verrou.registry.canary_records import Canary, CanaryKey, CanaryPlanting
 from verrou.registry.citizen_records import (
     Citizen,
     CitizenKey,
@@ -28,6 +29,7 @@ from verrou.registry.records import (
     KEY_PREFIX_CHARS,
     BatchCommit,
     Breach,
+    BreachEvidence,
     BreachInfo,
     BreachSummary,
     IngestRun,
@@ -102,10 +104,17 @@ class IngestRunStore(Protocol):
     def rejects(self, run_id: int) -> Iterator[Reject]: ...
 
 
-class CheckLedger(Protocol):
+class ExposureLookup(Protocol):
+    """Which leaked records hold some fingerprints."""
+
+    def lookup(self, fingerprints: Sequence[bytes]) -> list[ExposureHit]:
+        """Every exposure of these fingerprints in the complete ingest runs."""
+        ...
+
+
+class CheckLedger(ExposureLookup, Protocol):
     """What a check reads and records: exposures, then a group of checks in one transaction."""
 
-    def lookup(self, fingerprints: Sequence[bytes]) -> list[ExposureHit]: ...
     def run_checks(
         self, fingerprints: Sequence[bytes], *, now: datetime, conclude: Conclude
     ) -> list[AuditEntry]:
@@ -373,12 +382,53 @@ class SessionStore(Protocol):
         ...
 
 
+class CanaryStore(Protocol):
+    """Canary identities (:mod:`verrou.registry.canaries`): their records and their keys'
+    fingerprints, never their values."""
+
+    def plant_canaries(self, planting: CanaryPlanting) -> None:
+        """Write a planting in one transaction: its canaries, their keys, a canary freeze on
+        each key, the sealed contacts and the audit entries. :class:`~verrou.errors.Conflict`
+        (nothing written) when a key already holds a freeze or belongs to a canary."""
+        ...
+
+    def canaries(self) -> list[Canary]:
+        """Every canary with the kinds of its keys, oldest planting first."""
+        ...
+
+    def canary_key_page(self, *, after: bytes | None, limit: int) -> list[CanaryKey]:
+        """Canary keys in fingerprint order, at most ``limit``, after ``after`` when given."""
+        ...
+
+
+class BreachEvidenceStore(Protocol):
+    """What ingests found about where a breach's data came from and when (its timeline)."""
+
+    def add_breach_evidence(self, evidence: Sequence[BreachEvidence]) -> None:
+        """Record evidence; a fact already recorded for its run (same kind, source and
+        planting date) is left as it is, so a run attributed twice records it once."""
+        ...
+
+    def breach_evidence(self, breach_id: int) -> list[BreachEvidence]:
+        """The evidence of one breach, by planting date then source."""
+        ...
+
+
 class CheckStore(RegistryAdmin, CheckLedger, Protocol):
     """What a check recorder holds: the check ledger, on a connection it probes and closes."""
 
 
-class IngestStore(RegistryAdmin, BreachStore, IngestRunStore, Protocol):
-    """What an ingest needs: the key binding, the breach, and its run."""
+class IngestStore(
+    RegistryAdmin,
+    BreachStore,
+    IngestRunStore,
+    ExposureLookup,
+    CanaryStore,
+    BreachEvidenceStore,
+    Protocol,
+):
+    """What an ingest needs: the key binding, the breach, its run, and at its end what tells
+    which canaries its dump holds (the run's exposures, the canaries' keys, the evidence)."""
 
 
 class RegistryStore(
@@ -395,6 +445,8 @@ class RegistryStore(
     CitizenStore,
     ReportStore,
     SessionStore,
+    CanaryStore,
+    BreachEvidenceStore,
     Protocol,
 ):
     """Every role at once: what one SQLite or PostgreSQL store implements, for wiring."""

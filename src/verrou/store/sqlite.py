@@ -25,7 +25,7 @@ from verrou.registry.records import (
     RunStatus,
 )
 from verrou.store.base import OUTBOX_COLUMNS, merge_segments, outbox_item_from_row, sum_counts
-from verrou.store.sql_citizens import CitizenSql
+from verrou.store.sql_canaries import CanarySql
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -46,7 +46,7 @@ def _marks(count: int) -> str:
     return ",".join("?" * count)
 
 
-class SQLiteStore(CitizenSql):
+class SQLiteStore(CanarySql):
     """Registry in one SQLite file."""
 
     DIALECT = "sqlite"
