@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -215,6 +216,54 @@ def smtp_mailbox() -> Iterator[tuple[str, Mailbox]]:
         yield f"smtp://127.0.0.1:{port}", box
     finally:
         controller.stop()
+
+
+class Receiver(ThreadingHTTPServer):
+    """A webhook receiver on loopback: keeps every POST (headers, body) and answers it with
+    the next scripted status (200 once the script is exhausted)."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
+        self.script: list[int] = []
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        self.server.requests.append((dict(self.headers.items()), body))
+        status = self.server.script.pop(0) if self.server.script else 200
+        self.send_response(status)
+        if 300 <= status < 400:
+            self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A :class:`Receiver` on a free loopback port, serving on a thread; stopped after."""
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def free_port() -> int:

@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from conftest import Receiver
 from verrou.errors import ConfigError, Conflict
 from verrou.registry.alerts import (
     DEFAULT_MAX_ATTEMPTS,
@@ -42,6 +42,7 @@ from verrou.registry.alerts import (
     run_worker,
     verify_webhook_signature,
 )
+from verrou.registry.canary_records import CanaryRef
 from verrou.registry.contacts import Contact, ContactKey, seal
 
 T0 = datetime(2026, 3, 12, 13, 5, tzinfo=UTC)  # 14 h 05 in Paris
@@ -105,55 +106,6 @@ def mail(smtp_server: tuple[Controller, MailSink]) -> Iterator[tuple[SmtpTranspo
     sink.rcpt_reply = None
     yield SmtpTransport(str(controller.hostname), int(controller.port), SENDER, timeout=5), sink
     sink.rcpt_reply = None
-
-
-# --- webhook receiver -----------------------------------------------------------------------
-
-
-class Receiver(ThreadingHTTPServer):
-    """Answers each POST with the next scripted status (200 once the script is exhausted)."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
-        self.script: list[int] = []
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
-
-
-class _ReceiverHandler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        body = self.rfile.read(length)
-        self.server.requests.append((dict(self.headers.items()), body))
-        status = self.server.script.pop(0) if self.server.script else 200
-        self.send_response(status)
-        if 300 <= status < 400:
-            self.send_header("Location", "http://127.0.0.1:9/elsewhere")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -488,6 +440,25 @@ def test_message_is_french_then_english_and_names_no_identifier(kind: AlertKind)
     assert "12 March 2026 at 14:05" in message.body
     assert message.body.index("auprès de Banque Exemple") < message.body.index("English:")
     assert SUBJECT_FP.hex() not in message.body and alert.id not in message.body
+
+
+def test_an_operators_contact_on_a_canary_makes_the_incident_name_it(
+    receiver: Receiver, key: ContactKey
+) -> None:
+    canary = CanaryRef("cn-0123456789ab", "partenaire-x")
+    contact = Contact("webhook", receiver.url, canary=canary)
+    outbox = MemoryOutbox()
+    alert = make_alert("canary_tripped")
+    outbox.enqueue(alert, seal(contact, key, subject_fingerprint=SUBJECT_FP), now=T0)
+    report = deliver_due(outbox, key, {"webhook": webhook()}, now=T0)
+    assert report.delivered == [alert.id]
+    ((_, body),) = receiver.requests
+    posted = json.loads(body)
+    assert posted["canary"] == {"id": "cn-0123456789ab", "source": "partenaire-x"}
+    assert "Canary incident: cn-0123456789ab (source partenaire-x)" in posted["subject"]
+    assert "« partenaire-x »" in posted["text"] and "auprès de Banque Exemple" in posted["text"]
+    with pytest.raises(ValueError, match="only a canary alert names a canary"):
+        Alert(SUBJECT_FP, "attempt_on_frozen", "Banque", T0, "chk", canary=canary)
 
 
 def test_alert_refuses_naive_time_and_multi_line_party() -> None:

@@ -49,6 +49,7 @@ from verrou.errors import (
 )
 from verrou.errors import WebhookSignatureError as WebhookSignatureError  # old home
 from verrou.identifiers.names import ENGLISH_MONTHS, FRENCH_MONTHS
+from verrou.registry.canary_records import CanaryRef
 from verrou.registry.contacts import Contact, ContactKey, open_sealed
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,9 @@ class Alert:
     An account alert (:data:`ACCOUNT_ALERTS`) tells of a change instead: ``check_id`` is then
     the change's reference, ``until`` the end of a thaw, ``breach`` and ``data_classes`` what a
     new breach exposed (its name and classes only).
+
+    ``canary`` names the canary of a ``canary_tripped`` alert and its source: the operators'
+    contact on the canary's keys holds it, sealed, and delivery adds it (:func:`deliver_due`).
     """
 
     subject_fingerprint: bytes
@@ -143,6 +147,7 @@ class Alert:
     until: datetime | None = None
     breach: str | None = None
     data_classes: tuple[str, ...] = ()
+    canary: CanaryRef | None = None
 
     def __post_init__(self) -> None:
         _aware(self.at, "Alert.at")
@@ -156,6 +161,8 @@ class Alert:
             raise ValueError("unknown alert kind")
         if self.kind == "new_breach" and not self.breach:
             raise ValueError("a new-breach alert names its breach")
+        if self.canary is not None and self.kind != "canary_tripped":
+            raise ValueError("only a canary alert names a canary")
         party = self.relying_party.strip()
         # One printable line: it goes into an email subject and body.
         if not party or len(party) > RELYING_PARTY_MAX or not party.isprintable():
@@ -211,18 +218,7 @@ def alert_message(alert: Alert) -> AlertMessage:
     if alert.kind in ACCOUNT_ALERTS:
         return _account_message(alert, date_fr, date_en)
     if alert.kind == "canary_tripped":
-        subject = f"[verrou] Identité témoin utilisée auprès de {party} / Canary identity used"
-        french = (
-            f"Une demande a été faite avec une identité témoin (canari) auprès de {party} "
-            f"{date_fr}. Cette identité n'existe pas : quelqu'un exploite les données d'une "
-            "fuite. Ouvrez un incident, identifiez la fuite d'origine depuis le tableau de bord "
-            "et prévenez l'organisme concerné."
-        )
-        english = (
-            f"An application was made with a canary identity at {party} {date_en}. This identity "
-            "does not exist: someone is using leaked data. Open an incident, trace the source "
-            "breach from the dashboard and warn the relying party."
-        )
+        subject, french, english = _canary_incident(alert, date_fr, date_en)
     elif alert.kind == "attempt_on_frozen":
         subject = f"[verrou] Identité gelée : demande refusée ({party}) / Attempt on your identity"
         french = (
@@ -270,6 +266,38 @@ def alert_message(alert: Alert) -> AlertMessage:
             f"the last {last_en}."
         )
     return _message(alert, subject, french, english)
+
+
+def _canary_incident(alert: Alert, date_fr: str, date_en: str) -> tuple[str, str, str]:
+    """The operators' incident: a canary identity was presented to a relying party. It names
+    the canary and the source it was planted in when the alert carries them (every canary of
+    ``verrou canary create`` does), and what to do; the identity's values never."""
+    party = alert.relying_party
+    canary = alert.canary
+    if canary is None:  # a canary freeze placed by hand, with a contact added by hand
+        which_fr, which_en, source_fr, source_en = "", "", "d'une source", "of a source"
+        subject = f"[verrou] Incident canari / Canary incident: a canary used at {party}"
+    else:
+        which_fr, which_en = f" {canary.id}", f" {canary.id}"
+        source_fr, source_en = f"de « {canary.source} »", f"of '{canary.source}'"
+        subject = (
+            f"[verrou] Incident canari / Canary incident: {canary.id} "
+            f"(source {canary.source}) used at {party}"
+        )
+    french = (
+        f"Incident canari : l'identité témoin{which_fr} a été présentée auprès de {party} "
+        f"{date_fr}. Cette identité n'existe pas et n'a été plantée que dans les données "
+        f"{source_fr} : ces données ont fuité et quelqu'un les exploite. La demande a été "
+        f"refusée. Ouvrez un incident, prévenez la source et {party}, et suivez les autres "
+        "canaris avec « verrou canary incidents »."
+    )
+    english = (
+        f"Canary incident: the canary identity{which_en} was presented to {party} {date_en}. "
+        f"It does not exist and was planted only in the data {source_en}: that data leaked and "
+        f"someone is using it. The application was refused. Open an incident, warn the source "
+        f"and {party}, and follow the other canaries with `verrou canary incidents`."
+    )
+    return subject, french, english
 
 
 _NOT_YOU_FR: Final = (
@@ -358,7 +386,7 @@ def _message(alert: Alert, subject: str, french: str, english: str) -> AlertMess
 def webhook_payload(alert: Alert, *, sent_at: datetime) -> bytes:
     """The JSON body POSTed to a webhook (UTF-8, keys sorted). No fingerprint, no identifier."""
     message = alert_message(alert)
-    document = {
+    document: dict[str, object] = {
         "type": "verrou.alert",
         "version": 1,
         "alert_id": alert.id,
@@ -372,6 +400,8 @@ def webhook_payload(alert: Alert, *, sent_at: datetime) -> bytes:
         "subject": message.subject,
         "text": message.body,
     }
+    if alert.canary is not None:
+        document["canary"] = {"id": alert.canary.id, "source": alert.canary.source}
     return json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 
@@ -772,6 +802,8 @@ def deliver_due(
             report.failed.append(alert_id)
             logger.warning("alert %s failed: sealed contact cannot be opened", alert_id)
             continue
+        # An operators' contact on a canary's keys says which canary the incident is about.
+        alert = item.alert if contact.canary is None else replace(item.alert, canary=contact.canary)
         transport = transports.get(contact.channel)
         if transport is None:
             # Not this alert's fault: it waits, without spending an attempt, until a worker
@@ -785,7 +817,7 @@ def deliver_due(
             report.retried.append(alert_id)
             continue
         try:
-            transport.send(item.alert, contact, now=now)
+            transport.send(alert, contact, now=now)
         except DeliveryError as exc:
             error = _bounded(exc.message)
         except Exception as exc:  # a transport bug: record its type only, its text may quote

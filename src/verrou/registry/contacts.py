@@ -27,6 +27,7 @@ from verrou.errors import InvalidIdentifier
 from verrou.identifiers.contact import canonical_email
 from verrou.keys import KeyDocument
 from verrou.masking import mask_value
+from verrou.registry.canary_records import CanaryRef
 from verrou.sealing import NONCE_BYTES, SEAL_VERSION, TAG_BYTES, AssociatedData, SealingKey
 from verrou.sealing import PAD_BLOCK as PAD_BLOCK  # re-exported: its old home
 
@@ -123,10 +124,15 @@ class Contact:
     webhook: :func:`canonical_webhook_url`); an invalid one raises ``InvalidIdentifier`` whose
     message does not quote it. ``repr`` masks the address so a contact logged by accident does
     not leak.
+
+    ``canary`` is set on the operators' contacts sealed to a canary's keys: which canary they
+    stand for, sealed with the address, so that the incident alert can name the canary and its
+    source while the outbox says nothing of which alert is about which canary.
     """
 
     channel: Channel
     address: str
+    canary: CanaryRef | None = None
 
     def __post_init__(self) -> None:
         if self.channel == "email":
@@ -159,7 +165,10 @@ def seal(contact: Contact, key: ContactKey, *, subject_fingerprint: bytes) -> by
     Each call uses a fresh random 96-bit nonce (two seals of one contact differ). The result is
     what the store keeps; only :func:`open_sealed` with the same key and subject opens it.
     """
-    return key.seal({"c": contact.channel, "a": contact.address}, _bound_to(subject_fingerprint))
+    document: dict[str, object] = {"c": contact.channel, "a": contact.address}
+    if contact.canary is not None:
+        document["k"] = [contact.canary.id, contact.canary.source]
+    return key.seal(document, _bound_to(subject_fingerprint))
 
 
 def seal_note(text: str, key: ContactKey, *, subject_fingerprint: bytes) -> bytes:
@@ -205,7 +214,13 @@ def open_sealed(blob: bytes, key: ContactKey, *, subject_fingerprint: bytes) -> 
         address = document["a"]
         if channel not in CHANNELS or not isinstance(address, str):
             raise ValueError("shape")
-        return Contact(channel=channel, address=address)
+        canary = document.get("k")
+        if canary is None:
+            return Contact(channel=channel, address=address)
+        canary_id, source = canary
+        if not isinstance(canary_id, str) or not isinstance(source, str):
+            raise ValueError("shape")
+        return Contact(channel=channel, address=address, canary=CanaryRef(canary_id, source))
     except (ValueError, KeyError, TypeError, InvalidIdentifier):
         # Authentic but unusable: sealed by a buggy or newer writer. Say so, quote nothing.
         raise ContactSealError("sealed contact authenticates but its content is invalid") from None
