@@ -227,6 +227,16 @@ class BodyTooLarge(VerrouError, status=413, code="body_too_large"):
     """A request body larger than the API reads."""
 
 
+class InvalidCanary(VerrouError, status=422, code="invalid_canary"):
+    """A canary planting that cannot be: a source that is not one short line, an email domain
+    that is not one, a count out of range. The message names the rule, never a value."""
+
+
+class OutputExists(VerrouError, status=409, code="output_exists"):
+    """A file a command writes once exists already (a canary planting's CSV holds the only copy
+    of its identities): it is never overwritten."""
+
+
 class InvalidAccount(VerrouError, status=400, code="invalid_account"):
     """An HIBP-style account search for something that is not an email address (HIBP answers
     400). The message says why, never what was searched."""

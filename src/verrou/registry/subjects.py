@@ -86,7 +86,7 @@ def _require_keys(keys: Sequence[IdentityKey]) -> list[IdentityKey]:
     return distinct
 
 
-def _key_draft(
+def key_draft(
     action: str, key: IdentityKey, *, actor: str, now: datetime, **details: object
 ) -> AuditDraft:
     """The audit entry of a change to one key: its fingerprint as the subject, the attribute
@@ -121,7 +121,7 @@ def place_freeze(
     outcomes: list[FreezeOutcome] = []
     for key in _require_keys(keys):
         freeze = Freeze(key.fingerprint, placed_by, reason, now, canary, owner)
-        draft = _key_draft(
+        draft = key_draft(
             "freeze.place",
             key,
             actor=actor,
@@ -146,7 +146,7 @@ def lift_freeze(
     """
     outcomes: list[FreezeOutcome] = []
     for key in _require_keys(keys):
-        draft = _key_draft("freeze.lift", key, actor=actor, now=now)
+        draft = key_draft("freeze.lift", key, actor=actor, now=now)
         lifted = store.lift_freeze(key.fingerprint, audit=draft)
         outcomes.append(FreezeOutcome(key, "lifted" if lifted else "not_frozen"))
     return outcomes
@@ -189,7 +189,7 @@ def thaw(
     outcomes: list[FreezeOutcome] = []
     for key in distinct:
         window = Thaw(key.fingerprint, relying_party_id, starts, until)
-        draft = _key_draft(
+        draft = key_draft(
             "thaw.add",
             key,
             actor=actor,
@@ -407,6 +407,7 @@ __all__ = [
     "KeyReport",
     "Outcome",
     "SubjectReport",
+    "key_draft",
     "lift_freeze",
     "new_owner_ref",
     "place_freeze",
