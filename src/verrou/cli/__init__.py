@@ -21,7 +21,7 @@ from rich.table import Table
 from verrou.errors import ConfigError, KeyMaterialError, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import create_key_file, load_fingerprint_key
-from verrou.registry.records import BreachSummary
+from verrou.registry.records import BreachEvidence, BreachSummary
 from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.store import RegistryStore, open_store
 from verrou.store.urls import redacted_url
@@ -450,6 +450,7 @@ def print_ingest_report(report: Any, where: str) -> None:
             f"{report.file} was already ingested for breach {report.breach} "
             f"(run {report.run_id}); nothing added."
         )
+        print_canaries_found(report.canaries)
         return
     out.print(
         f"[bold]Ingest of {report.file}[/] → breach [bold]{report.breach}[/]"
@@ -486,6 +487,18 @@ def print_ingest_report(report: Any, where: str) -> None:
         out.print(f"indexed for the private exposure check: {indexed}")
     if report.report_file:
         out.print(f"rejected rows listed in {report.report_file}")
+    print_canaries_found(report.canaries)
+
+
+def print_canaries_found(found: list[BreachEvidence]) -> None:
+    """Which sources' canaries a dump holds: where its data came from, and a date it was
+    taken after (the breach's evidence)."""
+    for evidence in found:
+        planted = _day(evidence.planted_at)
+        out.print(
+            f"[bold]canaries of source {evidence.source} found: {evidence.canaries:,}, planted "
+            f"on {planted}[/]: this data was taken from {evidence.source} on or after {planted}"
+        )
 
 
 def _print_dry_run(report: Any) -> None:

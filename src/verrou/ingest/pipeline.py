@@ -10,6 +10,10 @@ Guarantees:
   merge into the registry happens in one final transaction, so a killed ingest ends, once re-run,
   in exactly the state of an uninterrupted one;
 - a file that cannot be read at all raises before the registry is touched.
+
+At the end of a run, the dump's canaries are found (:func:`verrou.registry.canaries.attribute_run`):
+which sources' canaries it holds and when they were planted, recorded on the breach's timeline
+and told in the report.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from itertools import chain
 from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
@@ -40,7 +45,16 @@ from verrou.ingest.readers import Dump, DumpBatch, Malformed, RecordSpan, open_d
 from verrou.lookup.index import LookupIndexer
 from verrou.lookup.protocol import OprfKey
 from verrou.masking import mask_value
-from verrou.registry.records import BatchCommit, BreachInfo, IngestRun, NewRun, Reject, RunStatus
+from verrou.registry.canaries import attribute_run
+from verrou.registry.records import (
+    BatchCommit,
+    BreachEvidence,
+    BreachInfo,
+    IngestRun,
+    NewRun,
+    Reject,
+    RunStatus,
+)
 from verrou.store.protocols import IngestRunStore, IngestStore
 
 ProgressCallback = Callable[[int], None]
@@ -85,9 +99,12 @@ class IngestReport:
     elapsed_s: float
     rows_per_s: float
     report_file: str | None
+    #: The canaries the dump holds, by source and planting date: where the data was taken
+    #: from, and a date it was taken after (also the breach's evidence).
+    canaries: list[BreachEvidence] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "canaries": [found.to_json() for found in self.canaries]}
 
 
 def sha256_file(path: Path) -> str:
@@ -290,6 +307,8 @@ def ingest_dump(
             already=True,
             resumed=False,
             report_file=None,
+            # Again: a crash after the run's merge and before its evidence left none.
+            canaries=attribute_run(store, existing, now=datetime.now(UTC)),
         )
     if existing is not None and existing.key_id != fingerprinter.key_id:
         raise KeyMaterialError(
@@ -375,6 +394,7 @@ def ingest_dump(
         already=False,
         resumed=existing is not None,
         report_file=report_file,
+        canaries=attribute_run(store, run, now=datetime.now(UTC)),
     )
 
 
@@ -409,6 +429,7 @@ def _report(
     already: bool,
     resumed: bool,
     report_file: str | None,
+    canaries: list[BreachEvidence],
 ) -> IngestReport:
     counts = run.counts
     elapsed = time.perf_counter() - started
@@ -435,6 +456,7 @@ def _report(
         elapsed_s=round(elapsed, 3),
         rows_per_s=round(rows / elapsed, 1) if elapsed > 0 and not already else 0.0,
         report_file=report_file,
+        canaries=canaries,
     )
 
 
