@@ -19,7 +19,7 @@ import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 # The mismatches are defined with every other error; importable from here, their old home.
 from verrou.errors import CanonicaliserVersionMismatch as CanonicaliserVersionMismatch
@@ -68,15 +68,23 @@ def write_private_file(path: Path, content: bytes, what: str) -> None:
     Never overwrites: losing a key makes everything made with it unusable (fingerprints
     unmatchable, contacts unreadable, verdicts unverifiable), so an existing file is an error.
     """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        handle = open_private_file(path)
     except FileExistsError:
         raise KeyMaterialError(f"{path} already exists; refusing to overwrite a {what}") from None
     except OSError as exc:
         raise KeyMaterialError(f"cannot create the {what} at {path}: {exc.strerror}") from exc
-    with os.fdopen(fd, "wb") as handle:
+    with handle:
         handle.write(content)
+
+
+def open_private_file(path: Path) -> BinaryIO:
+    """``path`` created and open for writing, readable by its owner only (mode 0600, a new
+    folder 0700). Never an existing file (``FileExistsError``), nor one behind a link: what
+    goes in it (a key, canary identities) must not land where someone else prepared a file."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return os.fdopen(fd, "wb")
 
 
 def read_private_file(path: Path, what: str, missing_hint: str = "") -> bytes:

@@ -182,6 +182,23 @@ def smtp_address(url: str) -> tuple[str, int]:
     return parsed.hostname, port
 
 
+def _email_check(env: str, *, domain: bool = False) -> Callable[[str], None]:
+    """A check that the value is an email address (``domain``: the domain of one), as the
+    email canonicaliser reads it; its reason never quotes the value."""
+
+    def check(value: str) -> None:
+        from verrou.errors import InvalidIdentifier  # on this check only: light modules
+        from verrou.identifiers.contact import canonical_email
+
+        try:
+            canonical_email(f"canary@{value}" if domain else value)
+        except InvalidIdentifier as exc:
+            what = "an email domain" if domain else "an email address"
+            raise ConfigError(f"{env} is not {what}: {exc.reason}") from None
+
+    return check
+
+
 #: The assurance levels FranceConnect (eidas1) and FranceConnect+ (eidas2, eidas3) state in
 #: ``acr``, weakest first.
 ACR_LEVELS: tuple[str, ...] = ("eidas1", "eidas2", "eidas3")
@@ -384,6 +401,31 @@ class Settings:
         parse=_text,
         default=None,
         secret=True,
+    )
+    operator_email: str | None = setting(
+        "VERROU_OPERATOR_EMAIL",
+        "Operators' email for canary incidents (the CERT's mailbox): `verrou canary create` "
+        "seals it on every new canary's keys, and a check on one mails it (default none).",
+        parse=_text,
+        default=None,
+        check=_email_check("VERROU_OPERATOR_EMAIL"),
+    )
+    operator_webhook: str | None = setting(
+        "VERROU_OPERATOR_WEBHOOK",
+        "Operators' webhook for canary incidents, `https://` (plain http to 127.0.0.1 only), "
+        "signed with `VERROU_WEBHOOK_SECRET` and sealed on new canaries' keys as the email is "
+        "(default none). `verrou canary create` needs one of the two.",
+        parse=_text,
+        default=None,
+        check=_web_url("VERROU_OPERATOR_WEBHOOK"),
+    )
+    canary_domain: str | None = setting(
+        "VERROU_CANARY_DOMAIN",
+        "Email domain of new canary identities, one the operators control and nobody else "
+        "writes to (default none: `verrou canary create --domain` gives it).",
+        parse=_text,
+        default=None,
+        check=_email_check("VERROU_CANARY_DOMAIN", domain=True),
     )
     metrics_token: str | None = setting(
         "VERROU_METRICS_TOKEN",

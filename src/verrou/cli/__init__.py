@@ -690,6 +690,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 # The operator commands of the registry register themselves on `main`. (Not a module named
 # `registry`: importing it would rebind this package's `registry` store opener to the module.)
+from verrou.cli import canary_commands as _canary_commands  # noqa: E402,F401
 from verrou.cli import citizen_commands as _citizen_commands  # noqa: E402,F401
 from verrou.cli import demo as _demo  # noqa: E402,F401
 from verrou.cli import lookup_commands as _lookup_commands  # noqa: E402,F401
