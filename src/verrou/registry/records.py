@@ -55,9 +55,15 @@ class Breach(BreachInfo):
     @property
     def dwell_days(self) -> float | None:
         """Dwell time: detection minus the start of the intrusion, in days."""
-        if self.intrusion_started_at is None or self.detected_at is None:
-            return None
-        return (self.detected_at - self.intrusion_started_at).total_seconds() / 86400
+        return days_between(self.intrusion_started_at, self.detected_at)
+
+
+def days_between(start: datetime | None, end: datetime | None) -> float | None:
+    """``end`` minus ``start`` in days (negative when ``end`` comes first); None when either
+    is missing."""
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds() / 86400
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,9 @@ class BreachSummary:
     fingerprints_by_kind: dict[str, int]
     #: Values of the private check's index, per kind (empty when no run of it built one).
     indexed_by_kind: dict[str, int] = field(default_factory=dict)
+    #: When each complete ingest run of the breach finished, oldest first (``breach.ingested_at``
+    #: is the last of them).
+    ingested: tuple[datetime, ...] = ()
 
 
 class RunStatus:

@@ -496,8 +496,13 @@ class SqlRegistry(SqlSessions, RegistryStore):
             self._breach(row)
             for row in self._read(f"SELECT {BREACH_COLUMNS} FROM breaches ORDER BY name")
         ]
-        complete = self._read("SELECT breach_id, counts FROM ingest_runs WHERE status = 'complete'")
-        return summarise_breaches(breaches, ((b, self._structured(c)) for b, c in complete))
+        complete = self._read(
+            "SELECT breach_id, counts, finished_at FROM ingest_runs WHERE status = 'complete' "
+            "ORDER BY id"
+        )
+        return summarise_breaches(
+            breaches, ((b, self._structured(c), self._when(f)) for b, c, f in complete)
+        )
 
     def find_run(self, breach_id: int, file_sha256: str) -> IngestRun | None:
         rows = self._read(
