@@ -1,26 +1,34 @@
 """Breach pages at the edges, over a registry (SQLite and PostgreSQL) holding the test leak:
 the public API (``GET /v1/breaches``, ``GET /v1/breaches/{name}``), where nothing can identify a
-person."""
+person, and the command line (``verrou breaches``, ``verrou breach show``, and ``verrou breach
+NAME ...`` setting the timeline as it always did)."""
 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from io import StringIO
 
 import pytest
+from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
+from rich.console import Console
 
 from conftest import LEAKED_PEOPLE
 from verrou.api import create_app
+from verrou.cli import breach_commands, main
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import FingerprintKey
+from verrou.registry.breaches import breach_pages
 from verrou.registry.policy import Applicant, applicant_keys
 from verrou.registry.records import BreachInfo
 from verrou.settings import Settings
 from verrou.signing import SigningKey
 from verrou.store import RegistryStore
 
+CONTAINED = datetime(2026, 4, 10, tzinfo=UTC)
 DISCLOSED = datetime(2026, 4, 15, tzinfo=UTC)
 
 
@@ -126,3 +134,76 @@ def test_an_unknown_breach_is_a_404_in_the_api_error_shape(client: TestClient) -
     too_long = client.get("/v1/breaches/" + "x" * 201)
     assert too_long.status_code == 422
     assert too_long.json()["error"]["code"] == "invalid_request"
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def run(database_url: str, *args: str) -> Result:
+    env = {"VERROU_DATABASE_URL": database_url}
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_the_command_line_prints_the_api_pages(client: TestClient, database_url: str) -> None:
+    listed = run(database_url, "breaches", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output) == client.get("/v1/breaches").json()
+    shown = run(database_url, "breach", "show", "ants-2026", "--json")
+    assert json.loads(shown.output) == client.get("/v1/breaches/ants-2026").json()
+
+
+def test_breach_show_tells_the_figures_and_why_of_the_severity(
+    leaked_store: RegistryStore, database_url: str
+) -> None:
+    shown = run(database_url, "breach", "show", "ants-2026")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("ants-2026 — France Titres (ANTS)")
+    output = " ".join(shown.output.split())
+    assert "dwell time 37.0 days" in output
+    assert "exposure window 37.0 days (to detection: containment not recorded)" in output
+    assert "disclosure lag unknown" in output
+    assert "severity: moderate" in output
+    assert "24.7 / 40" in output and "37.0 days between the intrusion's start" in output
+    assert "Email addresses" in output and "people: 3 (1 run)" in output
+    missing = run(database_url, "breach", "show", "nope")
+    assert missing.exit_code == 1
+    assert missing.output == "error: no breach named 'nope' (`verrou breaches` lists them)\n"
+
+
+def test_breaches_fit_100_columns_with_dwell_and_severity(
+    leaked_store: RegistryStore, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leaked_store.ensure_breach(BreachInfo(name="france-titres-ants-2026-followup"))
+    screen = StringIO()
+    monkeypatch.setattr(breach_commands, "out", Console(file=screen, width=100))
+    assert run(database_url, "breaches").exit_code == 0
+    lines = screen.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 100
+    ants = next(line for line in lines if "ants-2026 " in line)
+    assert "37 d" in ants and "moderate" in ants
+    followup = next(line for line in lines if "france-titres-ants-2026-followup" in line)
+    assert "low 23.3*" in followup  # unknown dwell, no dump: provisional
+    assert any(line.startswith("* provisional") for line in lines)
+
+
+def test_the_timeline_is_set_as_before_with_or_without_set(
+    leaked_store: RegistryStore, database_url: str
+) -> None:
+    before = run(database_url, "breach", "--contained", "2026-04-10", "ants-2026")
+    assert before.output == "breach ants-2026 saved; dwell time 37 days\n"
+    explicit = run(database_url, "breach", "set", "show", "--detected", "2026-05-01")
+    assert explicit.output == "breach show saved\n"  # a breach named like a command
+    (page,) = breach_pages(leaked_store, "ants-2026")
+    assert page.breach.contained_at == CONTAINED
+    assert page.figures.exposure_window_end == "contained"
+    assert breach_pages(leaked_store, "show")[0].breach.detected_at is not None
+
+
+@pytest.mark.parametrize("command", [["breach"], ["breach", "show"], ["breach", "set"]])
+def test_breach_help_reads_well(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage: main breach" in result.output
+    if command == ["breach"]:
+        assert "[set] NAME [OPTIONS] | show NAME [--json]" in result.output
+        assert "set " in result.output and "show " in result.output
