@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Final, Literal, TypeAlias, get_args
 
 from verrou.errors import InvalidRelyingParty
@@ -294,12 +294,42 @@ class QueuedAlert:
     window_end: int
 
 
+#: What an outcome tally counts (:mod:`verrou.registry.outcomes`), in the order every table,
+#: file and plot shows them.
+MEASURES: Final = ("checks", "step_up", "deny", "reports", "canary_hits")
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Outcome counts for one breach, sector and day (:mod:`verrou.registry.outcomes`): what
+    one check or report adds, or a sum."""
+
+    breach_id: int
+    sector: str
+    day: date
+    checks: int = 0
+    step_up: int = 0
+    deny: int = 0
+    reports: int = 0
+    canary_hits: int = 0
+
+    @property
+    def key(self) -> tuple[int, str, date]:
+        return (self.breach_id, self.sector, self.day)
+
+    def counts(self) -> tuple[int, ...]:
+        """The measures, in :data:`MEASURES` order."""
+        return tuple(getattr(self, name) for name in MEASURES)
+
+
 @dataclass(frozen=True)
 class CheckRecord:
-    """What one check writes: its audit entry and the alerts for its owners' contacts."""
+    """What one check writes: its audit entry, the alerts for its owners' contacts, and what it
+    adds to the outcome counts of the breaches it touched."""
 
     audit: AuditDraft
     alerts: Sequence[QueuedAlert] = ()
+    tallies: Sequence[Tally] = ()
 
 
 @dataclass(frozen=True)

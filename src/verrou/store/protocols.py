@@ -37,6 +37,7 @@ from verrou.registry.records import (
     RelyingParty,
     SealedContact,
     Sector,
+    Tally,
     api_key_hash,
     checked_rate_limit,
     checked_relying_party,
@@ -130,6 +131,19 @@ class LookupIndexStore(Protocol):
 
     def list_breaches(self) -> list[BreachSummary]:
         """Every breach, with what it holds (``indexed_by_kind``: what the index holds)."""
+        ...
+
+
+class OutcomeStore(Protocol):
+    """The outcome counts (:mod:`verrou.registry.outcomes`), which the checks' and reports'
+    transactions keep up to date."""
+
+    def outcome_tallies(self, breach_id: int) -> list[Tally]:
+        """The breach's counts, one tally per sector and day."""
+        ...
+
+    def outcome_totals(self) -> list[Tally]:
+        """Every breach's counts per sector, summed over the days (``day``: the last one)."""
         ...
 
 
@@ -329,10 +343,15 @@ class ReportStore(Protocol):
     """Identity-theft reports and exposure attestations (:mod:`verrou.registry.filing`)."""
 
     def add_report(
-        self, report: StoredReport, *, disputes: Sequence[tuple[str, str]], audit: AuditDraft
+        self,
+        report: StoredReport,
+        *,
+        disputes: Sequence[tuple[str, str]],
+        audit: AuditDraft,
+        tallies: Sequence[Tally] = (),
     ) -> None:
-        """Store a report with the (check id, relying party id) pairs it disputes, and its
-        audit entry, in one transaction."""
+        """Store a report with the (check id, relying party id) pairs it disputes, its audit
+        entry and what it adds to the outcome counts, in one transaction."""
         ...
 
     def get_report(self, report_id: str) -> StoredReport | None: ...
@@ -387,6 +406,7 @@ class RegistryStore(
     IngestRunStore,
     CheckLedger,
     LookupIndexStore,
+    OutcomeStore,
     FreezeStore,
     AuditLogStore,
     RelyingPartyStore,

@@ -20,16 +20,18 @@ from verrou.registry.citizen_records import (
     EmailCode,
     StoredReport,
 )
+from verrou.registry.records import Tally
 from verrou.store.base import record_columns, record_row
-from verrou.store.sql import SqlRegistry
+from verrou.store.sql_outcomes import OutcomeSql
 
 _KEY_COLUMNS = record_columns(CitizenKey)
 _REPORT_COLUMNS = record_columns(StoredReport)
 _CODE_COLUMNS = record_columns(EmailCode)
 
 
-class CitizenSql(SqlRegistry):
-    """:class:`SqlRegistry` with the citizens' role; the dialect hooks stay the backend's."""
+class CitizenSql(OutcomeSql):
+    """:class:`SqlRegistry` with the outcome counts and the citizens' role; the dialect hooks
+    stay the backend's."""
 
     def _required_when(self, value: Any) -> datetime:
         moment = self._when(value)
@@ -251,9 +253,15 @@ class CitizenSql(SqlRegistry):
         )
 
     def add_report(
-        self, report: StoredReport, *, disputes: Sequence[tuple[str, str]], audit: AuditDraft
+        self,
+        report: StoredReport,
+        *,
+        disputes: Sequence[tuple[str, str]],
+        audit: AuditDraft,
+        tallies: Sequence[Tally] = (),
     ) -> None:
         with self._write() as db:
+            self._count_outcomes(db, tallies)
             head = self._audit_head(db)
             self._insert(db, "reports", _REPORT_COLUMNS, record_row(report, self._at))
             if disputes:
