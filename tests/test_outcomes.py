@@ -17,6 +17,7 @@ from verrou.registry import citizens, filing
 from verrou.registry.outcomes import (
     ALL,
     NO_SECTOR,
+    Origin,
     curve,
     origin_of,
     period_of,
@@ -139,7 +140,7 @@ def test_the_curve_counts_a_known_sequence_of_checks_reports_and_canary_hits(
     check(store, "Banque Exemple", applicant_jean(), fingerprinter, at("2027-12-01"))
 
     breach = store.get_breach("ants-2026")
-    assert breach is not None and origin_of(breach) == (DISCLOSED.date(), "disclosure")
+    assert breach is not None and origin_of(breach) == Origin(DISCLOSED.date(), "disclosure")
     shown = curve(breach, store.outcome_tallies(breach.id))
     assert shown is not None and shown.sectors == ("bank", "telco") and len(shown.periods) == 18
     assert shown.before.counts() == (1, 1, 0, 0, 0)
@@ -147,15 +148,14 @@ def test_the_curve_counts_a_known_sequence_of_checks_reports_and_canary_hits(
     # (checks, step_up, deny, reports, canary_hits) per month, all sectors.
     expected = {0: (1, 1, 0, 0, 0), 1: (1, 1, 0, 1, 0), 2: (2, 0, 2, 0, 1)}
     for period in shown.periods:
-        assert shown.total(period).counts() == expected.get(period, (0, 0, 0, 0, 0)), period
-    by_sector = {(p.period, p.sector): p.counts() for p in shown.points if p.sector != ALL}
-    assert by_sector[(1, "bank")] == (0, 0, 0, 1, 0)  # the report, under the disputed bank
-    assert by_sector[(1, "telco")] == (1, 1, 0, 0, 0)
-    assert by_sector[(2, "telco")] == (1, 0, 1, 0, 1)
+        assert shown.at(period).counts() == expected.get(period, (0, 0, 0, 0, 0)), period
+    assert shown.at(1, "bank").counts() == (0, 0, 0, 1, 0)  # the report, under the bank
+    assert shown.at(1, "telco").counts() == (1, 1, 0, 0, 0)
+    assert shown.at(2, "telco").counts() == (1, 0, 1, 0, 1)
     # By week: the same events, finer.
     weekly = curve(breach, store.outcome_tallies(breach.id), by="week")
     assert weekly is not None and len(weekly.periods) == 79
-    assert sum(weekly.total(p).checks for p in weekly.periods) == 4
+    assert sum(weekly.at(p).checks for p in weekly.periods) == 4
     # Counts only: the totals /metrics exports, per breach and sector.
     totals = {(t.breach_id, t.sector): t.counts() for t in store.outcome_totals()}
     assert totals == {(breach.id, "bank"): (4, 2, 2, 1, 0), (breach.id, "telco"): (2, 1, 1, 0, 1)}
@@ -167,9 +167,11 @@ def test_a_breach_without_disclosure_starts_at_its_ingest(
     breach = leaked_store.get_breach("ants-2026")
     assert breach is not None and breach.disclosed_at is None
     origin = origin_of(breach)
-    assert origin is not None and origin[1] == "ingest"
+    assert origin is not None and origin.kind == "ingest"
+    first = datetime(2026, 5, 1, tzinfo=UTC)
+    assert origin_of(breach, first) == Origin(first.date(), "ingest")
     shown = curve(breach, [])
-    assert shown is not None and all(not any(p.counts()) for p in shown.points)
+    assert shown is not None and not shown.sums and not any(shown.at(0).counts())
 
 
 # --- verrou metrics ---------------------------------------------------------------------------

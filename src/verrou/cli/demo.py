@@ -423,7 +423,7 @@ def outcome_plot(settings: Settings, path: Path) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     draw(shown, path)
-    checks = sum(point.checks for point in shown.points if point.sector == "all")
+    checks = sum(shown.at(period).checks for period in shown.periods)
     out.print(
         f"outcome curve: {checks:,} checks on its identities since the disclosure; "
         f"plot: {path} (`verrou metrics --breach {DEMO_BREACH.name}` for the table)",

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from verrou.cli import Context, main, out, registry
 from verrou.errors import NotFound
-from verrou.registry.outcomes import ALL, HORIZON_MONTHS, PERIODS, Curve, curve
+from verrou.registry.outcomes import ALL, HORIZON_MONTHS, PERIODS, Curve, curve, origin_of
 from verrou.registry.records import MEASURES, Breach
 
 #: The plot's size in pixels (inches × dots per inch), as the tests read it back.
@@ -39,22 +39,20 @@ _LABELS = {
     "--by",
     type=click.Choice(PERIODS),
     default="month",
-    show_default=True,
-    help="Periods since the disclosure (or the first ingest when no disclosure is known).",
+    help="Periods (default month) since the disclosure, or the first ingest without one.",
 )
 @click.option(
     "--months",
     type=click.IntRange(1, 120),
     default=HORIZON_MONTHS,
-    show_default=True,
-    help="How far after the origin the curve goes.",
+    help=f"How many months after the origin the curve goes (default {HORIZON_MONTHS}).",
 )
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(("table", "csv", "json")),
     default="table",
-    show_default=True,
+    help="table (default), csv (a row per period and sector) or json.",
 )
 @click.option(
     "--plot",
@@ -73,11 +71,13 @@ def metrics(obj: Context, name: str, by: str, months: int, fmt: str, plot: Path 
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise click.BadParameter("the plot is a .png or a .svg file", param_hint="--plot")
     with registry(obj.settings()) as store:
-        found = store.get_breach(name)
-        if found is None:
+        summary = next((s for s in store.list_breaches() if s.breach.name == name), None)
+        if summary is None:
             raise NotFound(f"no breach {name}: see `verrou breaches`")
+        found = summary.breach
         tallies = store.outcome_tallies(found.id)
-    shown = curve(found, tallies, by=by, months=months)  # type: ignore[arg-type]
+    origin = origin_of(found, summary.ingested[0] if summary.ingested else None)
+    shown = curve(found, tallies, by=by, months=months, origin=origin)  # type: ignore[arg-type]
     if shown is None:
         raise NotFound(f"breach {name} has no disclosure date and no ingest yet: no curve")
     if fmt == "json":
@@ -92,21 +92,21 @@ def metrics(obj: Context, name: str, by: str, months: int, fmt: str, plot: Path 
 
 
 def _rows(shown: Curve) -> list[dict[str, Any]]:
-    rows = []
-    for point in shown.points:
-        rows.append(
-            {"period": point.period, "sector": point.sector}
-            | dict(zip(MEASURES, point.counts(), strict=True))
-        )
-    return rows
+    """One row per period and sector, :data:`ALL` last in each period."""
+    return [
+        {"period": period, "sector": sector}
+        | dict(zip(MEASURES, shown.at(period, sector).counts(), strict=True))
+        for period in shown.periods
+        for sector in (*shown.sectors, ALL)
+    ]
 
 
 def curve_json(shown: Curve) -> dict[str, Any]:
     """The curve as one JSON document: its origin, its periods, and before/after totals."""
     return {
         "breach": shown.breach,
-        "origin": shown.origin.isoformat(),
-        "origin_kind": shown.origin_kind,
+        "origin": shown.origin.day.isoformat(),
+        "origin_kind": shown.origin.kind,
         "by": shown.by,
         "periods": len(shown.periods),
         "sectors": list(shown.sectors),
@@ -130,15 +130,15 @@ def curve_csv(shown: Curve) -> str:
 
 def print_curve(breach: Breach, shown: Curve) -> None:
     out.print(
-        f"[bold]{breach.name}[/]: outcome by {shown.by} since its {shown.origin_kind} "
-        f"({shown.origin.isoformat()}), all sectors"
+        f"[bold]{breach.name}[/]: outcome by {shown.by} since its {shown.origin.kind} "
+        f"({shown.origin.day.isoformat()}), all sectors"
         + (f" ({', '.join(shown.sectors)})" if shown.sectors else "")
     )
     table = Table(shown.by, *(m.replace("_", " ") for m in MEASURES))
     if any(shown.before.counts()):
         table.add_row("before", *(f"{n:,}" for n in shown.before.counts()))
     for period in shown.periods:
-        table.add_row(str(period), *(f"{n:,}" for n in shown.total(period).counts()))
+        table.add_row(str(period), *(f"{n:,}" for n in shown.at(period).counts()))
     if any(shown.after.counts()):
         table.add_row("after", *(f"{n:,}" for n in shown.after.counts()))
     out.print(table)
@@ -162,25 +162,22 @@ def draw(shown: Curve, path: Path) -> None:
         index = MEASURES.index(measure)
         top.plot(
             periods,
-            [shown.total(p).counts()[index] for p in periods],
+            [shown.at(p).counts()[index] for p in periods],
             marker="o",
             markersize=3,
             label=_LABELS[measure],
         )
     top.set_title(
         f"{shown.breach}: attempts on its identities, by {shown.by} since "
-        f"{shown.origin_kind} ({shown.origin.isoformat()})"
+        f"{shown.origin.kind} ({shown.origin.day.isoformat()})"
     )
     top.set_ylabel("count")
     top.legend(loc="upper right", fontsize="small")
     top.grid(alpha=0.3)
     for sector in shown.sectors:
-        counts = [
-            next(q for q in shown.points if q.period == p and q.sector == sector).checks
-            for p in periods
-        ]
+        counts = [shown.at(p, sector).checks for p in periods]
         bottom.plot(periods, counts, marker=".", label=sector)
-    bottom.set_xlabel(f"{shown.by}s since {shown.origin_kind}")
+    bottom.set_xlabel(f"{shown.by}s since {shown.origin.kind}")
     bottom.set_ylabel("checks by sector")
     if shown.sectors:
         bottom.legend(loc="upper right", fontsize="small")

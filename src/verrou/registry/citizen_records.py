@@ -4,12 +4,15 @@ only: no claim value, no address in clear."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, TypeAlias, get_args
 
 from verrou.identifiers import Kind
+from verrou.registry.audit import AuditDraft
 from verrou.registry.policy import IdentityKey
+from verrou.registry.records import Tally
 
 #: Where a citizen's key comes from: the verified sign-in claims, an email proven by a code,
 #: or an identifier bound to the account without proof.
@@ -111,3 +114,15 @@ class StoredReport:
 
     def __repr__(self) -> str:
         return f"StoredReport({self.id!r}, {self.kind!r}, {self.status!r})"
+
+
+@dataclass(frozen=True)
+class FiledReport:
+    """What filing a report or issuing an attestation writes in one transaction: the document,
+    its audit entry, the (check id, relying party id) pairs a report disputes, and what it adds
+    to the outcome counts (:mod:`verrou.registry.outcomes`)."""
+
+    document: StoredReport
+    audit: AuditDraft
+    disputes: Sequence[tuple[str, str]] = ()
+    tallies: Sequence[Tally] = ()

@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 from verrou.errors import Conflict, InvalidReport, NotFound, SignatureError
 from verrou.registry import citizens, subjects
 from verrou.registry.audit import AuditDraft, parse_at
-from verrou.registry.citizen_records import StoredReport
+from verrou.registry.citizen_records import FiledReport, StoredReport
 from verrou.registry.contacts import ContactKey, seal_note
 from verrou.registry.outcomes import report_tallies
 from verrou.registry.records import RelyingParty
@@ -183,7 +183,7 @@ def file_report(
     named = {c.relying_party_id for c in disputed} | {f.relying_party_id for f in frauds}
     sectors = [parties[p].sector for p in named if p is not None and p in parties]
     exposed_in = {hit.breach_id for hit in store.lookup(sorted(mine))}
-    store.add_report(
+    filed = FiledReport(
         stored,
         disputes=[(c.check_id, c.relying_party_id) for c in disputed],
         tallies=report_tallies(exposed_in, sectors, now),
@@ -200,6 +200,7 @@ def file_report(
             at=now,
         ),
     )
+    store.add_report(filed)
     citizens.notify_owner(store, citizen_id, "report_filed", now=now, reference=report_id)
     return stored, report
 
@@ -242,17 +243,14 @@ def issue_attestation(
         claims=canonical_json(attestation_claims(attestation)).decode(),
         token=token,
     )
-    store.add_report(
-        stored,
-        disputes=[],
-        audit=AuditDraft(
-            action="attestation.issue",
-            actor=citizens.actor_of(citizen_id),
-            subject=None,
-            details={"attestation_id": attestation.id, "breaches": len(breaches)},
-            at=now,
-        ),
+    audit = AuditDraft(
+        action="attestation.issue",
+        actor=citizens.actor_of(citizen_id),
+        subject=None,
+        details={"attestation_id": attestation.id, "breaches": len(breaches)},
+        at=now,
     )
+    store.add_report(FiledReport(stored, audit))
     return stored, attestation
 
 

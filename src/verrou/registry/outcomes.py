@@ -9,18 +9,18 @@ from a few hundred rows, never from the audit log.
 
 A curve (:func:`curve`) groups the days by month or by week since the breach's disclosure, or
 since its first ingest when no disclosure date is known (:func:`origin_of`): month 0 is the
-first month after that day; checks from before it (fraud ahead of the disclosure) fall in
-negative periods, kept apart rather than dropped.
+first month after that day; what came before it (fraud ahead of the disclosure) and past the
+horizon is summed apart (:data:`BEFORE`, :data:`AFTER`), never dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, NamedTuple, TypeAlias
 
-from verrou.registry.records import MEASURES, Breach, Tally
+from verrou.registry.records import Breach, Counts, Tally
 
 #: The sector of a report that names no relying party of verrou.
 NO_SECTOR: Final = "none"
@@ -71,21 +71,26 @@ def summed(tallies: Iterable[Tally]) -> list[Tally]:
     by_key: dict[tuple[int, str, date], Tally] = {}
     for tally in tallies:
         known = by_key.get(tally.key)
-        by_key[tally.key] = tally if known is None else _plus(known, tally)
+        by_key[tally.key] = tally if known is None else known.plus(tally)
     return [by_key[key] for key in sorted(by_key)]
 
 
-def _plus(a: Tally, b: Tally) -> Tally:
-    return replace(a, **{name: getattr(a, name) + getattr(b, name) for name in MEASURES})
+class Origin(NamedTuple):
+    """The day a curve starts from, and what it is: ``disclosure`` or ``ingest``."""
+
+    day: date
+    kind: str
 
 
-def origin_of(breach: Breach) -> tuple[date, str] | None:
-    """The day a breach's curve starts from, and what it is: its disclosure, else its first
-    ingest; None when neither is known (a breach recorded but never ingested)."""
+def origin_of(breach: Breach, first_ingest: datetime | None = None) -> Origin | None:
+    """The day a breach's curve starts from: its disclosure, else its first ingest
+    (``first_ingest``, else the breach's last); None when neither is known (a breach recorded
+    but never ingested)."""
     if breach.disclosed_at is not None:
-        return breach.disclosed_at.date(), "disclosure"
-    if breach.ingested_at is not None:
-        return breach.ingested_at.date(), "ingest"
+        return Origin(breach.disclosed_at.date(), "disclosure")
+    ingested = first_ingest or breach.ingested_at
+    if ingested is not None:
+        return Origin(ingested.date(), "ingest")
     return None
 
 
@@ -98,45 +103,43 @@ def period_of(origin: date, day: date, by: Period) -> int:
     return months - 1 if day.day < origin.day else months
 
 
-@dataclass(frozen=True)
-class CurvePoint:
-    """One period of a curve: its number, the sector (or ``all``) and the counts."""
-
-    period: int
-    sector: str
-    checks: int = 0
-    step_up: int = 0
-    deny: int = 0
-    reports: int = 0
-    canary_hits: int = 0
-
-    def counts(self) -> tuple[int, ...]:
-        return tuple(getattr(self, name) for name in MEASURES)
+#: The sector name of the all-sectors points.
+ALL: Final = "all"
+#: The periods that sum what came before the origin and what came past the horizon.
+BEFORE: Final = -1
+AFTER: Final = -2
 
 
 @dataclass(frozen=True)
 class Curve:
-    """A breach's outcome curve: from ``origin`` (``origin_kind``: disclosure or ingest), by
-    ``by``, one point per period of ``periods`` and sector, plus the ``all`` sectors total;
-    ``before`` sums what came before the origin, ``after`` what came past the horizon."""
+    """A breach's outcome curve from ``origin``, by ``by``, over ``periods``: ``sums`` holds
+    the counts per (period, sector), every sector and :data:`ALL`, with what came before the
+    origin in period :data:`BEFORE` and past the horizon in :data:`AFTER`."""
 
     breach: str
-    origin: date
-    origin_kind: str
+    origin: Origin
     by: Period
     periods: range
-    sectors: tuple[str, ...]
-    points: tuple[CurvePoint, ...]
-    before: CurvePoint
-    after: CurvePoint
+    sums: Mapping[tuple[int, str], Counts]
 
-    def total(self, period: int) -> CurvePoint:
-        """The ``all`` point of one period."""
-        return next(p for p in self.points if p.period == period and p.sector == ALL)
+    @property
+    def sectors(self) -> tuple[str, ...]:
+        return tuple(sorted({sector for _, sector in self.sums} - {ALL}))
+
+    def at(self, period: int, sector: str = ALL) -> Counts:
+        """The counts of one period (or :data:`BEFORE`, :data:`AFTER`) and sector."""
+        return self.sums.get((period, sector), _NONE)
+
+    @property
+    def before(self) -> Counts:
+        return self.at(BEFORE)
+
+    @property
+    def after(self) -> Counts:
+        return self.at(AFTER)
 
 
-#: The sector name of the all-sectors points.
-ALL: Final = "all"
+_NONE: Final = Counts()
 
 
 def curve(
@@ -145,47 +148,22 @@ def curve(
     *,
     by: Period = "month",
     months: int = HORIZON_MONTHS,
-    origin: tuple[date, str] | None = None,
+    origin: Origin | None = None,
 ) -> Curve | None:
     """The curve of ``breach`` from its tallies over ``months`` months (``by`` week: as many
-    weeks as those months hold); None when the breach has no origin (:func:`origin_of`)."""
+    weeks as those months hold), from ``origin`` (default :func:`origin_of` the breach); None
+    when the breach has no origin."""
     start = origin or origin_of(breach)
     if start is None:
         return None
-    day0, kind = start
     count = months if by == "month" else -(-months * 365 // 12 // 7)
-    periods = range(count)
-    sectors = tuple(sorted({t.sector for t in tallies}))
-    sums: dict[tuple[int, str], list[int]] = {}
-    before = [0] * len(MEASURES)
-    after = [0] * len(MEASURES)
+    sums: dict[tuple[int, str], Counts] = {}
     for tally in tallies:
-        period = period_of(day0, tally.day, by)
-        if period < 0:
-            _add(before, tally.counts())
-        elif period >= count:
-            _add(after, tally.counts())
+        period = period_of(start.day, tally.day, by)
+        if period < 0 or period >= count:
+            keys = [(BEFORE if period < 0 else AFTER, ALL)]
         else:
-            for sector in (tally.sector, ALL):
-                _add(sums.setdefault((period, sector), [0] * len(MEASURES)), tally.counts())
-    points = tuple(
-        CurvePoint(period, sector, *sums.get((period, sector), [0] * len(MEASURES)))
-        for period in periods
-        for sector in (*sectors, ALL)
-    )
-    return Curve(
-        breach.name,
-        day0,
-        kind,
-        by,
-        periods,
-        sectors,
-        points,
-        CurvePoint(-1, ALL, *before),
-        CurvePoint(count, ALL, *after),
-    )
-
-
-def _add(into: list[int], counts: Sequence[int]) -> None:
-    for index, value in enumerate(counts):
-        into[index] += value
+            keys = [(period, tally.sector), (period, ALL)]
+        for key in keys:
+            sums[key] = sums.get(key, _NONE).plus(tally)
+    return Curve(breach.name, start, by, range(count), sums)

@@ -11,9 +11,9 @@ import base64
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Final, Literal, TypeAlias, get_args
+from typing import Any, Final, Literal, Self, TypeAlias, get_args
 
 from verrou.errors import InvalidRelyingParty
 from verrou.registry.alerts import RELYING_PARTY_MAX, Alert
@@ -299,27 +299,37 @@ class QueuedAlert:
 MEASURES: Final = ("checks", "step_up", "deny", "reports", "canary_hits")
 
 
-@dataclass(frozen=True)
-class Tally:
-    """Outcome counts for one breach, sector and day (:mod:`verrou.registry.outcomes`): what
-    one check or report adds, or a sum."""
+@dataclass(frozen=True, kw_only=True)
+class Counts:
+    """The outcome measures (:data:`MEASURES`), each a count."""
 
-    breach_id: int
-    sector: str
-    day: date
     checks: int = 0
     step_up: int = 0
     deny: int = 0
     reports: int = 0
     canary_hits: int = 0
 
-    @property
-    def key(self) -> tuple[int, str, date]:
-        return (self.breach_id, self.sector, self.day)
-
     def counts(self) -> tuple[int, ...]:
         """The measures, in :data:`MEASURES` order."""
         return tuple(getattr(self, name) for name in MEASURES)
+
+    def plus(self, other: Counts) -> Self:
+        """These counts with ``other``'s added."""
+        return replace(self, **{m: getattr(self, m) + getattr(other, m) for m in MEASURES})
+
+
+@dataclass(frozen=True)
+class Tally(Counts):
+    """Outcome counts for one breach, sector and day (:mod:`verrou.registry.outcomes`): what
+    one check or report adds, or a sum."""
+
+    breach_id: int
+    sector: str
+    day: date
+
+    @property
+    def key(self) -> tuple[int, str, date]:
+        return (self.breach_id, self.sector, self.day)
 
 
 @dataclass(frozen=True)

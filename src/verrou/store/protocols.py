@@ -21,6 +21,7 @@ from verrou.registry.citizen_records import (
     CitizenKey,
     ContestedKey,
     EmailCode,
+    FiledReport,
     StoredReport,
 )
 from verrou.registry.policy import ExposureHit, Freeze, Thaw
@@ -342,16 +343,9 @@ class CitizenStore(Protocol):
 class ReportStore(Protocol):
     """Identity-theft reports and exposure attestations (:mod:`verrou.registry.filing`)."""
 
-    def add_report(
-        self,
-        report: StoredReport,
-        *,
-        disputes: Sequence[tuple[str, str]],
-        audit: AuditDraft,
-        tallies: Sequence[Tally] = (),
-    ) -> None:
-        """Store a report with the (check id, relying party id) pairs it disputes, its audit
-        entry and what it adds to the outcome counts, in one transaction."""
+    def add_report(self, filed: FiledReport) -> None:
+        """Store a report or attestation with what it disputes, its audit entry and what it
+        adds to the outcome counts, in one transaction."""
         ...
 
     def get_report(self, report_id: str) -> StoredReport | None: ...

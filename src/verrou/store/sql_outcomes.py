@@ -39,4 +39,5 @@ class OutcomeSql(SqlRegistry):
 
 def _tally(row: Sequence[Any]) -> Tally:
     breach_id, sector, day, *counts = row
-    return Tally(int(breach_id), str(sector), date.fromisoformat(str(day)), *map(int, counts))
+    measures = dict(zip(MEASURES, map(int, counts), strict=True))
+    return Tally(int(breach_id), str(sector), date.fromisoformat(str(day)), **measures)
