@@ -280,6 +280,10 @@ def test_metrics_count_checks_by_verdict_and_sector(api: Api) -> None:
     assert 'verrou_checks_total{sector="bank",verdict="clear"} 1.0' in text
     assert "verrou_check_request_seconds_bucket" in text
     assert "verrou_check_group_size_count" in text
+    # The breach's running totals, read from the registry's outcome counts at each scrape.
+    outcome = 'verrou_breach_outcomes_total{breach="ants-2026",measure="%s",sector="bank"} %s'
+    assert outcome % ("checks", "1.0") in text and outcome % ("step_up", "1.0") in text
+    assert outcome % ("deny", "0.0") in text
 
 
 def test_health_and_docs(api: Api) -> None:

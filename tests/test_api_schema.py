@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
 
 from conftest import LEAKED_PEOPLE, ingest_leak
 from verrou.api import create_app
+from verrou.api.breaches import router as breaches_router
 from verrou.api.citizen_auth import router as citizen_router
 from verrou.api.citizens import router as citizens_router
 from verrou.api.hibp import router as hibp_router
@@ -42,6 +43,7 @@ from verrou.store import open_store
 
 CHECKED_OPERATIONS = ("/v1/checks", "/v1/checks/batch")
 HIBP_ACCOUNT = "/api/v3/breachedaccount/{account}"
+BREACH_PAGE = "/v1/breaches/{name}"
 DECLARED_ERRORS = ("401", "422", "429", "503")
 
 
@@ -114,6 +116,7 @@ ROUTES = [
         *reports_party_router.routes,
         *lookup_router.routes,
         *hibp_router.routes,
+        *breaches_router.routes,
     ]
     if isinstance(route, APIRoute) and route.include_in_schema
 ]
@@ -212,6 +215,15 @@ def test_hibp_account_searches_conform(
     assert answer.status_code == status
     if status == 200:
         assert [breach["Name"] for breach in answer.json()] == ["ants-2026"]
+
+
+def test_a_breach_page_conforms(api_schema: Any) -> None:
+    """Generated names are almost never a breach's: the page of one is pinned here, asked
+    without any key (the breach pages are public)."""
+    case = api_schema[BREACH_PAGE]["GET"].Case(path_parameters={"name": "ants-2026"})
+    answer = case.call_and_validate(checks=CHECKS)
+    assert answer.status_code == 200
+    assert answer.json()["name"] == "ants-2026"
 
 
 def test_openapi_declares_bearer_auth_and_error_answers(

@@ -130,6 +130,9 @@ def test_a_canary_reveals_and_dates_the_leak_of_its_source(
         _, api_key = store.create_relying_party("Banque Exemple", "bank")
     finally:
         store.close()
+    # The breach's page shows the attribution, on the command line as in the public API.
+    page = _cli(env, "breach", "show", "fuite-2027").output
+    assert f"evidence: 3 canaries of source {SOURCE}, planted {planted_on}" in page
 
     # A bank checks one of them: denied, and an incident for the operators.
     row = next(csv.DictReader(lines, fieldnames=header.split(";"), delimiter=";"))
@@ -137,6 +140,8 @@ def test_a_canary_reveals_and_dates_the_leak_of_its_source(
         answer = client.post(
             "/v1/checks", json=_applicant(row), headers={"Authorization": f"Bearer {api_key}"}
         )
+        (public,) = [p for p in client.get("/v1/breaches").json() if p["name"] == "fuite-2027"]
+    assert [(e["source"], e["canaries"]) for e in public["evidence"]] == [(SOURCE, 3)]
     assert answer.status_code == 200, answer.text
     verdict = answer.json()
     assert verdict["verdict"] == "deny"  # a canary, and since the leak exposed in its breach:
@@ -157,6 +162,10 @@ def test_a_canary_reveals_and_dates_the_leak_of_its_source(
         c["id"]: c["incidents"] for c in json.loads(_cli(env, "canary", "list", "--json").output)
     }
     assert counts == {canary_id: int(canary_id == incident["canary_id"]) for canary_id in ids}
+    # The breach's outcome curve counts the hit, with the check.
+    curve = json.loads(_cli(env, "metrics", "--breach", "fuite-2027", "--format", "json").output)
+    hits = [p for p in curve["points"] if p["sector"] == "all" and p["canary_hits"]]
+    assert [(p["checks"], p["deny"], p["canary_hits"]) for p in hits] == [(1, 1, 1)]
     shown = _cli(env, "canary", "incidents").output
     assert incident["canary_id"] in shown and "Banque Exemple" in shown and SOURCE in shown
 

@@ -57,6 +57,8 @@ def small_dump(tmp_path: Path, env: dict[str, str]) -> Path:
         ["ingest"],
         ["breaches"],
         ["breach"],
+        ["breach", "set"],
+        ["breach", "show"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
@@ -112,7 +114,7 @@ def test_ingest_json_then_breaches(env: dict[str, str], small_dump: Path) -> Non
     listed = json.loads(run(env, "breaches", "--json").output)
     assert listed[0]["name"] == "ants-2026"
     assert listed[0]["fingerprints_by_kind"] == report["fingerprints"]
-    assert listed[0]["dwell_days"] == 37.0
+    assert listed[0]["figures"]["dwell_days"] == 37.0
     table = run(env, "breaches").output
     assert "ants-2026" in table and "37 d" in table
 

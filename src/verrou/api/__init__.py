@@ -1,10 +1,10 @@
 """The check API: ``create_app(settings)`` builds the FastAPI application.
 
 Routes live in :mod:`verrou.api.routes` (and, by role, in :mod:`~verrou.api.citizens`,
-:mod:`~verrou.api.reports` and :mod:`~verrou.api.hibp`); request and response schemas in
-:mod:`verrou.api.schemas`; the group-commit runner, rate limits and metrics in
-:mod:`verrou.api.runtime`. Every error, ours or the framework's, is answered with one JSON
-shape (:class:`verrou.api.schemas.ErrorOut`) that never quotes a submitted value.
+:mod:`~verrou.api.reports`, :mod:`~verrou.api.hibp` and :mod:`~verrou.api.breaches`); request
+and response schemas in :mod:`verrou.api.schemas`; the group-commit runner, rate limits and
+metrics in :mod:`verrou.api.runtime`. Every error, ours or the framework's, is answered with
+one JSON shape (:class:`verrou.api.schemas.ErrorOut`) that never quotes a submitted value.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from verrou.api.breaches import router as breaches_router
 from verrou.api.citizen_auth import CitizenAuth, citizen_auth_from, pseudonymous_citizen_id
 from verrou.api.citizen_auth import router as citizen_router
 from verrou.api.citizens import router as citizens_router
@@ -204,6 +205,7 @@ def create_app(
     app.include_router(party_reports_router)
     app.include_router(lookup_router)
     app.include_router(hibp_router)
+    app.include_router(breaches_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

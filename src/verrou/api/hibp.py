@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from verrou.api.responses import ApiResponse, EmptyResponse
 from verrou.api.routes import party_of_key, run_checks
-from verrou.api.schemas import EMAIL_MAX, documented_errors
+from verrou.api.schemas import BREACH_NAME_MAX, EMAIL_MAX, documented_errors
 from verrou.api.state import in_store
 from verrou.errors import InvalidAccount, InvalidApplicant, Unauthorized, UserAgentRequired
 from verrou.registry import hibp
@@ -38,9 +38,6 @@ from verrou.registry.policy import Applicant
 from verrou.registry.records import BreachSummary
 
 PREFIX: Final = "/api/v3"
-#: The longest breach name looked up (every string the API reads is bounded; operators name
-#: breaches as "ants-2026").
-BREACH_NAME_MAX: Final = 200
 
 _errors = documented_errors(
     {

@@ -29,11 +29,12 @@ from verrou.api.schemas import (
     decode_document,
     documented_errors,
 )
-from verrou.api.state import api_state
+from verrou.api.state import api_state, in_store
 from verrou.errors import BodyTooLarge, MetricsNotFound, RateLimited, Unauthorized
 from verrou.registry.checks import CheckJob, SignedVerdict
 from verrou.registry.policy import Applicant
-from verrou.registry.records import RelyingParty
+from verrou.registry.records import RelyingParty, Tally
+from verrou.store.protocols import RegistryStore
 
 router = APIRouter()
 
@@ -268,7 +269,8 @@ async def readyz(request: Request) -> Response:
     },
 )
 async def metrics(request: Request) -> Response:
-    """Counts per verdict and sector, latencies, group sizes. Only for the bearer of
+    """Counts per verdict and sector, latencies, group sizes, and each breach's outcome totals
+    (read from the registry at each scrape). Only for the bearer of
     VERROU_METRICS_TOKEN; without one set, nobody (404), as if there were no such page."""
     state = api_state(request.app)
     token = state.settings.metrics_token
@@ -278,4 +280,10 @@ async def metrics(request: Request) -> Response:
     given = credentials.strip().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given, token.encode()):
         raise Unauthorized("this page needs Authorization: Bearer <VERROU_METRICS_TOKEN>")
+
+    def outcome_totals(store: RegistryStore) -> list[tuple[str, Tally]]:
+        names = {summary.breach.id: summary.breach.name for summary in store.list_breaches()}
+        return [(names.get(t.breach_id, str(t.breach_id)), t) for t in store.outcome_totals()]
+
+    state.metrics.outcomes.refresh(await in_store(request, outcome_totals))
     return ApiResponse(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

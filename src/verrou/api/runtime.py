@@ -36,18 +36,19 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
 
 from verrou.api.recording import RecorderKeys, RecorderStore
 from verrou.errors import InvalidApplicant, RecorderFailed, StoreError, VerrouError
 from verrou.registry.checks import CheckJob, JobResult, SignedVerdict
-from verrou.registry.records import RelyingParty, api_key_hash
+from verrou.registry.records import MEASURES, RelyingParty, Tally, api_key_hash
 from verrou.store.protocols import RegistryStore
 
 logger = logging.getLogger(__name__)
@@ -650,11 +651,38 @@ class KeyCache:
         return party
 
 
+class OutcomeTotals:
+    """The outcome counts' running totals per breach, sector and measure, as Prometheus
+    counters (``verrou_breach_outcomes_total``). They live in the registry, kept by every
+    check's transaction whichever process recorded it: ``/metrics`` reads them again
+    (:meth:`refresh`) before each scrape, so they survive restarts and count every recorder."""
+
+    def __init__(self) -> None:
+        self._totals: list[tuple[str, Tally]] = []
+
+    def refresh(self, totals: list[tuple[str, Tally]]) -> None:
+        self._totals = totals
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "verrou_breach_outcomes",
+            "What happened to the identities each breach exposed, by relying-party sector: "
+            "checks, step_up and deny verdicts, identity-theft reports, canary hits.",
+            labels=["breach", "sector", "measure"],
+        )
+        for breach, tally in self._totals:
+            for measure, count in zip(MEASURES, tally.counts(), strict=True):
+                family.add_metric([breach, tally.sector, measure], count)
+        yield family
+
+
 class Metrics:
     """Prometheus metrics of one app (a registry of its own, so apps in tests don't clash)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.outcomes = OutcomeTotals()
+        self.registry.register(self.outcomes)
         self.checks = Counter(
             "verrou_checks",
             "Checks answered, by verdict and relying-party sector.",

@@ -32,6 +32,9 @@ from verrou.signing import unique_object
 _SHORT = 200
 #: The longest email the API reads (the check's ``email`` field, HIBP's account search).
 EMAIL_MAX = 320
+#: The longest breach name looked up (every string the API reads is bounded; operators name
+#: breaches as "ants-2026").
+BREACH_NAME_MAX = 200
 
 
 class DocumentIn(BaseModel):

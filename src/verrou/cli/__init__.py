@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,7 +21,7 @@ from rich.table import Table
 from verrou.errors import ConfigError, KeyMaterialError, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.keys import create_key_file, load_fingerprint_key
-from verrou.registry.records import BreachEvidence, BreachSummary
+from verrou.registry.records import BreachEvidence
 from verrou.settings import SETTINGS_BY_FIELD, Settings
 from verrou.store import RegistryStore, open_store
 from verrou.store.urls import redacted_url
@@ -494,7 +494,7 @@ def print_canaries_found(found: list[BreachEvidence]) -> None:
     """Which sources' canaries a dump holds: where its data came from, and a date it was
     taken after (the breach's evidence)."""
     for evidence in found:
-        planted = _day(evidence.planted_at)
+        planted = evidence.planted_at.strftime("%Y-%m-%d")
         out.print(
             f"[bold]canaries of source {evidence.source} found: {evidence.canaries:,}, planted "
             f"on {planted}[/]: this data was taken from {evidence.source} on or after {planted}"
@@ -551,7 +551,7 @@ def _progress(
         yield advance
 
 
-# --- breaches ---------------------------------------------------------------------------------
+# --- dates (`verrou breach`, `verrou freeze thaw`) --------------------------------------------
 
 
 def _parse_when(value: str | None) -> datetime | None:
@@ -566,122 +566,6 @@ def _parse_when(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-@main.command()
-@json_option
-@click.pass_obj
-def breaches(obj: Context, as_json: bool) -> None:
-    """List breaches with their timeline and fingerprint counts per identifier kind."""
-    with registry(obj.settings()) as store:
-        summaries = store.list_breaches()
-    if as_json:
-        print_json([_breach_json(s) for s in summaries])
-    else:
-        _print_breaches(summaries)
-
-
-def _breach_json(summary: BreachSummary) -> dict[str, Any]:
-    breach = summary.breach
-    return {
-        "name": breach.name,
-        "title": breach.title,
-        "records": breach.record_count,
-        "runs": summary.runs,
-        "fingerprints_by_kind": summary.fingerprints_by_kind,
-        "data_classes": list(breach.data_classes),
-        "intrusion_started_at": _iso(breach.intrusion_started_at),
-        "detected_at": _iso(breach.detected_at),
-        "contained_at": _iso(breach.contained_at),
-        "disclosed_at": _iso(breach.disclosed_at),
-        "ingested_at": _iso(breach.ingested_at),
-        "dwell_days": breach.dwell_days,
-    }
-
-
-def _print_breaches(summaries: list[BreachSummary]) -> None:
-    if not summaries:
-        out.print("no breach yet: `verrou ingest DUMP --breach NAME` creates one")
-        return
-    table = Table("breach", "records", "runs", "fingerprints", "detected", "dwell", "ingested")
-    for s in summaries:
-        dwell = s.breach.dwell_days
-        table.add_row(
-            s.breach.name,
-            f"{s.breach.record_count:,}",
-            str(s.runs),
-            f"{sum(s.fingerprints_by_kind.values()):,}",
-            _day(s.breach.detected_at),
-            "-" if dwell is None else f"{dwell:.0f} d",
-            _day(s.breach.ingested_at),
-        )
-    out.print(table)
-    for s in summaries:
-        if not s.fingerprints_by_kind:
-            continue
-        kinds = Table("kind", "fingerprints", title=f"{s.breach.name}: fingerprints by kind")
-        for kind, count in sorted(s.fingerprints_by_kind.items()):
-            kinds.add_row(kind, f"{count:,}")
-        out.print(kinds)
-
-
-@main.command()
-@click.argument("name")
-@click.option("--title")
-@click.option("--source", help="The breached organisation or service.")
-@click.option("--description")
-@click.option(
-    "--data-class",
-    "data_classes",
-    multiple=True,
-    help="Exposed data class (repeat): email, phone, birth_date, ...",
-)
-@click.option("--intrusion-started", help="ISO date the intrusion started.")
-@click.option("--detected", help="ISO date the breach was detected.")
-@click.option("--contained", help="ISO date the breach was contained.")
-@click.option("--disclosed", help="ISO date the breach was disclosed.")
-@click.pass_obj
-def breach(
-    obj: Context,
-    name: str,
-    title: str | None,
-    source: str | None,
-    description: str | None,
-    data_classes: tuple[str, ...],
-    intrusion_started: str | None,
-    detected: str | None,
-    contained: str | None,
-    disclosed: str | None,
-) -> None:
-    """Create or update breach NAME and its timeline (dwell time = detected − intrusion start)."""
-    from verrou.registry.records import BreachInfo
-
-    info = BreachInfo(
-        name=name,
-        title=title,
-        source=source,
-        description=description,
-        data_classes=data_classes,
-        intrusion_started_at=_parse_when(intrusion_started),
-        detected_at=_parse_when(detected),
-        contained_at=_parse_when(contained),
-        disclosed_at=_parse_when(disclosed),
-    )
-    with registry(obj.settings()) as store:
-        saved = store.ensure_breach(info)
-    dwell = saved.dwell_days
-    out.print(
-        f"breach {saved.name} saved"
-        + (f"; dwell time {dwell:.0f} days" if dwell is not None else "")
-    )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _day(value: datetime | date | None) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d")
-
-
 # --- demo -------------------------------------------------------------------------------------
 
 
@@ -690,9 +574,11 @@ if __name__ == "__main__":  # pragma: no cover
 
 # The operator commands of the registry register themselves on `main`. (Not a module named
 # `registry`: importing it would rebind this package's `registry` store opener to the module.)
+from verrou.cli import breach_commands as _breach_commands  # noqa: E402,F401
 from verrou.cli import canary_commands as _canary_commands  # noqa: E402,F401
 from verrou.cli import citizen_commands as _citizen_commands  # noqa: E402,F401
 from verrou.cli import demo as _demo  # noqa: E402,F401
 from verrou.cli import lookup_commands as _lookup_commands  # noqa: E402,F401
+from verrou.cli import metrics_commands as _metrics_commands  # noqa: E402,F401
 from verrou.cli import registry_commands as _registry_commands  # noqa: E402,F401
 from verrou.cli import serve as _serve  # noqa: E402,F401

@@ -346,6 +346,13 @@ def demo(
         out.print("# the private exposure check (the server learns a bucket, nothing more):")
         for query in lookup_commands(base_url, oprf_key, applicants):
             out.print(query, markup=False, soft_wrap=True)
+        out.print("# the outcome curve of the breach (checks on its identities, month by month):")
+        out.print(
+            f"VERROU_DATABASE_URL={redacted_url(settings.database_url)} "
+            f"verrou metrics --breach {DEMO_BREACH.name} --plot outcomes.png",
+            markup=False,
+            soft_wrap=True,
+        )
         out.print()
         if provider is not None:
             print_sign_in(base_url, provider)
@@ -361,6 +368,7 @@ def demo(
                 private_lookups(base_url, oprf_key, applicants)
                 if provider is not None:
                     citizen_story(base_url, provider, api_key, folder, applicants.citizen)
+                outcome_plot(settings, folder / "reports" / "outcomes-ants-2026.png")
 
             _serve_and_ask(settings, port, api_key, examples, then=story)
 
@@ -399,6 +407,28 @@ def private_lookups(base_url: str, key: OprfKey, applicants: DemoApplicants) -> 
                 f"({result.response_bytes:,} bytes, {result.bucket_bits}-bit bucket)",
                 markup=False,
             )
+
+
+def outcome_plot(settings: Settings, path: Path) -> None:
+    """Draw the demo breach's outcome curve (what its checks did to the leaked identities,
+    by month since its disclosure) as ``verrou metrics --plot`` does, and say where."""
+    from verrou.cli.metrics_commands import draw
+    from verrou.registry.outcomes import curve
+
+    with registry(settings) as store:
+        breach = store.get_breach(DEMO_BREACH.name)
+        assert breach is not None
+        shown = curve(breach, store.outcome_tallies(breach.id))
+    if shown is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draw(shown, path)
+    checks = sum(shown.at(period).checks for period in shown.periods)
+    out.print(
+        f"outcome curve: {checks:,} checks on its identities since the disclosure; "
+        f"plot: {path} (`verrou metrics --breach {DEMO_BREACH.name}` for the table)",
+        markup=False,
+    )
 
 
 def _usable_port(port: int) -> int:

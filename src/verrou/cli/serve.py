@@ -16,12 +16,14 @@ from verrou.cli import Context, err, main
 @click.option("--access-log", is_flag=True, help="Log every request (method, path, status).")
 @click.pass_obj
 def serve(obj: Context, host: str, port: int, access_log: bool) -> None:
-    """Serve the check API (POST /v1/checks, /docs, /.well-known/jwks.json, /metrics).
+    """Serve the check API (POST /v1/checks, /docs, /.well-known/jwks.json, /metrics), the
+    private exposure check (/v1/lookup, with the OPRF key) and the HIBP v3-compatible routes
+    (/api/v3/).
 
     One process: checks arriving together share one store transaction (group commit). Needs
     the fingerprint key and the signing key (`verrou keys init`). Stop with Ctrl-C.
     """
-    from verrou.api import create_app
+    from verrou.api import api_state, create_app
     from verrou.api.server import serve_app
 
     settings = obj.settings()
@@ -29,4 +31,9 @@ def serve(obj: Context, host: str, port: int, access_log: bool) -> None:
     tune_garbage_collector()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     err.print(f"verrou API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    lookup = api_state(app).lookup
+    if lookup is None:
+        err.print(f"private exposure check: off (no OPRF key at {settings.oprf_key_file})")
+    else:
+        err.print(f"private exposure check: on, OPRF key {lookup.service.key.key_id}")
     serve_app(app, host, port, access_log=access_log)

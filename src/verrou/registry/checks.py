@@ -29,6 +29,7 @@ from verrou.errors import InvalidApplicant
 from verrou.fingerprints import Fingerprinter
 from verrou.registry.alerts import ALERT_RANK, DEFAULT_ALERT_WINDOW, Alert, AlertKind
 from verrou.registry.audit import AuditDraft, format_at
+from verrou.registry.outcomes import check_tallies
 from verrou.registry.policy import (
     Applicant,
     Decision,
@@ -420,6 +421,13 @@ class CheckService:
                     CheckRecord(
                         audit=check_audit(request, decision, now),
                         alerts=owner_alerts(request, indexed, now, self.alert_window),
+                        tallies=check_tallies(
+                            involved[-1],
+                            request.party.sector,
+                            decision.verdict.value,
+                            canary=decision.canary_tripped,
+                            at=now,
+                        ),
                     )
                 )
             return records

@@ -24,6 +24,8 @@ from verrou.registry import citizens, subjects
 from verrou.registry.audit import AuditDraft, parse_at
 from verrou.registry.citizen_records import StoredReport
 from verrou.registry.contacts import ContactKey, seal_note
+from verrou.registry.outcomes import report_tallies
+from verrou.registry.records import FiledReport, RelyingParty
 from verrou.registry.reports import (
     ATTESTATION_VALIDITY,
     Attestation,
@@ -85,8 +87,8 @@ def _note_fingerprint(report_id: str) -> bytes:
     return hashlib.blake2b(report_id.encode(), digest_size=16, person=b"verrou-note/1").digest()
 
 
-def _party_names(store: RegistryStore) -> dict[str, str]:
-    return {party.id: party.name for party in store.list_relying_parties()}
+def _parties(store: RegistryStore) -> dict[str, RelyingParty]:
+    return {party.id: party for party in store.list_relying_parties()}
 
 
 def file_report(
@@ -120,14 +122,15 @@ def file_report(
                 check_id, row.relying_party_id, row.relying_party_name, row.at, row.verdict
             )
         )
-    names = _party_names(store)
+    parties = _parties(store)
     frauds: list[DeclaredFraud] = []
     for fraud in declared:
         name = None
         if fraud.relying_party_id is not None:
-            name = names.get(fraud.relying_party_id)
-            if name is None:
+            party = parties.get(fraud.relying_party_id)
+            if party is None:
                 raise NotFound(f"no relying party {fraud.relying_party_id}")
+            name = party.name
         try:
             frauds.append(
                 DeclaredFraud(fraud.relying_party_id, name, fraud.started, fraud.ended, fraud.what)
@@ -175,9 +178,15 @@ def file_report(
         token=token,
         sealed_note=sealed,
     )
-    store.add_report(
+    # The outcome curve counts the report under each breach that exposed its filer, and each
+    # sector of the relying parties it names.
+    named = {c.relying_party_id for c in disputed} | {f.relying_party_id for f in frauds}
+    sectors = [parties[p].sector for p in named if p is not None and p in parties]
+    exposed_in = {hit.breach_id for hit in store.lookup(sorted(mine))}
+    filed = FiledReport(
         stored,
         disputes=[(c.check_id, c.relying_party_id) for c in disputed],
+        tallies=report_tallies(exposed_in, sectors, now),
         audit=AuditDraft(
             action="report.file",
             actor=citizens.actor_of(citizen_id),
@@ -191,6 +200,7 @@ def file_report(
             at=now,
         ),
     )
+    store.add_report(filed)
     citizens.notify_owner(store, citizen_id, "report_filed", now=now, reference=report_id)
     return stored, report
 
@@ -233,17 +243,14 @@ def issue_attestation(
         claims=canonical_json(attestation_claims(attestation)).decode(),
         token=token,
     )
-    store.add_report(
-        stored,
-        disputes=[],
-        audit=AuditDraft(
-            action="attestation.issue",
-            actor=citizens.actor_of(citizen_id),
-            subject=None,
-            details={"attestation_id": attestation.id, "breaches": len(breaches)},
-            at=now,
-        ),
+    audit = AuditDraft(
+        action="attestation.issue",
+        actor=citizens.actor_of(citizen_id),
+        subject=None,
+        details={"attestation_id": attestation.id, "breaches": len(breaches)},
+        at=now,
     )
+    store.add_report(FiledReport(stored, audit))
     return stored, attestation
 
 
@@ -251,7 +258,7 @@ def report_of(store: RegistryStore, stored: StoredReport) -> Report:
     """The report as it was signed, rebuilt from its stored claims (relying-party names from
     the registry), for its PDF."""
     claims = json.loads(stored.claims)
-    names = _party_names(store)
+    names = {party_id: party.name for party_id, party in _parties(store).items()}
     freeze = claims["freeze"]
     return Report(
         id=stored.id,

@@ -88,10 +88,11 @@ _SEPARATORS = re.compile(r"[\s\-]+")
 _DOMAIN = re.compile(r"(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
 
-def _hibp_names(term: str) -> tuple[str, ...]:
-    """The HIBP classes of one of verrou's words: from the table (the word, or its singular),
-    as written when it already is an HIBP name, else the word made readable ("account_status"
-    becomes "Account status") so that nothing the breach exposed is dropped."""
+def classes_of(term: str) -> tuple[str, ...]:
+    """The HIBP classes of one of verrou's words (an identifier kind, or a data class an
+    operator declared): from the table (the word, or its singular), as written when it already
+    is an HIBP name, else the word made readable ("account_status" becomes "Account status")
+    so that nothing the breach exposed is dropped."""
     key = _SEPARATORS.sub("_", term.strip().lower())
     if not key:
         return ()
@@ -114,7 +115,7 @@ def data_classes(declared: Iterable[str], kinds: Iterable[str]) -> list[str]:
     """A breach's HIBP data classes: those of the classes its operator declared and of the
     identifier kinds its fingerprints are of (:data:`DATA_CLASSES`), alphabetically."""
     return sorted_data_classes(
-        name for term in (*declared, *kinds) for name in _hibp_names(str(term))
+        name for term in (*declared, *kinds) for name in classes_of(str(term))
     )
 
 
@@ -178,6 +179,7 @@ __all__ = [
     "IS_VERIFIED",
     "added_at",
     "breach_date",
+    "classes_of",
     "data_classes",
     "description_html",
     "domain_of",

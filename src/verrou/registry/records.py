@@ -11,13 +11,14 @@ import base64
 import hashlib
 import secrets
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Final, Literal, TypeAlias, TypeVar, get_args
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any, Final, Literal, Self, TypeAlias, TypeVar, get_args
 
 from verrou.errors import InvalidRelyingParty
 from verrou.registry.alerts import RELYING_PARTY_MAX, Alert
 from verrou.registry.audit import AuditDraft
+from verrou.registry.citizen_records import StoredReport
 from verrou.registry.policy import ExposureHit, Freeze, Thaw
 
 #: Timeline fields of a breach, in the order they happen.
@@ -55,9 +56,15 @@ class Breach(BreachInfo):
     @property
     def dwell_days(self) -> float | None:
         """Dwell time: detection minus the start of the intrusion, in days."""
-        if self.intrusion_started_at is None or self.detected_at is None:
-            return None
-        return (self.detected_at - self.intrusion_started_at).total_seconds() / 86400
+        return days_between(self.intrusion_started_at, self.detected_at)
+
+
+def days_between(start: datetime | None, end: datetime | None) -> float | None:
+    """``end`` minus ``start`` in days (negative when ``end`` comes first); None when either
+    is missing."""
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds() / 86400
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,9 @@ class BreachSummary:
     fingerprints_by_kind: dict[str, int]
     #: Values of the private check's index, per kind (empty when no run of it built one).
     indexed_by_kind: dict[str, int] = field(default_factory=dict)
+    #: When each complete ingest run of the breach finished, oldest first (``breach.ingested_at``
+    #: is the last of them).
+    ingested: tuple[datetime, ...] = ()
 
 
 #: What an ingest found about where a breach's data came from and when: ``canary``, canaries
@@ -338,12 +348,64 @@ class QueuedAlert:
     window_end: int
 
 
+#: What an outcome tally counts (:mod:`verrou.registry.outcomes`), in the order every table,
+#: file and plot shows them.
+MEASURES: Final = ("checks", "step_up", "deny", "reports", "canary_hits")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Counts:
+    """The outcome measures (:data:`MEASURES`), each a count."""
+
+    checks: int = 0
+    step_up: int = 0
+    deny: int = 0
+    reports: int = 0
+    canary_hits: int = 0
+
+    def counts(self) -> tuple[int, ...]:
+        """The measures, in :data:`MEASURES` order."""
+        return tuple(getattr(self, name) for name in MEASURES)
+
+    def plus(self, other: Counts) -> Self:
+        """These counts with ``other``'s added."""
+        return replace(self, **{m: getattr(self, m) + getattr(other, m) for m in MEASURES})
+
+
+@dataclass(frozen=True)
+class Tally(Counts):
+    """Outcome counts for one breach, sector and day (:mod:`verrou.registry.outcomes`): what
+    one check or report adds, or a sum."""
+
+    breach_id: int
+    sector: str
+    day: date
+
+    @property
+    def key(self) -> tuple[int, str, date]:
+        return (self.breach_id, self.sector, self.day)
+
+
+@dataclass(frozen=True)
+class FiledReport:
+    """What filing a report or issuing an attestation writes in one transaction: the document,
+    its audit entry, the (check id, relying party id) pairs a report disputes, and what it adds
+    to the outcome counts (:mod:`verrou.registry.outcomes`)."""
+
+    document: StoredReport
+    audit: AuditDraft
+    disputes: Sequence[tuple[str, str]] = ()
+    tallies: Sequence[Tally] = ()
+
+
 @dataclass(frozen=True)
 class CheckRecord:
-    """What one check writes: its audit entry and the alerts for its owners' contacts."""
+    """What one check writes: its audit entry, the alerts for its owners' contacts, and what it
+    adds to the outcome counts of the breaches it touched."""
 
     audit: AuditDraft
     alerts: Sequence[QueuedAlert] = ()
+    tallies: Sequence[Tally] = ()
 
 
 @dataclass(frozen=True)

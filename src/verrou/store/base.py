@@ -427,20 +427,25 @@ def find_in_block(blob: bytes, fingerprint: bytes) -> list[tuple[Kind, int]]:
 
 
 def summarise_breaches(
-    breaches: Sequence[Breach], complete_runs: Iterable[tuple[int, dict[str, Any]]]
+    breaches: Sequence[Breach],
+    complete_runs: Iterable[tuple[int, dict[str, Any], datetime | None]],
 ) -> list[BreachSummary]:
-    """Breaches with their run count and fingerprints per kind, from their complete runs."""
-    runs: dict[int, list[dict[str, Any]]] = {}
-    for breach_id, counts in complete_runs:
-        runs.setdefault(breach_id, []).append(counts)
+    """Breaches with their run count, fingerprints per kind and ingest dates, from their
+    complete runs as (breach id, counts, finished at)."""
+    runs: dict[int, list[tuple[dict[str, Any], datetime | None]]] = {}
+    for breach_id, counts, finished_at in complete_runs:
+        runs.setdefault(breach_id, []).append((counts, finished_at))
     summaries = []
     for breach in breaches:
         by_kind: dict[str, int] = {}
         indexed: dict[str, int] = {}
-        for counts in runs.get(breach.id, []):
+        of_breach = runs.get(breach.id, [])
+        for counts, _ in of_breach:
             by_kind = sum_counts(by_kind, counts.get("fingerprints", {}))
             indexed = sum_counts(indexed, counts.get("indexed", {}))
-        summaries.append(BreachSummary(breach, len(runs.get(breach.id, [])), by_kind, indexed))
+        # Sorted here: SQLite holds these times as ISO text of varying width.
+        ingested = tuple(sorted(finished for _, finished in of_breach if finished is not None))
+        summaries.append(BreachSummary(breach, len(of_breach), by_kind, indexed, ingested))
     return summaries
 
 

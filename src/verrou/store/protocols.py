@@ -32,6 +32,7 @@ from verrou.registry.records import (
     BreachEvidence,
     BreachInfo,
     BreachSummary,
+    FiledReport,
     IngestRun,
     NewRun,
     OutboxStatus,
@@ -39,6 +40,7 @@ from verrou.registry.records import (
     RelyingParty,
     SealedContact,
     Sector,
+    Tally,
     api_key_hash,
     checked_rate_limit,
     checked_relying_party,
@@ -139,6 +141,19 @@ class LookupIndexStore(Protocol):
 
     def list_breaches(self) -> list[BreachSummary]:
         """Every breach, with what it holds (``indexed_by_kind``: what the index holds)."""
+        ...
+
+
+class OutcomeStore(Protocol):
+    """The outcome counts (:mod:`verrou.registry.outcomes`), which the checks' and reports'
+    transactions keep up to date."""
+
+    def outcome_tallies(self, breach_id: int) -> list[Tally]:
+        """The breach's counts, one tally per sector and day."""
+        ...
+
+    def outcome_totals(self) -> list[Tally]:
+        """Every breach's counts per sector, summed over the days (``day``: the last one)."""
         ...
 
 
@@ -337,11 +352,9 @@ class CitizenStore(Protocol):
 class ReportStore(Protocol):
     """Identity-theft reports and exposure attestations (:mod:`verrou.registry.filing`)."""
 
-    def add_report(
-        self, report: StoredReport, *, disputes: Sequence[tuple[str, str]], audit: AuditDraft
-    ) -> None:
-        """Store a report with the (check id, relying party id) pairs it disputes, and its
-        audit entry, in one transaction."""
+    def add_report(self, filed: FiledReport) -> None:
+        """Store a report or attestation with what it disputes, its audit entry and what it
+        adds to the outcome counts, in one transaction."""
         ...
 
     def get_report(self, report_id: str) -> StoredReport | None: ...
@@ -437,6 +450,7 @@ class RegistryStore(
     IngestRunStore,
     CheckLedger,
     LookupIndexStore,
+    OutcomeStore,
     FreezeStore,
     AuditLogStore,
     RelyingPartyStore,

@@ -36,9 +36,11 @@ from verrou.fingerprints import block_prefix
 from verrou.identifiers.kinds import KIND_VERSIONS
 from verrou.registry.alerts import ALERT_RANK, Alert, OutboxItem, new_alert_id
 from verrou.registry.audit import AuditEntry, AuditSnapshot, StoredEntry
+from verrou.registry.outcomes import summed
 from verrou.registry.policy import Freeze, Thaw
 from verrou.registry.records import (
     AUDIT_PAGE,
+    MEASURES,
     BatchCommit,
     Breach,
     BreachInfo,
@@ -52,6 +54,7 @@ from verrou.registry.records import (
     RelyingParty,
     RunStatus,
     SealedContact,
+    Tally,
     api_key_hash,
     looks_like_api_key,
     record_id,
@@ -362,6 +365,7 @@ class SqlRegistry(SqlSessions, RegistryStore):
             records = conclude(CheckSnapshot(hits, freezes, thaws, contacts, breaches))
             entries = self._chain_many(db, head, [record.audit for record in records])
             self._index_checks(db, entries)
+            self._count_outcomes(db, [t for record in records for t in record.tallies])
             queued = [queued for record in records for queued in record.alerts]
             if queued:
                 self._queue_alerts(db, queued, now)
@@ -379,6 +383,21 @@ class SqlRegistry(SqlSessions, RegistryStore):
         if rows:
             db.cursor().executemany(
                 self._sql("INSERT INTO check_subjects (fingerprint, seq) VALUES (?, ?)"), rows
+            )
+
+    def _count_outcomes(self, db: Any, tallies: Sequence[Tally]) -> None:
+        """Add ``tallies`` to ``outcome_counts``, one upsert per (breach, sector, day), in the
+        transaction of the checks or the report they count (see verrou.registry.outcomes)."""
+        rows = [(t.breach_id, t.sector, t.day.isoformat(), *t.counts()) for t in summed(tallies)]
+        if rows:
+            added = ", ".join(f"{m} = outcome_counts.{m} + excluded.{m}" for m in MEASURES)
+            db.cursor().executemany(
+                self._sql(
+                    f"INSERT INTO outcome_counts (breach_id, sector, day, {', '.join(MEASURES)}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    f"ON CONFLICT (breach_id, sector, day) DO UPDATE SET {added}"
+                ),
+                rows,
             )
 
     def _queue_alerts(self, db: Any, queued: Sequence[QueuedAlert], now: datetime) -> None:
@@ -496,8 +515,13 @@ class SqlRegistry(SqlSessions, RegistryStore):
             self._breach(row)
             for row in self._read(f"SELECT {BREACH_COLUMNS} FROM breaches ORDER BY name")
         ]
-        complete = self._read("SELECT breach_id, counts FROM ingest_runs WHERE status = 'complete'")
-        return summarise_breaches(breaches, ((b, self._structured(c)) for b, c in complete))
+        complete = self._read(
+            "SELECT breach_id, counts, finished_at FROM ingest_runs WHERE status = 'complete' "
+            "ORDER BY id"
+        )
+        return summarise_breaches(
+            breaches, ((b, self._structured(c), self._when(f)) for b, c, f in complete)
+        )
 
     def find_run(self, breach_id: int, file_sha256: str) -> IngestRun | None:
         rows = self._read(

@@ -13,29 +13,17 @@ from typing import Any
 
 from verrou.identifiers import Kind
 from verrou.registry.audit import AuditDraft, AuditEntry, entry_from_content
-from verrou.registry.citizen_records import (
-    Citizen,
-    CitizenKey,
-    ContestedKey,
-    EmailCode,
-    StoredReport,
-)
+from verrou.registry.citizen_records import Citizen, CitizenKey, ContestedKey, EmailCode
 from verrou.store.base import record_columns, record_row
-from verrou.store.sql import SqlRegistry
+from verrou.store.sql_reports import ReportSql
 
 _KEY_COLUMNS = record_columns(CitizenKey)
-_REPORT_COLUMNS = record_columns(StoredReport)
 _CODE_COLUMNS = record_columns(EmailCode)
 
 
-class CitizenSql(SqlRegistry):
-    """:class:`SqlRegistry` with the citizens' role; the dialect hooks stay the backend's."""
-
-    def _required_when(self, value: Any) -> datetime:
-        moment = self._when(value)
-        if moment is None:  # pragma: no cover - NOT NULL columns
-            raise ValueError("a required time is missing")
-        return moment
+class CitizenSql(ReportSql):
+    """:class:`SqlRegistry` with the citizens' role (and, from its bases, the reports' and the
+    outcome counts'); the dialect hooks stay the backend's."""
 
     def _citizen_key(self, row: Sequence[Any]) -> CitizenKey:
         return CitizenKey(
@@ -233,72 +221,3 @@ class CitizenSql(SqlRegistry):
             except ValueError:
                 continue
         return entries
-
-    # --- reports and attestations (the ReportStore role) ------------------------------------
-
-    def _report(self, row: Sequence[Any]) -> StoredReport:
-        return StoredReport(
-            id=str(row[0]),
-            citizen_id=str(row[1]),
-            kind=row[2],
-            issued_at=self._required_when(row[3]),
-            expires_at=self._when(row[4]),
-            status=row[5],
-            withdrawn_at=self._when(row[6]),
-            claims=str(row[7]),
-            token=str(row[8]),
-            sealed_note=None if row[9] is None else bytes(row[9]),
-        )
-
-    def add_report(
-        self, report: StoredReport, *, disputes: Sequence[tuple[str, str]], audit: AuditDraft
-    ) -> None:
-        with self._write() as db:
-            head = self._audit_head(db)
-            self._insert(db, "reports", _REPORT_COLUMNS, record_row(report, self._at))
-            if disputes:
-                db.cursor().executemany(
-                    self._sql(
-                        "INSERT INTO report_checks (report_id, check_id, relying_party_id) "
-                        "VALUES (?, ?, ?)"
-                    ),
-                    [(report.id, check_id, party) for check_id, party in disputes],
-                )
-            self._chain(db, head, audit)
-
-    def get_report(self, report_id: str) -> StoredReport | None:
-        rows = self._read(f"SELECT {_REPORT_COLUMNS} FROM reports WHERE id = ?", (report_id,))
-        return self._report(rows[0]) if rows else None
-
-    def list_reports(self, *, citizen_id: str | None = None) -> list[StoredReport]:
-        if citizen_id is None:
-            rows = self._read(f"SELECT {_REPORT_COLUMNS} FROM reports ORDER BY issued_at DESC, id")
-        else:
-            rows = self._read(
-                f"SELECT {_REPORT_COLUMNS} FROM reports WHERE citizen_id = ? "
-                "ORDER BY issued_at DESC, id",
-                (citizen_id,),
-            )
-        return [self._report(row) for row in rows]
-
-    def withdraw_report(self, report_id: str, *, at: datetime, audit: AuditDraft) -> bool:
-        with self._write() as db:
-            head = self._audit_head(db)
-            withdrawn = self._exec(
-                db,
-                "UPDATE reports SET status = 'withdrawn', withdrawn_at = ? "
-                "WHERE id = ? AND status = 'valid'",
-                (self._at(at), report_id),
-            )
-            if withdrawn.rowcount == 0:
-                return False
-            self._chain(db, head, audit)
-        return True
-
-    def report_disputes(self, report_id: str) -> list[tuple[str, str]]:
-        rows = self._read(
-            "SELECT check_id, relying_party_id FROM report_checks WHERE report_id = ? "
-            "ORDER BY check_id",
-            (report_id,),
-        )
-        return [(str(row[0]), str(row[1])) for row in rows]
