@@ -41,6 +41,7 @@ PAGE_MEMBERS = {
     "source",
     "description",
     "timeline",
+    "evidence",
     "figures",
     "severity",
     "data_classes",
