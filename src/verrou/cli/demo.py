@@ -99,6 +99,70 @@ class DemoApplicants:
     unknown: dict[str, str]
     #: The demo citizen who signs in: a third leaked person.
     citizen: dict[str, str]
+    #: A canary planted in the leak, as a fraudster would send it (None: none planted).
+    canary: dict[str, str] | None = None
+
+
+#: Where the demo's canaries were planted before the leak, and the operators' address they
+#: tell (queued in the outbox: `verrou alerts deliver` sends it with VERROU_SMTP_URL).
+DEMO_CANARY_SOURCE = "mutuelle-partenaire"
+DEMO_OPERATOR = "cert@ants-demo.gouv.fr"
+
+
+def _canary_file(folder: Path) -> Path:
+    return folder / "canaries" / f"canaries-{DEMO_CANARY_SOURCE}.csv"
+
+
+def plant_demo_canaries(settings: Settings, folder: Path, dump: Path) -> None:
+    """Plant three canaries as ``verrou canary create`` does (their identities written once,
+    to the demo's canaries/ folder), and slip their rows into the dump about to leak, as if
+    the source had been breached with everybody else."""
+    from verrou.cli.canary_commands import kept_in, planting_file
+    from verrou.registry.canaries import plant_canaries
+    from verrou.registry.contacts import Contact, load_contact_key_file
+    from verrou.synth.canaries import canary_identities
+
+    target = _canary_file(folder)
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with planting_file(target) as handle, keyed_registry(settings) as (store, fingerprinter):
+        plant_canaries(
+            store,
+            fingerprinter,
+            canary_identities(2026, "canari.ants-demo.gouv.fr"),
+            count=3,
+            source=DEMO_CANARY_SOURCE,
+            contacts=[Contact("email", DEMO_OPERATOR)],
+            contact_key=load_contact_key_file(settings.contact_key_file),
+            keep=kept_in(handle),
+            now=datetime.now(UTC),
+            actor="demo",
+        )
+    _, *rows = target.read_text(encoding="utf-8").splitlines()
+    with dump.open("a", encoding="utf-8") as leak:
+        leak.write("\n".join(rows) + "\n")
+    out.print(
+        f"planted 3 canaries of {DEMO_CANARY_SOURCE} (identities in {target}); the leak holds them",
+        markup=False,
+    )
+
+
+def demo_canary(folder: Path) -> dict[str, str] | None:
+    """The first canary planted, as an applicant, or None when the demo planted none."""
+    target = _canary_file(folder)
+    if not target.exists():
+        return None
+    with target.open(encoding="utf-8", newline="") as handle:
+        row = next(csv.DictReader(handle, delimiter=";"), None)
+    if row is None:
+        return None
+    return {
+        "family_name": row["nom"],
+        "given_names": row["prenoms"],
+        "birth_date": row["date_naissance"],
+        "email": row["email"],
+    }
 
 
 def spoofed_applicant(applicant: dict[str, str]) -> dict[str, str]:
@@ -155,9 +219,11 @@ def _leaked_people(dump: Path, fingerprinter: Fingerprinter, count: int) -> list
 
 
 def prepare_applicants(
-    store: RegistryStore, dump: Path, fingerprinter: Fingerprinter
+    store: RegistryStore, dump: Path, fingerprinter: Fingerprinter, folder: Path
 ) -> DemoApplicants:
-    """Pick a leaked applicant, freeze a second one as its owner would, and make up a third."""
+    """Pick a leaked applicant, freeze a second one as its owner would, make up a third, and
+    take the first canary planted in the leak (:func:`plant_demo_canaries`)."""
+    canary = demo_canary(folder)
     leaked, frozen, citizen = _leaked_people(dump, fingerprinter, 3)
     # As the owner would, through the same domain operation as `verrou freeze place`.
     place_freeze(
@@ -168,7 +234,9 @@ def prepare_applicants(
         actor="demo",
         now=datetime.now(UTC),
     )
-    return DemoApplicants(leaked, frozen, spoofed_applicant(frozen), UNKNOWN_APPLICANT, citizen)
+    return DemoApplicants(
+        leaked, frozen, spoofed_applicant(frozen), UNKNOWN_APPLICANT, citizen, canary
+    )
 
 
 def curl_command(base_url: str, api_key: str, body: dict[str, Any]) -> str:
@@ -290,6 +358,9 @@ def demo(
         partial.with_name(partial.name + ".truth.json").replace(
             dump.with_name(dump.name + ".truth.json")
         )
+        # Canaries planted at a partner of the agency before the leak: the dump holds them,
+        # so the ingest attributes it and dates it, and a check on one is an incident.
+        plant_demo_canaries(settings, folder, partial)
         partial.replace(dump)
     with keyed_registry(settings) as (store, fingerprinter):
         store.ensure_breach(DEMO_BREACH)
@@ -302,7 +373,7 @@ def demo(
             lookup_kinds=DEMO_LOOKUP_KINDS,
         )
         report = _ingest_with_progress(store, fingerprinter, dump, options, rows, oprf_key=oprf_key)
-        applicants = prepare_applicants(store, dump, fingerprinter)
+        applicants = prepare_applicants(store, dump, fingerprinter, folder)
         _, api_key = store.create_relying_party("Banque Démo", "bank", actor="demo")
     print_ingest_report(report, settings.database_url)
     out.print()
@@ -312,7 +383,7 @@ def demo(
         return
     port = _usable_port(port)
     base_url = f"http://127.0.0.1:{port}"
-    examples = (
+    examples: tuple[tuple[str, dict[str, str]], ...] = (
         ("a leaked applicant -> step_up", applicants.leaked),
         ("a leaked applicant whose owner froze the identity -> deny", applicants.frozen),
         (
@@ -321,6 +392,13 @@ def demo(
         ),
         ("someone unknown -> clear", applicants.unknown),
     )
+    if applicants.canary is not None:
+        examples += (
+            (
+                f"a canary of {DEMO_CANARY_SOURCE}, found in the leak -> deny (an incident)",
+                applicants.canary,
+            ),
+        )
     interactive = serve_for is None and sys.stdin.isatty()
     with dev_provider(applicants.citizen) as provider:
         if provider is not None:  # citizen sign-in, with the development provider only here
@@ -334,10 +412,11 @@ def demo(
             )
         if interactive:
             out.print(
-                "\nThe check API is starting. In another terminal, ask it about four applicants:\n"
+                "\nThe check API is starting. In another terminal, ask it about "
+                f"{len(examples)} applicants:\n"
             )
         else:
-            out.print("\nThe check API is starting; four applicants to ask it about:\n")
+            out.print(f"\nThe check API is starting; {len(examples)} applicants to ask it about:\n")
         for title, body in examples:
             out.print(f"# {title}", markup=False)
             out.print(curl_command(base_url, api_key, body), markup=False, soft_wrap=True)
