@@ -158,7 +158,9 @@ def test_demo_runs_and_reruns(tmp_path: Path) -> None:
     env = {"VERROU_WORKERS": "0"}
     first = run(env, "demo", "--rows", "2000", "--dir", str(folder), "--no-serve")
     assert first.exit_code == 0, first.output
-    assert "rows read" in first.output and "2,000" in first.output
+    # 2,000 synthetic rows and the 3 canaries planted in them before the leak.
+    assert "rows read" in first.output and "2,003" in first.output
+    assert "canaries of source mutuelle-partenaire found: 3" in first.output
     assert (folder / "registry.sqlite3").exists()
     assert (folder / "keys" / "fingerprint.key").exists()
     again = run(env, "demo", "--rows", "2000", "--dir", str(folder), "--no-serve")
@@ -173,7 +175,9 @@ def test_migrate_is_idempotent(env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_demo_serves_and_its_four_curls_give_step_up_deny_deny_clear(tmp_path: Path) -> None:
+def test_demo_serves_and_its_curls_give_step_up_deny_deny_clear_and_deny_on_a_canary(
+    tmp_path: Path,
+) -> None:
     port = _free_port()
     env = {**os.environ, "VERROU_WORKERS": "0", "XDG_CONFIG_HOME": str(tmp_path / "config")}
     demo = subprocess.Popen(
@@ -205,7 +209,7 @@ def test_demo_serves_and_its_four_curls_give_step_up_deny_deny_clear(tmp_path: P
                 curls.append(line.strip())
             if line.startswith("Docs:"):
                 break
-        assert len(curls) == 4, curls
+        assert len(curls) == 5, curls
         # The third is the frozen applicant spoofed: a Cyrillic letter and a Hangul filler.
         assert "\\u3164" in curls[2] and "\\u04" in curls[2]
         _wait_for(f"http://127.0.0.1:{port}/healthz")
@@ -213,7 +217,7 @@ def test_demo_serves_and_its_four_curls_give_step_up_deny_deny_clear(tmp_path: P
         for command in curls:
             done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
             verdicts.append(json.loads(done.stdout)["verdict"])
-        assert verdicts == ["step_up", "deny", "deny", "clear"]
+        assert verdicts == ["step_up", "deny", "deny", "clear", "deny"]
     finally:
         demo.terminate()
         demo.wait(30)
@@ -239,7 +243,7 @@ def _wait_for(url: str) -> None:
 
 
 @pytest.mark.slow
-def test_demo_without_a_terminal_asks_its_four_questions_and_stops(tmp_path: Path) -> None:
+def test_demo_without_a_terminal_asks_its_questions_and_stops(tmp_path: Path) -> None:
     env = {**os.environ, "VERROU_WORKERS": "0", "XDG_CONFIG_HOME": str(tmp_path / "config")}
     with socket.socket() as busy:  # the port it is told to use is taken: it must pick another
         busy.bind(("127.0.0.1", 0))
@@ -266,8 +270,16 @@ def test_demo_without_a_terminal_asks_its_four_questions_and_stops(tmp_path: Pat
         )
     assert done.returncode == 0, done.stdout + done.stderr
     asked = [line.split("got:")[1].strip() for line in done.stdout.splitlines() if "got:" in line]
-    assert asked == ["step_up", "deny", "deny", "clear"]
+    assert asked == ["step_up", "deny", "deny", "clear", "deny"]  # the last: a canary
     assert f"port {taken} is taken" in done.stderr
+    private = [line for line in done.stdout.splitlines() if line.startswith("private check:")]
+    assert [line.split("found in: ")[1].split(" (")[0] for line in private] == [
+        "ants-2026",
+        "ants-2026",
+        "no indexed breach",
+    ]
+    assert "outcome curve: " in done.stdout and "outcomes-ants-2026.png" in done.stdout
+    assert (tmp_path / "demo" / "reports" / "outcomes-ants-2026.png").stat().st_size > 1000
     assert "audit log: " in done.stdout and "entries verified" in done.stdout
 
 
