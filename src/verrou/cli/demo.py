@@ -308,15 +308,16 @@ def demo(
 ) -> None:
     """Ingest an ANTS-shaped synthetic leak into SQLite, then serve the check API on it.
 
-    Everything lives in the demo folder: its own keys (keys/), the dump (dumps/), the registry
-    (registry.sqlite3) and the reports; nothing else to install or start. It then creates a
-    demo relying party, freezes one leaked identity as its owner would, starts the API on
-    127.0.0.1 and prints four curl commands: a leaked applicant (step_up), the frozen one
-    (deny), the frozen one again spelled with Cyrillic look-alikes and an invisible character
-    (still deny) and an unknown one (clear), and two `verrou lookup` commands (the private
-    exposure check, on emails, phones and persons the ingest indexed). On a terminal it serves
-    until Ctrl-C; run from a script (no terminal), it asks the four questions and three private
-    checks itself, prints the answers and stops. Running it again reuses what is there.
+    Everything lives in the demo folder: its own keys (keys/), the dump (dumps/), the
+    canaries planted in it (canaries/), the registry (registry.sqlite3) and the reports; nothing
+    else to install or start. It then creates a demo relying party, freezes one leaked identity
+    as its owner would, starts the API on 127.0.0.1 and prints five curl commands: a leaked
+    applicant (step_up), the frozen one (deny), the frozen one again spelled with Cyrillic
+    look-alikes and an invisible character (still deny), an unknown one (clear) and a canary
+    (deny, an incident), two `verrou lookup` commands (the private exposure check) and the
+    `verrou metrics` command. On a terminal it serves until Ctrl-C; run from a script (no
+    terminal), it asks the five questions and three private checks itself, plays the citizen,
+    draws the outcome curve and stops. Running it again reuses what is there.
     """
     from verrou.ingest.pipeline import IngestOptions
     from verrou.synth import SynthSpec, write_dump
@@ -442,7 +443,7 @@ def demo(
             _serve(settings, port, serve_for)
         else:
             # Not on a terminal (a script, CI): nobody will paste the commands, so the demo
-            # asks the four questions itself, then plays the citizen, and stops the server.
+            # asks the questions itself, then plays the citizen, and stops the server.
             def story() -> None:
                 private_lookups(base_url, oprf_key, applicants)
                 if provider is not None:
