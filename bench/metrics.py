@@ -280,8 +280,7 @@ def main() -> None:
     scan = scan_times[0]
     print(f"  baseline, full scan of the audit log: {scan:8.1f} s   ({scan / month:,.0f}× slower)")
     same = all(
-        monthly.at(p).counts()[:3] == tuple(scanned.get(p, [0, 0, 0])[:3])
-        for p in monthly.periods
+        monthly.at(p).counts()[:3] == tuple(scanned.get(p, [0, 0, 0])[:3]) for p in monthly.periods
     )
     print(f"  the two agree on checks, step_up and deny for every month: {same}")
     dump = bench_checks.make_dump(args.rows, args.work)
