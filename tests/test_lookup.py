@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import base64
 import logging
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
+from conftest import free_port, serving_on_loopback
 from verrou.api import create_app
-from verrou.api.server import ApiServer
 from verrou.errors import InvalidIdentifier, InvalidOprfElement, KeyMaterialError, LookupFailed
 from verrou.fingerprints import LOOKUP_FLAG, Fingerprinter
 from verrou.http.lookup import LookupClient
@@ -251,9 +247,6 @@ def lookup_server(
 ) -> Iterator[Running]:
     store = open_store(database_url, fingerprint_key_id=fingerprint_key.key_id)
     ingest_indexed(store, Fingerprinter(fingerprint_key), tmp_path, oprf_key)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
     settings = Settings.from_env(
         {},
         database_url=database_url,
@@ -267,18 +260,10 @@ def lookup_server(
         signing_key=SigningKey.generate(),
         oprf_key=oprf_key,
     )
-    server = ApiServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"), app)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "verrou did not start"
-        time.sleep(0.05)
     try:
-        yield Running(f"http://127.0.0.1:{port}", store)
+        with serving_on_loopback(app, free_port(), log_level="info") as url:
+            yield Running(url, store)
     finally:
-        server.should_exit = True
-        thread.join(timeout=20)
         store.close()
 
 
