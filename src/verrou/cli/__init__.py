@@ -490,11 +490,16 @@ def print_ingest_report(report: Any, where: str) -> None:
     print_canaries_found(report.canaries)
 
 
+def day(value: datetime | None) -> str:
+    """A moment as the CLI's tables show its date (``-`` when unknown)."""
+    return "-" if value is None else value.strftime("%Y-%m-%d")
+
+
 def print_canaries_found(found: list[BreachEvidence]) -> None:
     """Which sources' canaries a dump holds: where its data came from, and a date it was
     taken after (the breach's evidence)."""
     for evidence in found:
-        planted = evidence.planted_at.strftime("%Y-%m-%d")
+        planted = day(evidence.planted_at)
         out.print(
             f"[bold]canaries of source {evidence.source} found: {evidence.canaries:,}, planted "
             f"on {planted}[/]: this data was taken from {evidence.source} on or after {planted}"

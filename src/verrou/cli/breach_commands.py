@@ -10,7 +10,6 @@ public pages' own (:mod:`verrou.registry.breaches`), and ``--json`` prints what
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Final
 
 import click
@@ -18,7 +17,7 @@ from rich import box
 from rich.table import Table
 
 from verrou.api.breaches import PAGES, BreachPageOut
-from verrou.cli import Context, _parse_when, json_option, main, out, print_json, registry
+from verrou.cli import Context, _parse_when, day, json_option, main, out, print_json, registry
 from verrou.errors import NotFound
 from verrou.registry.breaches import BreachPage, Severity, SeverityFactor, breach_pages
 from verrou.registry.records import BreachInfo
@@ -73,10 +72,10 @@ def _print_breaches(pages: Sequence[BreachPage]) -> None:
             page.breach.name,
             _count(page.people),
             str(page.runs),
-            _day(page.breach.detected_at),
+            day(page.breach.detected_at),
             "-" if dwell is None else f"{dwell:.0f} d",
             _severity(page.severity),
-            _day(page.breach.ingested_at),
+            day(page.breach.ingested_at),
         )
     out.print(table)
     if any(page.severity.provisional for page in pages):
@@ -203,7 +202,7 @@ def _print_page(page: BreachPage) -> None:
         ("first ingest", page.first_ingested_at),
         ("last ingest", breach.ingested_at),
     ):
-        dates.add_row(label, _day(moment))
+        dates.add_row(label, day(moment))
     figures = page.figures
     window = _WINDOW_ENDS.get(figures.exposure_window_end or "")
     lag = _LAG_STARTS.get(figures.ingest_lag_start or "")
@@ -240,8 +239,8 @@ def _print_page(page: BreachPage) -> None:
     for evidence in page.evidence:
         out.print(
             f"evidence: {evidence.canaries:,} canaries of source {evidence.source}, planted "
-            f"{_day(evidence.planted_at)}: the data came from {evidence.source}, taken on or "
-            f"after {_day(evidence.planted_at)} (found {_day(evidence.recorded_at)})"
+            f"{day(evidence.planted_at)}: the data came from {evidence.source}, taken on or "
+            f"after {day(evidence.planted_at)} (found {day(evidence.recorded_at)})"
         )
 
 
@@ -256,7 +255,3 @@ def _points(factor: SeverityFactor) -> str:
 
 def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
-
-
-def _day(value: datetime | None) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d")

@@ -95,6 +95,16 @@ from verrou.store.sql_sessions import SqlSessions
 Fetch = Callable[[str, Sequence[Any]], list[Any]]
 
 
+#: One outcome tally added to its (breach, sector, day) row, written once (each check group
+#: runs it in its transaction).
+_UPSERT_OUTCOMES = (
+    f"INSERT INTO outcome_counts (breach_id, sector, day, {', '.join(MEASURES)}) "
+    f"VALUES (?, ?, ?, {', '.join('?' for _ in MEASURES)}) "
+    "ON CONFLICT (breach_id, sector, day) DO UPDATE SET "
+    + ", ".join(f"{m} = outcome_counts.{m} + excluded.{m}" for m in MEASURES)
+)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -390,15 +400,7 @@ class SqlRegistry(SqlSessions, RegistryStore):
         transaction of the checks or the report they count (see verrou.registry.outcomes)."""
         rows = [(t.breach_id, t.sector, t.day.isoformat(), *t.counts()) for t in summed(tallies)]
         if rows:
-            added = ", ".join(f"{m} = outcome_counts.{m} + excluded.{m}" for m in MEASURES)
-            db.cursor().executemany(
-                self._sql(
-                    f"INSERT INTO outcome_counts (breach_id, sector, day, {', '.join(MEASURES)}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                    f"ON CONFLICT (breach_id, sector, day) DO UPDATE SET {added}"
-                ),
-                rows,
-            )
+            db.cursor().executemany(self._sql(_UPSERT_OUTCOMES), rows)
 
     def _queue_alerts(self, db: Any, queued: Sequence[QueuedAlert], now: datetime) -> None:
         """Coalesce alerts: one per owner, relying party and window, counting its checks.
