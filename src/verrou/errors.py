@@ -232,6 +232,11 @@ class InvalidCanary(VerrouError, status=422, code="invalid_canary"):
     that is not one, a count out of range. The message names the rule, never a value."""
 
 
+class InvalidOperator(VerrouError, status=422, code="invalid_operator"):
+    """An operator account that cannot be: a name outside the allowed characters, a password
+    too short. The message names the rule, never the value."""
+
+
 class OutputExists(VerrouError, status=409, code="output_exists"):
     """A file a command writes once exists already (a canary planting's CSV holds the only copy
     of its identities): it is never overwritten."""

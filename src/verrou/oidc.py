@@ -320,13 +320,16 @@ class OidcClient:
     # --- the flow -------------------------------------------------------------------------
 
     async def authorization_request(
-        self, pending: PendingSignIn | None = None
+        self, pending: PendingSignIn | None = None, *, fresh: bool = False
     ) -> AuthorizationRequest:
         """Where to send the browser: the authorization endpoint with ``response_type=code``,
         the scope, ``acr_values``, ``state``, ``nonce`` and the PKCE challenge (S256) of a
-        fresh :class:`PendingSignIn` (or the one given)."""
+        fresh :class:`PendingSignIn` (or the one given). ``fresh`` asks the provider to
+        authenticate the user again even if it has a session (``prompt=login``, ``max_age=0``),
+        for a re-authentication."""
         metadata = await self.metadata()
         pending = pending or new_pending_sign_in()
+        again = {"prompt": "login", "max_age": "0"} if fresh else {}
         url = prepare_grant_uri(
             metadata.authorization_endpoint,
             client_id=self.client_id,
@@ -338,6 +341,7 @@ class OidcClient:
             acr_values=" ".join(self.accepted_acr),
             code_challenge=create_s256_code_challenge(pending.code_verifier),
             code_challenge_method="S256",
+            **again,
         )
         return AuthorizationRequest(url=str(url), pending=pending)
 

@@ -506,6 +506,20 @@ class Settings:
         default=10,
         between=(1, 1_440),
     )
+    operator_session_minutes: int = setting(
+        "VERROU_OPERATOR_SESSION_MINUTES",
+        "Minutes an operator's portal session lasts after sign-in (default 480, 5-1,440).",
+        parse=_whole_number,
+        default=480,
+        between=(5, 1_440),
+    )
+    operator_sign_in_rate_limit: int = setting(
+        "VERROU_OPERATOR_SIGN_IN_RATE_LIMIT",
+        "Operator sign-in attempts a minute from one address (default 10, 1-1,000).",
+        parse=_whole_number,
+        default=10,
+        between=(1, 1_000),
+    )
     citizen_token_seconds: int = setting(
         "VERROU_CITIZEN_TOKEN_SECONDS",
         "Seconds a citizen bearer token from `POST /v1/citizen/token` lasts, never past its "

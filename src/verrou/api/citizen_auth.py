@@ -272,11 +272,32 @@ def _clear_cookie(response: Response, auth: CitizenAuth, name: str, path: str) -
     )
 
 
-def _session_token(auth: CitizenAuth, kind: SessionKind, sid: str, display_name: str) -> str:
-    return seal_token(auth.session_key, f"session:{kind}", {"s": sid, "n": display_name})
+def _session_token(
+    auth: CitizenAuth, kind: SessionKind, sid: str, display_name: str, csrf: str | None = None
+) -> str:
+    document = {"s": sid, "n": display_name}
+    if csrf is not None:  # a cookie session's: the portal's forms carry it back
+        document["c"] = csrf
+    return seal_token(auth.session_key, f"session:{kind}", document)
 
 
-def _pending_sign_in(request: Request, auth: CitizenAuth, now: datetime) -> PendingSignIn:
+def safe_next(path: str | None) -> str | None:
+    """``path`` when it is a page of this site to go to after sign-in (``/`` then no second
+    slash or backslash, printable ASCII, bounded), else None: an open redirect is refused."""
+    if (
+        path is None
+        or not path.startswith("/")
+        or path.startswith(("//", "/\\"))
+        or len(path) > 512
+        or not all(33 <= ord(c) < 127 for c in path)
+    ):
+        return None
+    return path
+
+
+def _pending_sign_in(
+    request: Request, auth: CitizenAuth, now: datetime
+) -> tuple[PendingSignIn, str | None]:
     sealed = request.cookies.get(auth.cookies.sign_in_name)
     document = None if sealed is None else open_token(auth.session_key, _LOGIN_PURPOSE, sealed)
     if document is None:
@@ -287,12 +308,14 @@ def _pending_sign_in(request: Request, auth: CitizenAuth, now: datetime) -> Pend
     started = document.get("at")
     if not isinstance(started, int) or not 0 <= now.timestamp() - started <= SIGN_IN_SECONDS:
         raise SignInFailed("the sign-in took too long: start again at /v1/citizen/login")
+    then = document.get("nx")
     try:
-        return PendingSignIn(
+        pending = PendingSignIn(
             state=str(document["st"]), nonce=str(document["no"]), code_verifier=str(document["cv"])
         )
     except KeyError:
         raise SignInFailed("the sign-in in progress is unreadable: start again") from None
+    return pending, safe_next(then) if isinstance(then, str) else None
 
 
 # --- the session of a request ----------------------------------------------------------------
@@ -318,6 +341,12 @@ async def citizen_session(request: Request) -> CitizenSession:
     unknown, expired or revoked one; 403 for a state-changing request (POST, PUT, PATCH,
     DELETE) on the cookie session without its ``X-CSRF-Token``. A bearer token needs no CSRF
     token. 404 when citizen sign-in is not configured."""
+    return await session_of(request, csrf=request.headers.get(CSRF_HEADER, ""))
+
+
+async def session_of(request: Request, *, csrf: str) -> CitizenSession:
+    """:func:`citizen_session` with the CSRF token taken from wherever the caller reads it
+    (the header for the API, a form field for the portal's pages)."""
     auth = _configured(request)
     now = auth.clock()
     kind, token = _presented(request, auth)
@@ -331,15 +360,31 @@ async def citizen_session(request: Request) -> CitizenSession:
     record = await in_store(request, lambda store: store.get_session(sid_hash))
     if record is None or record.kind != kind or not record.usable_at(now):
         raise Unauthorized(refused)
-    if kind == "cookie" and request.method in UNSAFE_METHODS:
-        given = request.headers.get(CSRF_HEADER, "")
-        if record.csrf_hash is None or not hmac.compare_digest(
-            secret_hash(given), record.csrf_hash
-        ):
-            raise CsrfRejected(
-                f"this request needs the session's {CSRF_HEADER} header (given at sign-in)"
-            )
+    if (
+        kind == "cookie"
+        and request.method in UNSAFE_METHODS
+        and (
+            record.csrf_hash is None or not hmac.compare_digest(secret_hash(csrf), record.csrf_hash)
+        )
+    ):
+        raise CsrfRejected(
+            f"this request needs the session's CSRF token ({CSRF_HEADER} header, or the "
+            "portal form's field)"
+        )
     return CitizenSession(**asdict(record), display_name=display_name, checked_at=now)
+
+
+def cookie_csrf(request: Request) -> str | None:
+    """The CSRF token sealed in the request's session cookie (for a page to put in its forms),
+    or None without a readable cookie session. Proves nothing by itself: the session behind it
+    is checked by :func:`session_of`."""
+    auth = api_state(request.app).citizen
+    cookie = None if auth is None else request.cookies.get(auth.cookies.session_name)
+    if auth is None or not cookie:
+        return None
+    document = open_token(auth.session_key, "session:cookie", cookie)
+    csrf = None if document is None else document.get("c")
+    return csrf if isinstance(csrf, str) else None
 
 
 def _acr_rank(acr: str) -> int:
@@ -400,23 +445,30 @@ def _session_change(
     },
     summary="Sign in with FranceConnect",
 )
-async def login(request: Request) -> Response:
+async def login(
+    request: Request,
+    next: Annotated[str | None, Query(max_length=512)] = None,
+    fresh: bool = False,
+) -> Response:
     """Sends the browser to the identity provider. The sign-in in progress is kept in a sealed
-    cookie scoped to the callback, for 10 minutes."""
+    cookie scoped to the callback, for 10 minutes. With ``next`` (a path of this site), the
+    callback sends the browser there instead of answering JSON; with ``fresh``, the provider
+    is asked to authenticate the citizen again (``prompt=login``, ``max_age=0``), as a thaw or
+    a lift needs."""
     auth = _configured(request)
     now = auth.clock()
-    authorization = await auth.oidc.authorization_request()
+    authorization = await auth.oidc.authorization_request(fresh=fresh)
     pending = authorization.pending
-    sealed = seal_token(
-        auth.session_key,
-        _LOGIN_PURPOSE,
-        {
-            "st": pending.state,
-            "no": pending.nonce,
-            "cv": pending.code_verifier,
-            "at": int(now.timestamp()),
-        },
-    )
+    document: dict[str, str | int] = {
+        "st": pending.state,
+        "no": pending.nonce,
+        "cv": pending.code_verifier,
+        "at": int(now.timestamp()),
+    }
+    then = safe_next(next)
+    if then is not None:
+        document["nx"] = then
+    sealed = seal_token(auth.session_key, _LOGIN_PURPOSE, document)
     response = RedirectResponse(authorization.url, status_code=302)
     response.raw_headers.extend(HARDENING_HEADERS)
     response.set_cookie(
@@ -447,7 +499,7 @@ async def callback(
     opens a session: its cookie is set, its CSRF token is in the answer."""
     auth = _configured(request)
     now = auth.clock()
-    pending = _pending_sign_in(request, auth, now)
+    pending, then = _pending_sign_in(request, auth, now)
     if error is not None:
         said = error if error.isascii() and error.replace("_", "").isalpha() else "an error"
         raise SignInFailed(f"the identity provider did not sign you in ({said[:64]})")
@@ -473,13 +525,18 @@ async def callback(
 
     await in_store(request, open_session)
     logger.info("citizen %s signed in (%s)", citizen_id, claims.acr)
-    response = json_answer(
-        SignedInOut(citizen_id=citizen_id, expires_at=record.expires_at, csrf_token=csrf)
-    )
+    response: Response
+    if then is None:
+        response = json_answer(
+            SignedInOut(citizen_id=citizen_id, expires_at=record.expires_at, csrf_token=csrf)
+        )
+    else:  # a page of the portal asked for the sign-in: back to it
+        response = RedirectResponse(then, status_code=303)
+        response.raw_headers.extend(HARDENING_HEADERS)
     _set_session_cookie(
         response,
         auth,
-        _session_token(auth, "cookie", sid, claims.display_name),
+        _session_token(auth, "cookie", sid, claims.display_name, csrf),
         auth.session_lifetime,
     )
     _clear_cookie(response, auth, auth.cookies.sign_in_name, auth.cookies.sign_in_path)
@@ -550,8 +607,11 @@ __all__ = [
     "SignInHook",
     "citizen_auth_from",
     "citizen_session",
+    "cookie_csrf",
     "pseudonymous_citizen_id",
     "recent_citizen_session",
     "require_recent",
     "router",
+    "safe_next",
+    "session_of",
 ]

@@ -528,10 +528,10 @@ def _usable_port(port: int) -> int:
 def _server(settings: Settings, port: int) -> Any:
     import uvicorn
 
-    from verrou.api import create_app
     from verrou.api.server import ApiServer
+    from verrou.web import portal_app
 
-    app = create_app(settings)
+    app = portal_app(settings)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

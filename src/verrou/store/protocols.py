@@ -24,6 +24,7 @@ from verrou.registry.citizen_records import (
     EmailCode,
     StoredReport,
 )
+from verrou.registry.operator_records import Operator, OperatorSessionRecord
 from verrou.registry.policy import ExposureHit, Freeze, Thaw
 from verrou.registry.records import (
     KEY_PREFIX_CHARS,
@@ -395,6 +396,33 @@ class SessionStore(Protocol):
         ...
 
 
+class OperatorStore(Protocol):
+    """Operators (:mod:`verrou.registry.operators`) and their sessions, apart from citizens':
+    password hashes and hashes of session ids and CSRF tokens, never a secret."""
+
+    def add_operator(self, operator: Operator) -> bool:
+        """Store a new operator; False (nothing changed) if the name is taken."""
+        ...
+
+    def get_operator(self, name: str) -> Operator | None: ...
+
+    def list_operators(self) -> list[Operator]: ...
+
+    def disable_operator(self, name: str, *, at: datetime) -> bool:
+        """Disable an operator and revoke their sessions; False if unknown or disabled."""
+        ...
+
+    def create_operator_session(self, session: OperatorSessionRecord) -> None: ...
+
+    def get_operator_session(self, sid_hash: bytes) -> OperatorSessionRecord | None:
+        """The session whose id hashes to ``sid_hash``, revoked or expired included."""
+        ...
+
+    def revoke_operator_session(self, sid_hash: bytes, *, at: datetime) -> bool: ...
+
+    def purge_operator_sessions(self, now: datetime) -> int: ...
+
+
 class CanaryStore(Protocol):
     """Canary identities (:mod:`verrou.registry.canaries`): their records and their keys'
     fingerprints, never their values."""
@@ -459,6 +487,7 @@ class RegistryStore(
     CitizenStore,
     ReportStore,
     SessionStore,
+    OperatorStore,
     CanaryStore,
     BreachEvidenceStore,
     Protocol,

@@ -89,6 +89,7 @@ from verrou.store.base import (
 )
 from verrou.store.migrations import migrations_for, render
 from verrou.store.protocols import RegistryStore
+from verrou.store.sql_operators import SqlOperators
 from verrou.store.sql_sessions import SqlSessions
 
 #: A query function: SQL with ``?`` placeholders and its parameters → rows.
@@ -122,7 +123,7 @@ class _ProbeDone(Exception):
     """Ends :meth:`SqlRegistry.probe_write`'s transaction by rolling it back."""
 
 
-class SqlRegistry(SqlSessions, RegistryStore):
+class SqlRegistry(SqlSessions, SqlOperators, RegistryStore):
     """Registry operations over a DB-API connection; the dialect hooks are the backend's."""
 
     #: The dialect's name, as :func:`verrou.store.migrations.migrations_for` knows it.

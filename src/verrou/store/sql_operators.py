@@ -1,0 +1,108 @@
+"""Operators and their sessions in SQL (:class:`~verrou.store.protocols.OperatorStore`),
+written once for both backends with the dialect hooks of :class:`~verrou.store.sql.SqlRegistry`.
+Like citizen sessions, they take no audit-chain lock: they change nothing a check reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from verrou.errors import Conflict
+from verrou.registry.operator_records import Operator, OperatorSessionRecord
+from verrou.store.base import record_columns, record_row
+
+_OPERATOR_COLUMNS = record_columns(Operator)
+_SESSION_COLUMNS = record_columns(OperatorSessionRecord)
+
+
+class SqlOperators:
+    """The operator operations of :class:`~verrou.store.sql.SqlRegistry` (a mixin)."""
+
+    if TYPE_CHECKING:  # the dialect hooks, supplied by SqlRegistry and its backends
+
+        def _write(self) -> AbstractContextManager[Any]: ...
+        def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+        def _exec(self, db: Any, sql: str, params: Sequence[Any] = ()) -> Any: ...
+        def _insert(
+            self, db: Any, table: str, columns: str, row: Sequence[Any], *, unless: str = ""
+        ) -> bool: ...
+        def _at(self, moment: datetime) -> Any: ...
+        def _when(self, value: Any) -> datetime | None: ...
+
+    def add_operator(self, operator: Operator) -> bool:
+        with self._write() as db:
+            row = record_row(operator, self._at)
+            return self._insert(db, "operators", _OPERATOR_COLUMNS, row, unless="name")
+
+    def get_operator(self, name: str) -> Operator | None:
+        rows = self._read(f"SELECT {_OPERATOR_COLUMNS} FROM operators WHERE name = ?", (name,))
+        return self._operator(rows[0]) if rows else None
+
+    def list_operators(self) -> list[Operator]:
+        rows = self._read(f"SELECT {_OPERATOR_COLUMNS} FROM operators ORDER BY name")
+        return [self._operator(row) for row in rows]
+
+    def disable_operator(self, name: str, *, at: datetime) -> bool:
+        with self._write() as db:
+            disabled = self._exec(
+                db,
+                "UPDATE operators SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL",
+                (self._at(at), name),
+            )
+            self._exec(
+                db,
+                "UPDATE operator_sessions SET revoked_at = ? WHERE operator = ? "
+                "AND revoked_at IS NULL",
+                (self._at(at), name),
+            )
+        return bool(disabled.rowcount == 1)
+
+    def create_operator_session(self, session: OperatorSessionRecord) -> None:
+        with self._write() as db:
+            row = record_row(session, self._at)
+            if not self._insert(db, "operator_sessions", _SESSION_COLUMNS, row, unless="sid_hash"):
+                raise Conflict("a session with this id already exists")
+
+    def get_operator_session(self, sid_hash: bytes) -> OperatorSessionRecord | None:
+        rows = self._read(
+            f"SELECT {_SESSION_COLUMNS} FROM operator_sessions WHERE sid_hash = ?", (sid_hash,)
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        created_at, expires_at = self._when(row[3]), self._when(row[4])
+        if created_at is None or expires_at is None:
+            raise ValueError("a required time is missing from an operator session row")
+        return OperatorSessionRecord(
+            sid_hash=bytes(row[0]),
+            operator=str(row[1]),
+            csrf_hash=bytes(row[2]),
+            created_at=created_at,
+            expires_at=expires_at,
+            revoked_at=self._when(row[5]),
+        )
+
+    def revoke_operator_session(self, sid_hash: bytes, *, at: datetime) -> bool:
+        with self._write() as db:
+            revoked = self._exec(
+                db,
+                "UPDATE operator_sessions SET revoked_at = ? WHERE sid_hash = ? "
+                "AND revoked_at IS NULL",
+                (self._at(at), sid_hash),
+            )
+        return bool(revoked.rowcount == 1)
+
+    def purge_operator_sessions(self, now: datetime) -> int:
+        with self._write() as db:
+            purged = self._exec(
+                db, "DELETE FROM operator_sessions WHERE expires_at <= ?", (self._at(now),)
+            )
+        return int(purged.rowcount)
+
+    def _operator(self, row: Sequence[Any]) -> Operator:
+        created_at = self._when(row[2])
+        if created_at is None:
+            raise ValueError("a required time is missing from an operator row")
+        return Operator(str(row[0]), str(row[1]), created_at, self._when(row[3]))
