@@ -6,7 +6,9 @@ import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const output = join(here, "..", "src", "verrou", "web", "static", "js", "lookup.js");
+// `--out PATH` writes elsewhere (the tests compare a fresh build with the committed bundle).
+const at = process.argv.indexOf("--out");
+const output = at > 0 ? process.argv[at + 1] : join(here, "..", "src", "verrou", "web", "static", "js", "lookup.js");
 const version = (name) => JSON.parse(readFileSync(join(here, "node_modules", name, "package.json"), "utf8")).version;
 const versions = ["@noble/curves", "@noble/hashes", "esbuild"].map((name) => `${name} ${version(name)}`).join(", ");
 

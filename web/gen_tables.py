@@ -8,7 +8,7 @@ Run from the repository root with verrou importable (the venv, PYTHONPATH=src):
 The tables come from the same functions the Python canonicalisers call (never re-derived), so the
 browser folds exactly what the server's ingest folded: the invisible code points
 (Default_Ignorable_Code_Point and Cf, from the ``regex`` module), the TR39 look-alike tables of
-each target (from ``confusable-homoglyphs``), the document target's ambiguous look-alikes, the
+each target (from ``confusable-homoglyphs``), Python's case mappings, the document target's ambiguous look-alikes, the
 per-character name fold below U+0250, email-validator's special-use domains, and the code points
 Python's Unicode database assigns (a character unknown to it is one the browser, with a newer
 Unicode, might normalise differently: the script refuses to answer for it). The output is
@@ -77,6 +77,28 @@ def _by_text(table: Mapping[int, str]) -> dict[str, str]:
     return {text: _deltas(codes) for text, codes in sorted(groups.items())}
 
 
+def _case_map(fold: str) -> dict[str, object]:
+    """Python's ``str.upper``/``str.lower`` of every assigned character that it changes:
+    single-character mappings grouped by their code point offset, the others by their text.
+    The browser's Unicode is newer and maps a few old letters to new ones (Unicode 16 gave
+    U+0264 a capital): it must case-fold as Python does, not as it knows."""
+    offsets: dict[int, list[int]] = {}
+    multi: dict[int, str] = {}
+    for code in _assigned():
+        char = chr(code)
+        mapped = char.upper() if fold == "upper" else char.lower()
+        if mapped == char:
+            continue
+        if len(mapped) == 1:
+            offsets.setdefault(ord(mapped) - code, []).append(code)
+        else:
+            multi[code] = mapped
+    return {
+        "offsets": {str(offset): _deltas(codes) for offset, codes in sorted(offsets.items())},
+        "multi": _by_text(multi),
+    }
+
+
 def _assigned() -> list[int]:
     return [
         code
@@ -104,6 +126,8 @@ def tables() -> dict[str, object]:
         "latinFold": _by_text(_LATIN_FOLD),
         "specialUseDomains": list(email_validator.SPECIAL_USE_DOMAIN_NAMES),
         "assigned": _ranges(_assigned()),
+        "upper": _case_map("upper"),
+        "lower": _case_map("lower"),
     }
 
 

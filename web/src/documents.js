@@ -2,7 +2,7 @@
 // document kinds of verrou.registry.policy.DOCUMENT_KINDS), ported exactly.
 import { CannotCheckHere, InvalidIdentifier } from "./errors.js";
 import { documentAmbiguous, foldLookalikes } from "./lookalikes.js";
-import { INVISIBLE, codePoints, isAscii, knownToPython } from "./unicode.js";
+import { INVISIBLE, codePoints, isAscii, knownToPython, pyUpper } from "./unicode.js";
 
 export const MAX_RAW_LENGTH = 200;
 const LONGEST_CANONICAL = 34;
@@ -44,12 +44,12 @@ function normalise(kind, raw) {
       throw new CannotCheckHere(kind, "a character newer than the server's Unicode data", "document_number");
     }
     const chars = codePoints(raw.normalize("NFKC")).filter((c) => !STRIP.has(c.codePointAt(0)));
-    text = chars.join("").toUpperCase();
+    text = pyUpper(chars.join(""));
     const ambiguous = documentAmbiguous();
     if (codePoints(text).length <= LONGEST_CANONICAL && codePoints(text).some((c) => ambiguous.has(c.codePointAt(0)))) {
       throw fail(kind, AMBIGUOUS_REASON);
     }
-    text = foldLookalikes(text, "document").toUpperCase();
+    text = pyUpper(foldLookalikes(text, "document"));
   }
   if (!text) throw fail(kind, "empty");
   return text;

@@ -13,7 +13,15 @@
 import { CannotCheckHere, InvalidIdentifier } from "./errors.js";
 import { foldLookalikes } from "./lookalikes.js";
 import { TABLES } from "./tables.generated.js";
-import { codePoints, dropInvisible, isAscii, isPySpace, knownToPython, pyStrip } from "./unicode.js";
+import {
+  codePoints,
+  dropInvisible,
+  isAscii,
+  isPySpace,
+  knownToPython,
+  pyLower,
+  pyStrip,
+} from "./unicode.js";
 
 const EMAIL_RAW_MAX = 1024;
 const EMAIL_MAX_OCTETS = 254;
@@ -69,7 +77,7 @@ function simpleEmail(raw) {
 
 function foldEmailCase(text) {
   for (let i = 0; i < 4; i++) {
-    const folded = text.toLowerCase().normalize("NFKC");
+    const folded = pyLower(text).normalize("NFKC");
     if (folded === text) break;
     text = folded;
   }

@@ -9,7 +9,7 @@ import { foldLookalikes } from "./lookalikes.js";
 import { canonicalBirthDate, familyKeys, foldName, givenNameKeys, personKeyReadings, personKeys } from "./names.js";
 import * as protocol from "./protocol.js";
 import { TABLES } from "./tables.generated.js";
-import { PYTHON_UNICODE, knownToPython } from "./unicode.js";
+import { PYTHON_UNICODE, knownToPython, pyLower, pyUpper } from "./unicode.js";
 import { bindForm, queryFromForm, start } from "./dom.js";
 
 const api = Object.freeze({
@@ -29,6 +29,8 @@ const api = Object.freeze({
   personKeys,
   personKeyReadings,
   knownToPython,
+  pyUpper,
+  pyLower,
   documentCanonicalisers: DOCUMENT_CANONICALISERS,
   InvalidIdentifier,
   CannotCheckHere,

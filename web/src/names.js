@@ -10,6 +10,7 @@ import {
   isAscii,
   knownToPython,
   pySplit,
+  pyUpper,
   pyStrip,
   translate,
 } from "./unicode.js";
@@ -41,7 +42,7 @@ const LATIN_END = 0x250;
 let latinFold = null;
 
 function foldCharacters(raw) {
-  let text = translate(raw.normalize("NFKC").toUpperCase(), UNDECOMPOSABLE);
+  let text = translate(pyUpper(raw.normalize("NFKC")), UNDECOMPOSABLE);
   text = text.normalize("NFKD");
   let kept = "";
   for (const char of text) if (!MARK.test(char)) kept += char;

@@ -152,6 +152,56 @@ function assigned(code) {
  */
 export function knownToPython(text) {
   if (isAscii(text)) return true;
-  for (const char of text) if (!assigned(char.codePointAt(0))) return false;
+  for (const char of text) {
+    const code = char.codePointAt(0);
+    // The invisible code points (some still unassigned) are dropped on both sides alike.
+    if (!assigned(code) && !INVISIBLE.has(code)) return false;
+  }
   return true;
+}
+
+function decodeCaseMap(encoded) {
+  const table = decodeTable(encoded.multi);
+  for (const offset of Object.keys(encoded.offsets)) {
+    for (const code of decodeDeltas(encoded.offsets[offset])) {
+      table.set(code, String.fromCodePoint(code + Number(offset)));
+    }
+  }
+  return table;
+}
+
+let upperMap = null;
+let lowerMap = null;
+const CASED = /\p{Cased}/u;
+const CASE_IGNORABLE = /\p{Case_Ignorable}/u;
+
+/** ``str.upper()`` as Python does it (its own mappings, not the browser's newer ones). */
+export function pyUpper(text) {
+  if (isAscii(text)) return text.toUpperCase();
+  upperMap ??= decodeCaseMap(TABLES.upper);
+  return translate(text, upperMap);
+}
+
+/** ``str.lower()`` as Python does it, with its Final_Sigma rule for capital sigma. */
+export function pyLower(text) {
+  if (isAscii(text)) return text.toLowerCase();
+  lowerMap ??= decodeCaseMap(TABLES.lower);
+  const chars = codePoints(text);
+  let out = "";
+  chars.forEach((char, i) => {
+    if (char !== "\u03a3") {
+      out += lowerMap.has(char.codePointAt(0)) ? lowerMap.get(char.codePointAt(0)) : char;
+      return;
+    }
+    let j = i - 1;
+    while (j >= 0 && CASE_IGNORABLE.test(chars[j])) j--;
+    let final = j >= 0 && CASED.test(chars[j]);
+    if (final) {
+      j = i + 1;
+      while (j < chars.length && CASE_IGNORABLE.test(chars[j])) j++;
+      final = j === chars.length || !CASED.test(chars[j]);
+    }
+    out += final ? "\u03c2" : "\u03c3";
+  });
+  return out;
 }
