@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import psycopg
@@ -925,3 +925,49 @@ def test_the_client_repr_shows_no_secret(provider: str) -> None:
         accepted_acr=("eidas2",),
     )
     assert CLIENT_SECRET not in repr(client) and CLIENT_ID in repr(client)
+
+
+# --- sign-in for the portal's pages -----------------------------------------------------------
+
+
+def _authorize_to(verrou: Verrou, sub: str, login_path: str) -> tuple[httpx.Response, str]:
+    login = verrou.client.get(login_path, follow_redirects=False)
+    assert login.status_code == 302, login.text
+    approved = httpx.post(
+        login.headers["location"], data={"sub": sub}, follow_redirects=False, timeout=5
+    )
+    return login, approved.headers["location"]
+
+
+def test_a_sign_in_asked_by_a_page_comes_back_to_it_with_the_session(
+    verrou: Verrou, provider: str
+) -> None:
+    _, callback = _authorize_to(verrou, put_user(provider), "/v1/citizen/login?next=/me/thaw")
+    back = verrou.client.get(callback, follow_redirects=False)
+    assert back.status_code == 303
+    assert back.headers["location"] == "/me/thaw"
+    assert "verrou_session" in _cookies(back)
+    assert back.headers["cache-control"] == "no-store"
+    assert verrou.client.get("/v1/citizen/session").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.example/me", "https://evil.example/", "/\\evil.example", "me", "/a b"]
+)
+def test_a_sign_in_never_sends_the_browser_to_another_site(
+    verrou: Verrou, provider: str, target: str
+) -> None:
+    _, callback = _authorize_to(
+        verrou, put_user(provider), f"/v1/citizen/login?next={quote(target)}"
+    )
+    back = verrou.client.get(callback, follow_redirects=False)
+    assert back.status_code == 200  # the JSON answer: no redirect at all
+    assert "csrf_token" in back.json()
+
+
+def test_a_fresh_sign_in_asks_the_provider_to_authenticate_again(verrou: Verrou) -> None:
+    plain = parse_qs(urlsplit(verrou.login().headers["location"]).query)
+    assert "prompt" not in plain and "max_age" not in plain
+    fresh = verrou.client.get("/v1/citizen/login?fresh=true", follow_redirects=False)
+    query = parse_qs(urlsplit(fresh.headers["location"]).query)
+    assert query["prompt"] == ["login"] and query["max_age"] == ["0"]

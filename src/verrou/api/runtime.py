@@ -576,11 +576,14 @@ class RateLimiter:
         seconds to wait before this many checks would be."""
         return self.take_key(party.id, party.rate_limit or self.default_limit, count)
 
-    def take_key(self, key: str, limit: int, count: int) -> float | None:
+    def take_key(
+        self, key: str, limit: int, count: int, *, burst: float | None = None
+    ) -> float | None:
         """:meth:`take` for any allowance of ``limit`` a minute named ``key`` (a client
-        address, or one key for everyone)."""
+        address, or one key for everyone); ``burst`` replaces the tenth-of-a-minute burst
+        (a sign-in form allows a whole minute's attempts at once: people mistype)."""
         per_second = limit / 60
-        capacity = self.capacity(limit)
+        capacity = self.capacity(limit) if burst is None else max(float(burst), 1.0)
         now = self.clock()
         bucket = self._buckets.get(key)
         if bucket is None:

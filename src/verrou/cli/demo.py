@@ -33,7 +33,8 @@ from verrou.cli import (
 )
 from verrou.cli.demo_citizen import CLIENT_ID as CITIZEN_CLIENT_ID
 from verrou.cli.demo_citizen import SCOPE as CITIZEN_SCOPE
-from verrou.cli.demo_citizen import citizen_story, dev_provider, print_sign_in
+from verrou.cli.demo_citizen import citizen_story, dev_provider
+from verrou.cli.demo_portal import demo_operator, print_portal
 from verrou.errors import InvalidApplicant, InvalidIdentifier, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.identifiers.kinds import Kind
@@ -376,6 +377,7 @@ def demo(
         report = _ingest_with_progress(store, fingerprinter, dump, options, rows, oprf_key=oprf_key)
         applicants = prepare_applicants(store, dump, fingerprinter, folder)
         _, api_key = store.create_relying_party("Banque Démo", "bank", actor="demo")
+        operator_password = demo_operator(store, keys)
     print_ingest_report(report, settings.database_url)
     out.print()
     out.print(f"registry: {folder / 'registry.sqlite3'}  (keys in {keys})")
@@ -434,8 +436,12 @@ def demo(
             soft_wrap=True,
         )
         out.print()
-        if provider is not None:
-            print_sign_in(base_url, provider)
+        citizen_check = curl_command(
+            base_url,
+            api_key,
+            {key: applicants.citizen[key] for key in ("family_name", "given_names", "birth_date")},
+        )
+        print_portal(base_url, provider, operator_password, citizen_check)
         if interactive:
             out.print("Stop with Ctrl-C.\n")
             _serve(settings, port, None)

@@ -79,16 +79,6 @@ def dev_provider(citizen: dict[str, str]) -> Iterator[DevProvider | None]:
         yield DevProvider(issuer, sub, secrets.token_urlsafe(24))
 
 
-def print_sign_in(base_url: str, provider: DevProvider) -> None:
-    out.print(
-        f"Citizens: sign in at {base_url}/v1/citizen/login with the DEVELOPMENT provider "
-        f"{provider.issuer} (demo only), as user `{provider.citizen_sub}` -- a person of the "
-        "synthetic leak. Then, with the cookie and the CSRF token it gives: GET "
-        "/v1/citizen/me, POST /v1/citizen/freeze, /thaw, /lift, /reports (see /docs).",
-        markup=False,
-    )
-
-
 def citizen_story(
     base_url: str, provider: DevProvider, api_key: str, folder: Path, citizen: dict[str, str]
 ) -> None:

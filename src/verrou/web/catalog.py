@@ -31,7 +31,8 @@ _OPTIONS = {
     "templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true"},
     "**.py": {},
 }
-_KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+#: In Python, `gettext(request, message)` (verrou.web.pages): the message is its second argument.
+_KEYWORDS = {"_": None, "gettext": (2,), "ngettext": (1, 2), "N_": None}
 
 
 def _root() -> Path:

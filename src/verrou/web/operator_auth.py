@@ -106,9 +106,8 @@ async def sign_in(request: Request) -> Response:
     check_token(field(form, CSRF_FIELD), request.cookies.get(FORM_COOKIE, ""))
     state = api_state(request.app)
     address = request.client.host if request.client else "unknown"
-    wait = state.limiter.take_key(
-        f"operator-sign-in:{address}", state.settings.operator_sign_in_rate_limit, 1
-    )
+    limit = state.settings.operator_sign_in_rate_limit
+    wait = state.limiter.take_key(f"operator-sign-in:{address}", limit, 1, burst=limit)
     if wait is not None:
         raise RateLimited("too many sign-in attempts: wait a minute", retry_after=int(wait) + 1)
     name, password = field(form, "name").strip(), field(form, "password")
