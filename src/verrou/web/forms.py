@@ -71,15 +71,14 @@ def check_token(given: str, expected: str) -> None:
         raise CsrfRejected(_REFUSED)
 
 
-def form_token(request: Request, response: Response | None = None) -> str:
+def form_token(request: Request) -> tuple[str, bool]:
     """The double-submit token of a form shown before any session (the operator sign-in):
-    the request's ``verrou_form`` cookie, or a new one set on ``response``."""
+    the request's ``verrou_form`` cookie, or a new one (True: set it with
+    :func:`set_form_cookie` on the answer)."""
     token = request.cookies.get(FORM_COOKIE)
-    if token is None or len(token) != 43:
-        token = secrets.token_urlsafe(32)
-        if response is not None:
-            set_form_cookie(response, token, secure=request.url.scheme == "https")
-    return token
+    if token is not None and len(token) == 43:
+        return token, False
+    return secrets.token_urlsafe(32), True
 
 
 def set_form_cookie(response: Response, token: str, *, secure: bool) -> None:

@@ -12,7 +12,7 @@ from verrou.api.citizen_auth import safe_next
 from verrou.api.state import api_state
 from verrou.web.citizen_session import sign_in_url
 from verrou.web.i18n import LANGUAGE_COOKIE, LANGUAGES
-from verrou.web.pages import redirect, render
+from verrou.web.pages import redirect, render, secure_cookies
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,7 +43,7 @@ async def switch_language(
             language,
             max_age=365 * 24 * 3600,
             path="/",
-            secure=request.url.scheme == "https",
+            secure=secure_cookies(request),
             httponly=True,
             samesite="lax",
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -29,11 +28,12 @@ from verrou.web.forms import (
     FORM_COOKIE,
     check_token,
     field,
+    form_token,
     operator_csrf,
     posted,
     set_form_cookie,
 )
-from verrou.web.pages import gettext, redirect, render
+from verrou.web.pages import gettext, redirect, render, secure_cookies
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class SignedInOperator:
 def cookie_name(request: Request) -> str:
     """``__Host-verrou_operator`` over https (no subdomain can set it), else
     ``verrou_operator``."""
-    return "__Host-verrou_operator" if request.url.scheme == "https" else "verrou_operator"
+    return "__Host-verrou_operator" if secure_cookies(request) else "verrou_operator"
 
 
 async def operator_of(request: Request) -> SignedInOperator:
@@ -74,15 +74,8 @@ async def operator_of(request: Request) -> SignedInOperator:
 router = APIRouter(include_in_schema=False)
 
 
-def _form_token(request: Request) -> tuple[str, bool]:
-    token = request.cookies.get(FORM_COOKIE)
-    if token is not None and len(token) == 43:
-        return token, False
-    return secrets.token_urlsafe(32), True
-
-
 def _sign_in_page(request: Request, *, error: str = "", status: int = 200) -> Response:
-    token, new = _form_token(request)
+    token, new = form_token(request)
     then = request.query_params.get("next", "")
     response = render(
         request,
@@ -91,7 +84,7 @@ def _sign_in_page(request: Request, *, error: str = "", status: int = 200) -> Re
         status=status,
     )
     if new:
-        set_form_cookie(response, token, secure=request.url.scheme == "https")
+        set_form_cookie(response, token, secure=secure_cookies(request))
     return response
 
 
@@ -133,7 +126,7 @@ async def sign_in(request: Request) -> Response:
         signed.sid,
         max_age=int(lifetime.total_seconds()),
         path="/",
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
         httponly=True,
         samesite="strict",
     )
@@ -150,7 +143,7 @@ async def sign_out(request: Request) -> Response:
     response.delete_cookie(
         cookie_name(request),
         path="/",
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
         httponly=True,
         samesite="strict",
     )

@@ -52,6 +52,13 @@ def harden(response: Response, *, cache: bool = False) -> Response:
     return response
 
 
+def secure_cookies(request: Request) -> bool:
+    """Whether cookies must be Secure: under TLS, as the browser sees the site
+    (``VERROU_PUBLIC_URL`` is https, e.g. behind a TLS proxy) or as the request came."""
+    public_url: str = request.app.state.verrou.settings.public_url
+    return public_url.startswith("https://") or request.url.scheme == "https"
+
+
 def request_language(request: Request) -> Language:
     """The language of ``request`` (:func:`verrou.web.i18n.language_of`), read once."""
     cached = request.scope.get("verrou.language")
