@@ -183,12 +183,7 @@ class CitizenSql(ReportSql):
 
     def use_email_code(self, code_id: str, *, now: datetime) -> bool:
         with self._write() as db:
-            used = self._exec(
-                db,
-                "UPDATE email_codes SET used_at = ? WHERE id = ? AND used_at IS NULL",
-                (self._at(now), code_id),
-            )
-            return bool(used.rowcount == 1)
+            return self._set_once(db, "email_codes", "used_at", "id", code_id, now) == 1
 
     def check_seqs(
         self, fingerprints: Sequence[bytes], *, below: int | None, limit: int

@@ -5,31 +5,20 @@ Like citizen sessions, they take no audit-chain lock: they change nothing a chec
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from verrou.errors import Conflict
 from verrou.registry.operator_records import Operator, OperatorSessionRecord
 from verrou.store.base import record_columns, record_row
+from verrou.store.sql_hooks import SqlHooks
 
 _OPERATOR_COLUMNS = record_columns(Operator)
 _SESSION_COLUMNS = record_columns(OperatorSessionRecord)
 
 
-class SqlOperators:
+class SqlOperators(SqlHooks):
     """The operator operations of :class:`~verrou.store.sql.SqlRegistry` (a mixin)."""
-
-    if TYPE_CHECKING:  # the dialect hooks, supplied by SqlRegistry and its backends
-
-        def _write(self) -> AbstractContextManager[Any]: ...
-        def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
-        def _exec(self, db: Any, sql: str, params: Sequence[Any] = ()) -> Any: ...
-        def _insert(
-            self, db: Any, table: str, columns: str, row: Sequence[Any], *, unless: str = ""
-        ) -> bool: ...
-        def _at(self, moment: datetime) -> Any: ...
-        def _when(self, value: Any) -> datetime | None: ...
 
     def add_operator(self, operator: Operator) -> bool:
         with self._write() as db:
@@ -46,18 +35,9 @@ class SqlOperators:
 
     def disable_operator(self, name: str, *, at: datetime) -> bool:
         with self._write() as db:
-            disabled = self._exec(
-                db,
-                "UPDATE operators SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL",
-                (self._at(at), name),
-            )
-            self._exec(
-                db,
-                "UPDATE operator_sessions SET revoked_at = ? WHERE operator = ? "
-                "AND revoked_at IS NULL",
-                (self._at(at), name),
-            )
-        return bool(disabled.rowcount == 1)
+            disabled = self._set_once(db, "operators", "disabled_at", "name", name, at)
+            self._set_once(db, "operator_sessions", "revoked_at", "operator", name, at)
+        return disabled == 1
 
     def create_operator_session(self, session: OperatorSessionRecord) -> None:
         with self._write() as db:
@@ -86,13 +66,9 @@ class SqlOperators:
 
     def revoke_operator_session(self, sid_hash: bytes, *, at: datetime) -> bool:
         with self._write() as db:
-            revoked = self._exec(
-                db,
-                "UPDATE operator_sessions SET revoked_at = ? WHERE sid_hash = ? "
-                "AND revoked_at IS NULL",
-                (self._at(at), sid_hash),
+            return (
+                self._set_once(db, "operator_sessions", "revoked_at", "sid_hash", sid_hash, at) == 1
             )
-        return bool(revoked.rowcount == 1)
 
     def purge_operator_sessions(self, now: datetime) -> int:
         with self._write() as db:

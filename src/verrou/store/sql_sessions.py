@@ -8,30 +8,19 @@ queue behind checks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from verrou.errors import Conflict
 from verrou.registry.sessions import CitizenSessionRecord
 from verrou.store.base import record_columns, record_row
+from verrou.store.sql_hooks import SqlHooks
 
 SESSION_COLUMNS = record_columns(CitizenSessionRecord)
 
 
-class SqlSessions:
+class SqlSessions(SqlHooks):
     """The citizen-session operations of :class:`~verrou.store.sql.SqlRegistry` (a mixin)."""
-
-    if TYPE_CHECKING:  # the dialect hooks, supplied by SqlRegistry and its backends
-
-        def _write(self) -> AbstractContextManager[Any]: ...
-        def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
-        def _exec(self, db: Any, sql: str, params: Sequence[Any] = ()) -> Any: ...
-        def _insert(
-            self, db: Any, table: str, columns: str, row: Sequence[Any], *, unless: str = ""
-        ) -> bool: ...
-        def _at(self, moment: datetime) -> Any: ...
-        def _when(self, value: Any) -> datetime | None: ...
 
     def create_session(self, session: CitizenSessionRecord) -> None:
         with self._write() as db:
@@ -47,20 +36,10 @@ class SqlSessions:
 
     def revoke_session(self, sid_hash: bytes, *, at: datetime) -> bool:
         with self._write() as db:
-            revoked = self._exec(
-                db,
-                "UPDATE citizen_sessions SET revoked_at = ? WHERE sid_hash = ? "
-                "AND revoked_at IS NULL",
-                (self._at(at), sid_hash),
-            )
+            revoked = self._set_once(db, "citizen_sessions", "revoked_at", "sid_hash", sid_hash, at)
             # Its bearer tokens go with it: a token must not outlive the sign-out.
-            self._exec(
-                db,
-                "UPDATE citizen_sessions SET revoked_at = ? WHERE issued_from = ? "
-                "AND revoked_at IS NULL",
-                (self._at(at), sid_hash),
-            )
-        return bool(revoked.rowcount == 1)
+            self._set_once(db, "citizen_sessions", "revoked_at", "issued_from", sid_hash, at)
+        return revoked == 1
 
     def purge_expired(self, now: datetime) -> int:
         with self._write() as db:
