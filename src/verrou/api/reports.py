@@ -25,8 +25,7 @@ from verrou.api.responses import json_answer
 from verrou.api.routes import SECURED, relying_party
 from verrou.api.schemas import documented_errors
 from verrou.api.state import CitizenServices, api_state, in_store
-from verrou.errors import InvalidReport, NotFound
-from verrou.pdf import attestation_pdf, report_pdf
+from verrou.errors import NotFound
 from verrou.registry import filing
 from verrou.registry.checks import utc_now
 from verrou.registry.citizen_records import StoredReport
@@ -186,28 +185,14 @@ async def document_pdf(
     services = citizen_services(request)
 
     def render(store: RegistryStore) -> bytes:
-        stored = store.get_report(document_id)
-        if stored is None or stored.citizen_id != current.citizen_id:
-            raise NotFound(f"no document {document_id} of yours")
-        url = verify_url(services, stored.id)
-        try:
-            if stored.kind == "report":
-                return report_pdf(
-                    filing.report_of(store, stored),
-                    token=stored.token,
-                    citizen_name=current.display_name,
-                    verify_url=url,
-                    lang=lang,
-                )
-            return attestation_pdf(
-                filing.attestation_of(stored),
-                token=stored.token,
-                citizen_name=current.display_name,
-                verify_url=url,
-                lang=lang,
-            )
-        except ValueError as exc:  # e.g. a name in a script the embedded font cannot print
-            raise InvalidReport(str(exc)) from None
+        return filing.document_pdf(
+            store,
+            document_id,
+            current.citizen_id,
+            citizen_name=current.display_name,
+            verify_url=verify_url(services, document_id),
+            lang=lang,
+        )
 
     pdf = await in_store(request, render)
     return Response(
