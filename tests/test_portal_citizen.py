@@ -19,21 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Mailbox, free_port, ingest_leak, serving_on_loopback
-from test_citizen_auth import CLIENT_ID, CLIENT_SECRET, IDENTITY, SCOPE, Clock, put_user
-from test_citizens_e2e import ELODIE, JEAN, Running, bank_check, provider
-from verrou.api.citizen_auth import citizen_auth_from
-from verrou.fingerprints import Fingerprinter
-from verrou.keys import FingerprintKey
-from verrou.registry.contacts import create_contact_key_file
-from verrou.registry.sessions import create_session_key_file
-from verrou.settings import Settings
-from verrou.signing import SigningKey
-from verrou.store import open_store
+from conftest import Mailbox
+from test_citizen_auth import IDENTITY, put_user
+from test_citizens_e2e import ELODIE, JEAN, Running, Serve, bank_check, provider, serve
 from verrou.web import portal_app
 from verrou.web.citizen_session import sign_in_url
 
-__all__ = ["provider"]  # the OpenID provider fixture, shared with the API's story
+__all__ = ["provider", "serve"]  # fixtures shared with the API's story
 
 DOCUMENT_NUMBER = "X4RTBPFW4"
 #: What must never come back from verrou: Jean's values as leaked or as he types them.
@@ -50,49 +42,10 @@ PLAINTEXT = (
 
 
 @pytest.fixture
-def running(
-    provider: str,
-    smtp_mailbox: tuple[str, Mailbox],
-    fingerprint_key: FingerprintKey,
-    tmp_path: Path,
-) -> Iterator[Running]:
+def running(serve: Serve) -> Iterator[Running]:
     """The portal (``portal_app``) with citizen sign-in, SMTP, a leak and two banks."""
-    url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
-    store = open_store(url)
-    try:
-        ingest_leak(store, Fingerprinter(fingerprint_key), tmp_path)
-        banks = {
-            name: store.create_relying_party(name, "bank")[1]
-            for name in ("Banque Exemple", "Crédit Autre")
-        }
-    finally:
-        store.close()
-    create_session_key_file(tmp_path / "session.key")
-    create_contact_key_file(tmp_path / "contact.key")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    settings = Settings.from_env(
-        {},
-        database_url=url,
-        public_url=base,
-        oidc_issuer=provider,
-        oidc_client_id=CLIENT_ID,
-        oidc_client_secret=CLIENT_SECRET,
-        oidc_scope=SCOPE,
-        session_key_file=tmp_path / "session.key",
-        contact_key_file=tmp_path / "contact.key",
-        smtp_url=smtp_mailbox[0],
-        alert_sender="alertes@verrou.test",
-    )
-    clock = Clock()
-    app = portal_app(
-        settings,
-        fingerprint_key=fingerprint_key,
-        signing_key=SigningKey.generate(),
-        citizen_auth=citizen_auth_from(settings, clock=clock),
-    )
-    with serving_on_loopback(app, port):
-        yield Running(base, provider, banks, clock, settings, url)
+    with serve(portal_app) as on:
+        yield on
 
 
 class _Form(HTMLParser):

@@ -394,6 +394,21 @@ def send_email_code(services: CitizenServices, contact: Contact, code: str) -> N
         raise DeliveryError("the email with the code could not be sent: try again") from None
 
 
+async def ask_email_code(request: Request, citizen_id: str, email: str) -> tuple[str, datetime]:
+    """Start proving ``email`` for the citizen (:func:`~verrou.registry.citizens.start_email_proof`)
+    and send its code: the code's id and when it expires. The API's route and the portal's."""
+    services = citizen_services(request)
+    now = utc_now()
+    code_id, code, contact = await in_store(
+        request,
+        lambda store: citizens.start_email_proof(
+            store, services.fingerprinter, services.contact_key, citizen_id, email, now=now
+        ),
+    )
+    await asyncio.to_thread(send_email_code, services, contact, code)
+    return code_id, now + citizens.EMAIL_CODE_TTL
+
+
 @citizen_change(
     router,
     "/emails",
@@ -406,21 +421,8 @@ def send_email_code(services: CitizenServices, contact: Contact, code: str) -> N
 )
 async def add_email(request: Request, current: CurrentSession, body: EmailIn) -> Response:
     """Send a six-digit code to this address; proving it makes it mine and my alert contact."""
-    services = citizen_services(request)
-    now = utc_now()
-    code_id, code, contact = await in_store(
-        request,
-        lambda store: citizens.start_email_proof(
-            store,
-            services.fingerprinter,
-            services.contact_key,
-            current.citizen_id,
-            body.email,
-            now=now,
-        ),
-    )
-    await asyncio.to_thread(send_email_code, services, contact, code)
-    return json_answer(EmailCodeOut(code_id=code_id, expires_at=now + citizens.EMAIL_CODE_TTL), 202)
+    code_id, expires_at = await ask_email_code(request, current.citizen_id, body.email)
+    return json_answer(EmailCodeOut(code_id=code_id, expires_at=expires_at), 202)
 
 
 @citizen_change(router, "/emails/verify", OutcomesOut, "Prove an email with its code", 422)

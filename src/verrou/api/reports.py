@@ -11,6 +11,7 @@ library verifies the token against ``/.well-known/jwks.json``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -111,6 +112,32 @@ def _document(services: CitizenServices, stored: StoredReport) -> DocumentOut:
     )
 
 
+async def file_my_report(
+    request: Request,
+    citizen_id: str,
+    disputed_check_ids: Sequence[str],
+    declared: Sequence[filing.FraudDeclared],
+    note: str | None,
+) -> StoredReport:
+    """File the citizen's report (:func:`~verrou.registry.filing.file_report`) with the app's
+    signing and contact keys: the API's route and the portal's."""
+    services = citizen_services(request)
+    stored, _ = await in_store(
+        request,
+        lambda store: filing.file_report(
+            store,
+            services.signing_key,
+            citizen_id,
+            disputed_check_ids=disputed_check_ids,
+            declared=declared,
+            now=utc_now(),
+            note=note,
+            contact_key=services.contact_key,
+        ),
+    )
+    return stored
+
+
 @citizen_change(
     citizen_router, "/reports", DocumentOut, "Report an identity theft", 422, status_code=201
 )
@@ -118,24 +145,13 @@ async def file_report(request: Request, current: RecentSession, body: ReportIn) 
     """File an identity-theft report: it freezes my identity (``deny`` everywhere, and no
     thaw of mine opens it), and gives a signed report any bank can verify. Needs a recent
     sign-in at eidas2."""
-    services = citizen_services(request)
     declared = [
         filing.FraudDeclared(f.what, f.started, f.ended, f.relying_party_id) for f in body.declared
     ]
-    stored, _ = await in_store(
-        request,
-        lambda store: filing.file_report(
-            store,
-            services.signing_key,
-            current.citizen_id,
-            disputed_check_ids=body.disputed_check_ids,
-            declared=declared,
-            now=utc_now(),
-            note=body.note,
-            contact_key=services.contact_key,
-        ),
+    stored = await file_my_report(
+        request, current.citizen_id, body.disputed_check_ids, declared, body.note
     )
-    return json_answer(_document(services, stored), 201)
+    return json_answer(_document(citizen_services(request), stored), 201)
 
 
 @citizen_change(
@@ -258,4 +274,4 @@ async def verify_id(request: Request, document_id: Annotated[str, Path(pattern=_
     return json_answer(await in_store(request, run))
 
 
-__all__ = ["citizen_router", "party_router", "verify_url"]
+__all__ = ["citizen_router", "file_my_report", "party_router", "verify_url"]

@@ -12,7 +12,6 @@ identifier: keys are short fingerprints, emails are masked.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from typing import Final
@@ -21,8 +20,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from verrou.api import citizen_auth
-from verrou.api.citizens import citizen_services, send_email_code
-from verrou.api.reports import verify_url
+from verrou.api.citizens import ask_email_code, citizen_services
+from verrou.api.reports import file_my_report, verify_url
 from verrou.api.state import in_store
 from verrou.errors import (
     Conflict,
@@ -323,22 +322,10 @@ async def contacts(request: Request) -> Response:
 @router.post("/me/contacts")
 async def add_email(request: Request) -> Response:
     current = await citizen_of(request)
-    services = citizen_services(request)
     email = field(await posted(request), "email").strip()
     if not email:
         raise InvalidApplicant({"email": "required"})
-    code_id, code, contact = await in_store(
-        request,
-        lambda store: citizens.start_email_proof(
-            store,
-            services.fingerprinter,
-            services.contact_key,
-            current.citizen_id,
-            email,
-            now=utc_now(),
-        ),
-    )
-    await asyncio.to_thread(send_email_code, services, contact, code)
+    code_id, _ = await ask_email_code(request, current.citizen_id, email)
     return redirect(f"/me/contacts/verify?code={code_id}")
 
 
@@ -431,7 +418,6 @@ async def report_form(request: Request) -> Response:
 @router.post("/me/report")
 async def report(request: Request) -> Response:
     current = await citizen_of(request, recent=True)
-    services = citizen_services(request)
     form = await posted(request)
     check = field(form, "check")
     if not check or len(check) > _SHORT_ID_MAX:
@@ -439,19 +425,7 @@ async def report(request: Request) -> Response:
     note = field(form, "note").strip() or None
     if note is not None and len(note) > filing.NOTE_MAX:
         raise InvalidReport("the note is too long", fields={"note": "too_long"})
-    stored, _ = await in_store(
-        request,
-        lambda store: filing.file_report(
-            store,
-            services.signing_key,
-            current.citizen_id,
-            disputed_check_ids=[check],
-            declared=[],
-            now=utc_now(),
-            note=note,
-            contact_key=services.contact_key,
-        ),
-    )
+    stored = await file_my_report(request, current.citizen_id, [check], [], note)
     return redirect(f"/me/reports/{stored.id}")
 
 
