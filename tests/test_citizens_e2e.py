@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from joserfc import jws
 from joserfc.jwk import KeySet
 from oidc_provider_mock import run_server_in_thread
@@ -71,13 +73,16 @@ def provider() -> Iterator[str]:
         yield f"http://localhost:{server.server_port}"
 
 
-@pytest.fixture
-def running(
+@contextmanager
+def serving_citizens(
+    make_app: Callable[..., FastAPI],
     provider: str,
-    smtp_mailbox: tuple[str, Mailbox],
+    smtp_url: str,
     fingerprint_key: FingerprintKey,
     tmp_path: Path,
 ) -> Iterator[Running]:
+    """verrou as ``make_app`` builds it (``create_app``, or the portal's ``portal_app``) with
+    citizen sign-in at ``provider``, SMTP at ``smtp_url``, the leak and two banks, on loopback."""
     url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
     store = open_store(url)
     try:
@@ -104,11 +109,11 @@ def running(
         oidc_scope=SCOPE,
         session_key_file=keys / "session.key",
         contact_key_file=keys / "contact.key",
-        smtp_url=smtp_mailbox[0],
+        smtp_url=smtp_url,
         alert_sender="alertes@verrou.test",
     )
     clock = Clock()
-    app = create_app(
+    app = make_app(
         settings,
         fingerprint_key=fingerprint_key,
         signing_key=SigningKey.generate(),
@@ -116,6 +121,29 @@ def running(
     )
     with serving_on_loopback(app, port):
         yield Running(base, provider, banks, clock, settings, url)
+
+
+#: Serves verrou as an app factory builds it (:func:`serving_citizens`).
+Serve = Callable[[Callable[..., FastAPI]], AbstractContextManager[Running]]
+
+
+@pytest.fixture
+def serve(
+    provider: str,
+    smtp_mailbox: tuple[str, Mailbox],
+    fingerprint_key: FingerprintKey,
+    tmp_path: Path,
+) -> Serve:
+    """:func:`serving_citizens` with this test's provider, mailbox, key and folder."""
+    return lambda make_app: serving_citizens(
+        make_app, provider, smtp_mailbox[0], fingerprint_key, tmp_path
+    )
+
+
+@pytest.fixture
+def running(serve: Serve) -> Iterator[Running]:
+    with serve(create_app) as on:
+        yield on
 
 
 class Browser:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Annotated, Any, Final, Literal, Protocol
 
@@ -32,7 +32,7 @@ from verrou.api.citizen_auth import (
 from verrou.api.responses import json_answer
 from verrou.api.schemas import ApplicantIn, DocumentIn, PostalAddressIn, documented_errors
 from verrou.api.state import CitizenServices, api_state, in_store
-from verrou.errors import ConfigError, DeliveryError, NotFound, SignInNotConfigured
+from verrou.errors import ConfigError, DeliveryError, SignInNotConfigured
 from verrou.registry import citizens
 from verrou.registry.checks import utc_now
 from verrou.registry.citizens import OwnerOutcome
@@ -262,22 +262,20 @@ async def me(request: Request, current: CurrentSession) -> Response:
     citizen_services(request)
 
     def read(store: RegistryStore) -> MeOut:
-        keys = citizens.my_keys(store, current.citizen_id)
-        freezes, _ = store.freezes_for([k.fingerprint for k in keys], now=utc_now())
-        exposures = citizens.my_exposures(store, current.citizen_id)
+        mine = citizens.my_identity(store, current.citizen_id, now=utc_now())
         return MeOut(
             citizen_id=current.citizen_id,
-            frozen=bool(keys) and len({f.fingerprint for f in freezes}) == len(keys),
+            frozen=mine.frozen,
             keys=[
                 KeyOut(
-                    attribute=k.attribute,
-                    kind=k.kind.value,
-                    key=short_fingerprint(k.fingerprint),
-                    source=k.source,
+                    attribute=state.key.attribute,
+                    kind=state.key.kind.value,
+                    key=short_fingerprint(state.key.fingerprint),
+                    source=state.key.source,
                 )
-                for k in keys
+                for state in mine.keys
             ],
-            exposures=[ExposureOut.model_validate(e) for e in exposures],
+            exposures=[ExposureOut.model_validate(e) for e in mine.exposures],
         )
 
     return json_answer(await in_store(request, read))
@@ -306,11 +304,11 @@ async def checks(
 async def relying_parties(request: Request, current: CurrentSession) -> Response:
     """Every active relying party (id, name, sector), for a thaw."""
     citizen_services(request)
-    parties = await in_store(request, lambda store: store.list_relying_parties())
+    parties = await in_store(request, citizens.active_relying_parties)
     return json_answer(
         RelyingPartiesOut(
             relying_parties=[
-                RelyingPartyOut(id=p.id, name=p.name, sector=p.sector) for p in parties if p.active
+                RelyingPartyOut(id=p.id, name=p.name, sector=p.sector) for p in parties
             ]
         )
     )
@@ -331,27 +329,17 @@ async def thaw(request: Request, current: RecentSession, body: ThawIn) -> Respon
     frozen by someone else, claimed by another account, or bound without proof and leaked
     stay frozen (each with its reason). Needs a sign-in within the last minutes at eidas2."""
     citizen_services(request)
-    now = utc_now()
-
-    def run(store: RegistryStore) -> list[OwnerOutcome]:
-        name = None
-        if body.relying_party_id is not None:
-            party = next(
-                (p for p in store.list_relying_parties() if p.id == body.relying_party_id), None
-            )
-            if party is None:
-                raise NotFound(f"no relying party {body.relying_party_id}")
-            name = party.name
-        return citizens.thaw_mine(
+    found = await in_store(
+        request,
+        lambda store: citizens.thaw_mine_for(
             store,
             current.citizen_id,
             relying_party_id=body.relying_party_id,
-            relying_party_name=name,
-            until=now + timedelta(days=body.days),
-            now=now,
-        )
-
-    return json_answer(_outcomes(await in_store(request, run)))
+            days=body.days,
+            now=utc_now(),
+        ),
+    )
+    return json_answer(_outcomes(found))
 
 
 @citizen_change(router, "/lift", OutcomesOut, "Lift my freeze", 409)
@@ -383,7 +371,8 @@ async def identifiers(request: Request, current: CurrentSession, body: Identifie
     return json_answer(_outcomes([OwnerOutcome(key, "placed") for key in added]))
 
 
-def _send_code(services: CitizenServices, contact: Contact, code: str) -> None:
+def send_email_code(services: CitizenServices, contact: Contact, code: str) -> None:
+    """Send ``code`` to ``contact`` over SMTP (:class:`DeliveryError` when it cannot)."""
     if services.smtp_url is None:
         raise ConfigError("email codes need VERROU_SMTP_URL")
     host, port = smtp_address(services.smtp_url)
@@ -405,6 +394,21 @@ def _send_code(services: CitizenServices, contact: Contact, code: str) -> None:
         raise DeliveryError("the email with the code could not be sent: try again") from None
 
 
+async def ask_email_code(request: Request, citizen_id: str, email: str) -> tuple[str, datetime]:
+    """Start proving ``email`` for the citizen (:func:`~verrou.registry.citizens.start_email_proof`)
+    and send its code: the code's id and when it expires. The API's route and the portal's."""
+    services = citizen_services(request)
+    now = utc_now()
+    code_id, code, contact = await in_store(
+        request,
+        lambda store: citizens.start_email_proof(
+            store, services.fingerprinter, services.contact_key, citizen_id, email, now=now
+        ),
+    )
+    await asyncio.to_thread(send_email_code, services, contact, code)
+    return code_id, now + citizens.EMAIL_CODE_TTL
+
+
 @citizen_change(
     router,
     "/emails",
@@ -417,21 +421,8 @@ def _send_code(services: CitizenServices, contact: Contact, code: str) -> None:
 )
 async def add_email(request: Request, current: CurrentSession, body: EmailIn) -> Response:
     """Send a six-digit code to this address; proving it makes it mine and my alert contact."""
-    services = citizen_services(request)
-    now = utc_now()
-    code_id, code, contact = await in_store(
-        request,
-        lambda store: citizens.start_email_proof(
-            store,
-            services.fingerprinter,
-            services.contact_key,
-            current.citizen_id,
-            body.email,
-            now=now,
-        ),
-    )
-    await asyncio.to_thread(_send_code, services, contact, code)
-    return json_answer(EmailCodeOut(code_id=code_id, expires_at=now + citizens.EMAIL_CODE_TTL), 202)
+    code_id, expires_at = await ask_email_code(request, current.citizen_id, body.email)
+    return json_answer(EmailCodeOut(code_id=code_id, expires_at=expires_at), 202)
 
 
 @citizen_change(router, "/emails/verify", OutcomesOut, "Prove an email with its code", 422)

@@ -11,6 +11,7 @@ library verifies the token against ``/.well-known/jwks.json``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -25,8 +26,7 @@ from verrou.api.responses import json_answer
 from verrou.api.routes import SECURED, relying_party
 from verrou.api.schemas import documented_errors
 from verrou.api.state import CitizenServices, api_state, in_store
-from verrou.errors import InvalidReport, NotFound
-from verrou.pdf import attestation_pdf, report_pdf
+from verrou.errors import NotFound
 from verrou.registry import filing
 from verrou.registry.checks import utc_now
 from verrou.registry.citizen_records import StoredReport
@@ -112,6 +112,32 @@ def _document(services: CitizenServices, stored: StoredReport) -> DocumentOut:
     )
 
 
+async def file_my_report(
+    request: Request,
+    citizen_id: str,
+    disputed_check_ids: Sequence[str],
+    declared: Sequence[filing.FraudDeclared],
+    note: str | None,
+) -> StoredReport:
+    """File the citizen's report (:func:`~verrou.registry.filing.file_report`) with the app's
+    signing and contact keys: the API's route and the portal's."""
+    services = citizen_services(request)
+    stored, _ = await in_store(
+        request,
+        lambda store: filing.file_report(
+            store,
+            services.signing_key,
+            citizen_id,
+            disputed_check_ids=disputed_check_ids,
+            declared=declared,
+            now=utc_now(),
+            note=note,
+            contact_key=services.contact_key,
+        ),
+    )
+    return stored
+
+
 @citizen_change(
     citizen_router, "/reports", DocumentOut, "Report an identity theft", 422, status_code=201
 )
@@ -119,24 +145,13 @@ async def file_report(request: Request, current: RecentSession, body: ReportIn) 
     """File an identity-theft report: it freezes my identity (``deny`` everywhere, and no
     thaw of mine opens it), and gives a signed report any bank can verify. Needs a recent
     sign-in at eidas2."""
-    services = citizen_services(request)
     declared = [
         filing.FraudDeclared(f.what, f.started, f.ended, f.relying_party_id) for f in body.declared
     ]
-    stored, _ = await in_store(
-        request,
-        lambda store: filing.file_report(
-            store,
-            services.signing_key,
-            current.citizen_id,
-            disputed_check_ids=body.disputed_check_ids,
-            declared=declared,
-            now=utc_now(),
-            note=body.note,
-            contact_key=services.contact_key,
-        ),
+    stored = await file_my_report(
+        request, current.citizen_id, body.disputed_check_ids, declared, body.note
     )
-    return json_answer(_document(services, stored), 201)
+    return json_answer(_document(citizen_services(request), stored), 201)
 
 
 @citizen_change(
@@ -186,28 +201,14 @@ async def document_pdf(
     services = citizen_services(request)
 
     def render(store: RegistryStore) -> bytes:
-        stored = store.get_report(document_id)
-        if stored is None or stored.citizen_id != current.citizen_id:
-            raise NotFound(f"no document {document_id} of yours")
-        url = verify_url(services, stored.id)
-        try:
-            if stored.kind == "report":
-                return report_pdf(
-                    filing.report_of(store, stored),
-                    token=stored.token,
-                    citizen_name=current.display_name,
-                    verify_url=url,
-                    lang=lang,
-                )
-            return attestation_pdf(
-                filing.attestation_of(stored),
-                token=stored.token,
-                citizen_name=current.display_name,
-                verify_url=url,
-                lang=lang,
-            )
-        except ValueError as exc:  # e.g. a name in a script the embedded font cannot print
-            raise InvalidReport(str(exc)) from None
+        return filing.document_pdf(
+            store,
+            document_id,
+            current.citizen_id,
+            citizen_name=current.display_name,
+            verify_url=verify_url(services, document_id),
+            lang=lang,
+        )
 
     pdf = await in_store(request, render)
     return Response(
@@ -273,4 +274,4 @@ async def verify_id(request: Request, document_id: Annotated[str, Path(pattern=_
     return json_answer(await in_store(request, run))
 
 
-__all__ = ["citizen_router", "party_router", "verify_url"]
+__all__ = ["citizen_router", "file_my_report", "party_router", "verify_url"]

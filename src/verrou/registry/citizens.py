@@ -40,6 +40,7 @@ from verrou.errors import (
 )
 from verrou.fingerprints import Fingerprinter
 from verrou.identifiers import Kind
+from verrou.masking import mask_value
 from verrou.registry import subjects
 from verrou.registry.alerts import Alert, AlertKind
 from verrou.registry.audit import AuditDraft
@@ -52,8 +53,15 @@ from verrou.registry.citizen_records import (
     KeySource,
 )
 from verrou.registry.contacts import Contact, ContactKey, open_sealed, seal
-from verrou.registry.policy import Applicant, Freeze, FreezeReason, IdentityKey, applicant_keys
-from verrou.registry.records import pages_by_key
+from verrou.registry.policy import (
+    Applicant,
+    Freeze,
+    FreezeReason,
+    IdentityKey,
+    Thaw,
+    applicant_keys,
+)
+from verrou.registry.records import RelyingParty, pages_by_key
 from verrou.store.protocols import RegistryStore
 
 #: Why a key was not thawed or lifted.
@@ -487,6 +495,45 @@ def thaw_mine(
     return [OwnerOutcome(by_fp[o.key.fingerprint], o.outcome) for o in thawed] + refused
 
 
+def active_relying_parties(store: RegistryStore) -> list[RelyingParty]:
+    """The relying parties a citizen may open their identity for: the active ones."""
+    return [party for party in store.list_relying_parties() if party.active]
+
+
+def thaw_mine_for(
+    store: RegistryStore,
+    citizen_id: str,
+    *,
+    relying_party_id: str | None,
+    days: float,
+    now: datetime,
+) -> list[OwnerOutcome]:
+    """:func:`thaw_mine` for the relying party ``relying_party_id`` (None: every one) for
+    ``days`` days from now; :class:`NotFound` for a relying party the registry does not know."""
+    name = None
+    if relying_party_id is not None:
+        party = next((p for p in store.list_relying_parties() if p.id == relying_party_id), None)
+        if party is None:
+            raise NotFound(f"no relying party {relying_party_id}")
+        name = party.name
+    return thaw_mine(
+        store,
+        citizen_id,
+        relying_party_id=relying_party_id,
+        relying_party_name=name,
+        until=now + timedelta(days=days),
+        now=now,
+    )
+
+
+def refusals(
+    store: RegistryStore, citizen_id: str, *, now: datetime, for_thaw: bool
+) -> list[OwnerOutcome]:
+    """The citizen's keys a thaw (``for_thaw``) or a lift would leave as they are now, each
+    with why: what to show when :func:`thaw_mine` or :func:`lift_mine` opened nothing."""
+    return _openable(store, citizen_id, now, for_thaw=for_thaw)[1]
+
+
 def lift_mine(store: RegistryStore, citizen_id: str, *, now: datetime) -> list[OwnerOutcome]:
     """Lift the citizen's own freezes (``step_up`` again where the keys leaked). Keys frozen by
     anyone else, or claimed by another citizen too, stay frozen and are reported."""
@@ -640,6 +687,84 @@ def my_exposures(store: RegistryStore, citizen_id: str) -> list[MyExposure]:
     return exposures
 
 
+#: Who holds a freeze, as its owner sees it: themselves, another account, an operator, an
+#: identity-theft report, or a canary (a planted identity).
+FreezeHolder: TypeAlias = Literal["mine", "another_account", "operator", "report", "canary"]
+
+
+def freeze_holder(freeze: Freeze, citizen_id: str) -> FreezeHolder:
+    """Who holds ``freeze``, as the citizen ``citizen_id`` is told."""
+    if freeze.canary:
+        return "canary"
+    if freeze.placed_by == "owner":
+        return "mine" if freeze.owner == citizen_id else "another_account"
+    return freeze.placed_by
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """One of the citizen's keys now: its freeze (None: not frozen), who holds it, and the
+    thaws that have not ended."""
+
+    key: CitizenKey
+    freeze: Freeze | None
+    held_by: FreezeHolder | None
+    thaws: tuple[Thaw, ...]
+
+
+@dataclass(frozen=True)
+class MyIdentity:
+    """What a signed-in citizen sees of their identity: each key's state, and the breaches
+    that exposed them."""
+
+    citizen_id: str
+    keys: tuple[KeyState, ...]
+    exposures: tuple[MyExposure, ...]
+
+    @property
+    def frozen(self) -> bool:
+        """True when every key holds a freeze."""
+        return bool(self.keys) and all(state.freeze is not None for state in self.keys)
+
+    @property
+    def partly_frozen(self) -> bool:
+        """True when some keys, not all, hold a freeze."""
+        return not self.frozen and any(state.freeze is not None for state in self.keys)
+
+
+def my_identity(store: RegistryStore, citizen_id: str, *, now: datetime) -> MyIdentity:
+    """The citizen's keys with their freezes and thaws at ``now``, and their exposures."""
+    keys = my_keys(store, citizen_id)
+    freezes, thaws = store.freezes_for([key.fingerprint for key in keys], now=now)
+    freeze_of = {freeze.fingerprint: freeze for freeze in freezes}
+    states = []
+    for key in keys:
+        freeze = freeze_of.get(key.fingerprint)
+        states.append(
+            KeyState(
+                key,
+                freeze,
+                None if freeze is None else freeze_holder(freeze, citizen_id),
+                tuple(t for t in thaws if t.fingerprint == key.fingerprint),
+            )
+        )
+    return MyIdentity(citizen_id, tuple(states), tuple(my_exposures(store, citizen_id)))
+
+
+def my_masked_emails(
+    store: RegistryStore, contact_key: ContactKey, citizen_id: str
+) -> list[tuple[CitizenKey, str]]:
+    """The citizen's proven emails, each with its address masked (:func:`mask_value`): what a
+    page may show of them. The address itself never leaves this function."""
+    by_fp = {key.fingerprint: key for key in my_keys(store, citizen_id) if key.source == "email"}
+    shown = []
+    for fingerprint, sealed in _email_contacts(store, citizen_id):
+        contact = open_sealed(sealed, contact_key, subject_fingerprint=fingerprint)
+        if fingerprint in by_fp:
+            shown.append((by_fp[fingerprint], mask_value(contact.address)))
+    return sorted(shown, key=lambda item: item[0].added_at)
+
+
 # --- new breaches ------------------------------------------------------------------------------
 
 
@@ -697,24 +822,33 @@ __all__ = [
     "CitizenKey",
     "ContestedKey",
     "EmailCode",
+    "FreezeHolder",
     "KeySource",
+    "KeyState",
     "MyExposure",
+    "MyIdentity",
     "OwnerOutcome",
     "Refusal",
     "SignedInIdentity",
+    "active_relying_parties",
     "alert_new_exposures",
     "bind_identifiers",
     "bind_keys",
     "checks_of",
+    "freeze_holder",
     "freeze_mine",
     "identity_keys",
     "lift_mine",
     "my_exposures",
+    "my_identity",
     "my_keys",
+    "my_masked_emails",
     "notify_owner",
     "prove_email",
+    "refusals",
     "sign_in",
     "start_email_proof",
     "thaw_mine",
+    "thaw_mine_for",
     "who_checked",
 ]

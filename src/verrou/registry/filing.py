@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final, Literal
 
 from verrou.errors import Conflict, InvalidReport, NotFound, SignatureError
+from verrou.pdf import Lang, attestation_pdf, report_pdf
 from verrou.registry import citizens, subjects
 from verrou.registry.audit import AuditDraft, parse_at
 from verrou.registry.citizen_records import StoredReport
@@ -306,6 +307,48 @@ def attestation_of(stored: StoredReport) -> Attestation:
         ),
         frozen=bool(claims["frozen"]),
     )
+
+
+def my_document(store: RegistryStore, document_id: str, citizen_id: str) -> StoredReport:
+    """The citizen's own report or attestation ``document_id``; :class:`NotFound` for one that
+    does not exist or is another citizen's (the same answer: ids are not probed)."""
+    stored = store.get_report(document_id)
+    if stored is None or stored.citizen_id != citizen_id:
+        raise NotFound(f"no document {document_id} of yours")
+    return stored
+
+
+def document_pdf(
+    store: RegistryStore,
+    document_id: str,
+    citizen_id: str,
+    *,
+    citizen_name: str,
+    verify_url: str,
+    lang: Lang,
+) -> bytes:
+    """The PDF of the citizen's own document ``document_id`` (:func:`my_document`), with
+    their name as they signed in (printed now, never stored) and the QR code of
+    ``verify_url``; :class:`InvalidReport` for a name the embedded font cannot print."""
+    stored = my_document(store, document_id, citizen_id)
+    try:
+        if stored.kind == "report":
+            return report_pdf(
+                report_of(store, stored),
+                token=stored.token,
+                citizen_name=citizen_name,
+                verify_url=verify_url,
+                lang=lang,
+            )
+        return attestation_pdf(
+            attestation_of(stored),
+            token=stored.token,
+            citizen_name=citizen_name,
+            verify_url=verify_url,
+            lang=lang,
+        )
+    except ValueError as exc:  # e.g. a name in a script the embedded font cannot print
+        raise InvalidReport(str(exc)) from None
 
 
 def verify_for(
