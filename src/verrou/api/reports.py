@@ -11,7 +11,7 @@ library verifies the token against ``/.well-known/jwks.json``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -112,6 +112,16 @@ def _document(services: CitizenServices, stored: StoredReport) -> DocumentOut:
     )
 
 
+async def _issued(
+    request: Request,
+    issue: Callable[[RegistryStore, CitizenServices], tuple[StoredReport, object]],
+) -> StoredReport:
+    """A document ``issue`` signs with the app's keys, on the request side's store."""
+    services = citizen_services(request)
+    stored, _ = await in_store(request, lambda store: issue(store, services))
+    return stored
+
+
 async def file_my_report(
     request: Request,
     citizen_id: str,
@@ -121,10 +131,9 @@ async def file_my_report(
 ) -> StoredReport:
     """File the citizen's report (:func:`~verrou.registry.filing.file_report`) with the app's
     signing and contact keys: the API's route and the portal's."""
-    services = citizen_services(request)
-    stored, _ = await in_store(
+    return await _issued(
         request,
-        lambda store: filing.file_report(
+        lambda store, services: filing.file_report(
             store,
             services.signing_key,
             citizen_id,
@@ -135,7 +144,6 @@ async def file_my_report(
             contact_key=services.contact_key,
         ),
     )
-    return stored
 
 
 @citizen_change(
@@ -160,10 +168,9 @@ async def file_report(request: Request, current: RecentSession, body: ReportIn) 
 async def attest(request: Request, current: CurrentSession) -> Response:
     """A signed exposure attestation: the breaches that exposed me (names, data classes,
     disclosure dates) and whether my identity is frozen, valid for a limited time."""
-    services = citizen_services(request)
-    stored, _ = await in_store(
+    stored = await _issued(
         request,
-        lambda store: filing.issue_attestation(
+        lambda store, services: filing.issue_attestation(
             store,
             services.signing_key,
             current.citizen_id,
@@ -171,7 +178,7 @@ async def attest(request: Request, current: CurrentSession) -> Response:
             validity=services.attestation_validity,
         ),
     )
-    return json_answer(_document(services, stored), 201)
+    return json_answer(_document(citizen_services(request), stored), 201)
 
 
 @citizen_read(citizen_router, "/documents", DocumentsOut, "My reports and attestations")
