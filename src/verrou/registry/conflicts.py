@@ -33,7 +33,8 @@ from verrou.store.protocols import RegistryStore
 
 @dataclass(frozen=True)
 class Claim:
-    """One account's claim on a contested key: where it comes from, and since when."""
+    """One account's claim on a contested key: where it comes from, and since when (a key's
+    claims are listed oldest first)."""
 
     citizen_id: str
     source: KeySource
@@ -71,7 +72,7 @@ def _claims(store: RegistryStore, contested: ContestedKey) -> tuple[Claim, ...]:
             if key.fingerprint == contested.fingerprint:
                 claims.append(Claim(citizen_id, key.source, key.proven, key.added_at))
                 break
-    return tuple(claims)
+    return tuple(sorted(claims, key=lambda claim: (claim.added_at, claim.citizen_id)))
 
 
 def _freeze_owner(store: RegistryStore, fingerprint: bytes, *, now: datetime) -> str | None:
