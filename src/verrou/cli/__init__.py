@@ -585,5 +585,6 @@ from verrou.cli import citizen_commands as _citizen_commands  # noqa: E402,F401
 from verrou.cli import demo as _demo  # noqa: E402,F401
 from verrou.cli import lookup_commands as _lookup_commands  # noqa: E402,F401
 from verrou.cli import metrics_commands as _metrics_commands  # noqa: E402,F401
+from verrou.cli import operator_commands as _operator_commands  # noqa: E402,F401
 from verrou.cli import registry_commands as _registry_commands  # noqa: E402,F401
 from verrou.cli import serve as _serve  # noqa: E402,F401

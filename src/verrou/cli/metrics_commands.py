@@ -18,19 +18,9 @@ from rich.table import Table
 
 from verrou.cli import Context, main, out, registry
 from verrou.errors import NotFound
-from verrou.registry.outcomes import ALL, HORIZON_MONTHS, PERIODS, Curve, curve, origin_of
+from verrou.plots import PLOT_DPI, PLOT_INCHES, draw
+from verrou.registry.outcomes import ALL, HORIZON_MONTHS, PERIODS, Curve, breach_curve
 from verrou.registry.records import MEASURES, Breach
-
-#: The plot's size in pixels (inches × dots per inch), as the tests read it back.
-PLOT_INCHES = (10.0, 6.0)
-PLOT_DPI = 100
-_LABELS = {
-    "checks": "checks on exposed identities",
-    "step_up": "step_up verdicts",
-    "deny": "deny verdicts",
-    "reports": "identity-theft reports",
-    "canary_hits": "canary hits",
-}
 
 
 @main.command()
@@ -71,13 +61,7 @@ def metrics(obj: Context, name: str, by: str, months: int, fmt: str, plot: Path 
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise click.BadParameter("the plot is a .png or a .svg file", param_hint="--plot")
     with registry(obj.settings()) as store:
-        summary = next((s for s in store.list_breaches() if s.breach.name == name), None)
-        if summary is None:
-            raise NotFound(f"no breach {name}: see `verrou breaches`")
-        found = summary.breach
-        tallies = store.outcome_tallies(found.id)
-    origin = origin_of(found, summary.ingested[0] if summary.ingested else None)
-    shown = curve(found, tallies, by=by, months=months, origin=origin)  # type: ignore[arg-type]
+        found, shown = breach_curve(store, name, by=by, months=months)  # type: ignore[arg-type]
     if shown is None:
         raise NotFound(f"breach {name} has no disclosure date and no ingest yet: no curve")
     if fmt == "json":
@@ -146,47 +130,4 @@ def print_curve(breach: Breach, shown: Curve) -> None:
         out.print("no check has touched an identity of this breach yet")
 
 
-def draw(shown: Curve, path: Path) -> None:
-    """The curve over its periods: one line per measure, all sectors, and the checks by
-    sector below. matplotlib's Agg backend: no display needed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, (top, bottom) = pyplot.subplots(
-        2, 1, figsize=PLOT_INCHES, dpi=PLOT_DPI, sharex=True, height_ratios=(3, 2)
-    )
-    periods = list(shown.periods)
-    for measure in MEASURES:
-        index = MEASURES.index(measure)
-        top.plot(
-            periods,
-            [shown.at(p).counts()[index] for p in periods],
-            marker="o",
-            markersize=3,
-            label=_LABELS[measure],
-        )
-    top.set_title(
-        f"{shown.breach}: attempts on its identities, by {shown.by} since "
-        f"{shown.origin.kind} ({shown.origin.day.isoformat()})"
-    )
-    top.set_ylabel("count")
-    top.legend(loc="upper right", fontsize="small")
-    top.grid(alpha=0.3)
-    for sector in shown.sectors:
-        counts = [shown.at(p, sector).checks for p in periods]
-        bottom.plot(periods, counts, marker=".", label=sector)
-    bottom.set_xlabel(f"{shown.by}s since {shown.origin.kind}")
-    bottom.set_ylabel("checks by sector")
-    if shown.sectors:
-        bottom.legend(loc="upper right", fontsize="small")
-    bottom.grid(alpha=0.3)
-    bottom.set_xticks(periods[:: max(1, len(periods) // 18)])
-    figure.tight_layout()
-    metadata = {"Software": None} if path.suffix.lower() == ".png" else {"Date": None}
-    figure.savefig(path, format=path.suffix.lower()[1:], metadata=metadata)
-    pyplot.close(figure)
-
-
-__all__ = ["ALL", "curve_csv", "curve_json", "draw", "metrics"]
+__all__ = ["ALL", "PLOT_DPI", "PLOT_INCHES", "curve_csv", "curve_json", "draw", "metrics"]

@@ -18,9 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final, Literal, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple, Protocol, TypeAlias
 
+from verrou.errors import NotFound
 from verrou.registry.records import Breach, Counts, Tally
+
+if TYPE_CHECKING:  # the store's protocols import this module's records' module, not it
+    from verrou.store.protocols import BreachStore, OutcomeStore
 
 #: The sector of a report that names no relying party of verrou.
 NO_SECTOR: Final = "none"
@@ -167,3 +171,23 @@ def curve(
         for key in keys:
             sums[key] = sums.get(key, _NONE).plus(tally)
     return Curve(breach.name, start, by, range(count), sums)
+
+
+if TYPE_CHECKING:
+
+    class _CurveStore(BreachStore, OutcomeStore, Protocol):
+        """What a breach's curve reads: the breaches, and their outcome counts."""
+
+
+def breach_curve(
+    store: _CurveStore, name: str, *, by: Period = "month", months: int = HORIZON_MONTHS
+) -> tuple[Breach, Curve | None]:
+    """The breach named ``name`` and its curve (:func:`curve`, from its disclosure or its
+    first ingest; None when it has neither); :class:`NotFound` for no breach of that name."""
+    summary = next((s for s in store.list_breaches() if s.breach.name == name), None)
+    if summary is None:
+        raise NotFound(f"no breach {name}: see `verrou breaches`")
+    found = summary.breach
+    origin = origin_of(found, summary.ingested[0] if summary.ingested else None)
+    tallies = store.outcome_tallies(found.id)
+    return found, curve(found, tallies, by=by, months=months, origin=origin)

@@ -104,6 +104,10 @@ class IngestRunStore(Protocol):
     def finish_run(self, run_id: int, counts: dict[str, Any]) -> IngestRun: ...
     def fail_run(self, run_id: int, error: str) -> None: ...
     def get_run(self, run_id: int) -> IngestRun: ...
+    def list_runs(self) -> list[IngestRun]:
+        """Every ingest run, newest first."""
+        ...
+
     def rejects(self, run_id: int) -> Iterator[Reject]: ...
 
 
@@ -315,6 +319,14 @@ class CitizenStore(Protocol):
 
     def contested_keys(self) -> list[ContestedKey]:
         """Keys two or more citizens claim, for the operators."""
+        ...
+
+    def release_citizen_key(
+        self, fingerprint: bytes, citizen_ids: Sequence[str], *, audits: Sequence[AuditDraft]
+    ) -> list[str]:
+        """Take the key from these citizens' accounts (``audits[i]`` is the entry of
+        ``citizen_ids[i]``), with the contacts they sealed to it, in one transaction; an
+        account that does not claim it is left out and not audited. Returns those released."""
         ...
 
     def citizen_key_page(self, *, after: bytes | None, limit: int) -> list[tuple[bytes, str]]:

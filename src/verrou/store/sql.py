@@ -539,6 +539,10 @@ class SqlRegistry(SqlSessions, SqlOperators, RegistryStore):
             raise NotFound(f"no ingest run {run_id}")
         return run_from_row(rows[0], self._when, self._structured)
 
+    def list_runs(self) -> list[IngestRun]:
+        rows = self._read(f"SELECT {RUN_COLUMNS} FROM ingest_runs ORDER BY id DESC")
+        return [run_from_row(row, self._when, self._structured) for row in rows]
+
     def start_run(self, run: NewRun) -> IngestRun:
         with self._write() as db:
             row = self._exec(

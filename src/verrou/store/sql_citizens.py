@@ -94,6 +94,36 @@ class CitizenSql(ReportSql):
         )
         return [self._citizen_key(row) for row in rows]
 
+    def release_citizen_key(
+        self, fingerprint: bytes, citizen_ids: Sequence[str], *, audits: Sequence[AuditDraft]
+    ) -> list[str]:
+        draft_of = dict(zip(citizen_ids, audits, strict=True))
+        if any(draft.subject != fingerprint.hex() for draft in audits):
+            raise ValueError("a release's audit entry must name its key")
+        with self._write() as db:
+            head = self._audit_head(db)
+            released = [c for c in draft_of if self._release_claim(db, fingerprint, c)]
+            if released:
+                self._chain_many(db, head, [draft_of[c] for c in released])
+        return released
+
+    def _release_claim(self, db: Any, fingerprint: bytes, citizen_id: str) -> bool:
+        """Delete one account's claim on a key, and the contacts it sealed to it (the account
+        no longer hears of checks on it); False when it held no claim."""
+        deleted = self._exec(
+            db,
+            "DELETE FROM citizen_keys WHERE citizen_id = ? AND fingerprint = ?",
+            (citizen_id, fingerprint),
+        )
+        if not deleted.rowcount:
+            return False
+        self._exec(
+            db,
+            "DELETE FROM contacts WHERE subject_fingerprint = ? AND owner_ref = ?",
+            (fingerprint, citizen_id),
+        )
+        return True
+
     def key_claimants(self, fingerprints: Sequence[bytes]) -> dict[bytes, set[str]]:
         keys = list(dict.fromkeys(fingerprints))
         if not keys:
