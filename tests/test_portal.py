@@ -249,3 +249,13 @@ def test_wrong_passwords_say_nothing_of_which_part_was_wrong_and_are_limited(
     assert [a.status_code for a in answers[:5]] == [401] * 5
     assert "Identifiant ou mot de passe incorrect." in answers[0].text
     assert answers[5].status_code == 429
+
+
+def test_a_sign_in_step_that_fails_is_a_page_for_a_browser_and_json_for_a_script(
+    portal: TestClient,
+) -> None:
+    browser = portal.get("/v1/citizen/callback", headers={"accept": "text/html,*/*;q=0.8"})
+    assert browser.headers["content-type"].startswith("text/html")
+    assert "connexion des citoyens n’est pas configurée" in browser.text
+    script = portal.get("/v1/citizen/callback")
+    assert script.json()["error"]["code"] == "sign_in_not_configured"

@@ -345,7 +345,7 @@ def test_the_breaches_and_a_breach_page_show_its_figures_timeline_and_evidence(
     assert '<th scope="col"' in listing.text and "/static/css/operator.css" in listing.text
     # 3 people, the bad row and 2 canaries have an identifier; a 37-day dwell.
     assert re.search(r"severity-(low|moderate|high|critical)", listing.text)
-    assert "37 jours" in text and "Email addresses" in text
+    assert "37 jours" in text and "Adresses électroniques" in text  # data classes in French
 
     page = browser.get(f"/operator/breaches/{BREACH}")
     assert page.status_code == 200

@@ -41,9 +41,16 @@ from verrou.web.pages import harden
 API_PREFIXES = ("/v1/", "/api/", "/.well-known/", "/docs", "/openapi", "/healthz", "/readyz")
 
 
+#: The sign-in's own steps, which a browser walks through: a failed one is shown as a page to
+#: a browser (it asks for text/html), and stays JSON for a script.
+SIGN_IN_PATHS = ("/v1/citizen/login", "/v1/citizen/callback")
+
+
 def is_page(request: Request) -> bool:
     """Whether ``request`` is for a portal page (answered in HTML) rather than the API."""
     path = request.url.path
+    if path in SIGN_IN_PATHS:
+        return "text/html" in request.headers.get("accept", "")
     return not path.startswith(API_PREFIXES) and path != "/metrics"
 
 

@@ -41,6 +41,7 @@ from verrou.store.protocols import RegistryStore
 from verrou.web.citizen_session import citizen_of
 from verrou.web.forms import field, posted
 from verrou.web.i18n import N_
+from verrou.web.labels import DATA_CLASSES, SECTORS, VERDICTS
 from verrou.web.pages import harden, redirect, render, request_language
 
 router = APIRouter(include_in_schema=False)
@@ -101,39 +102,6 @@ REFUSALS: Final[dict[str, str]] = {
         "You added this data yourself without proof, and it leaked: it cannot be opened from "
         "your account."
     ),
-}
-#: Relying parties' sectors.
-SECTORS: Final[dict[str, str]] = {
-    "bank": N_("Bank"),
-    "payment": N_("Payment"),
-    "telco": N_("Telecom operator"),
-    "insurer": N_("Insurer"),
-    "other": N_("Other"),
-}
-VERDICTS: Final[dict[str, str]] = {
-    "clear": N_("Accepted"),
-    "step_up": N_("Stronger proof asked"),
-    "deny": N_("Refused"),
-}
-#: Breaches' data classes (their Have I Been Pwned names, :func:`verrou.registry.hibp.classes_of`).
-DATA_CLASSES: Final[dict[str, str]] = {
-    "Bank account numbers": N_("Bank account numbers"),
-    "Dates of birth": N_("Dates of birth"),
-    "Driver's licenses": N_("Driving licences"),
-    "Email addresses": N_("Email addresses"),
-    "Genders": N_("Genders"),
-    "Government issued IDs": N_("Identity document numbers"),
-    "IP addresses": N_("IP addresses"),
-    "Names": N_("Names"),
-    "Nationalities": N_("Nationalities"),
-    "Passport numbers": N_("Passport numbers"),
-    "Passwords": N_("Passwords"),
-    "Phone numbers": N_("Phone numbers"),
-    "Physical addresses": N_("Postal addresses"),
-    "Places of birth": N_("Places of birth"),
-    "Salutations": N_("Civility"),
-    "Social security numbers": N_("Social security numbers"),
-    "Usernames": N_("Usernames"),
 }
 DOCUMENTS: Final[dict[str, str]] = {
     "cni": N_("Identity card"),

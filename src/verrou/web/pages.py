@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from verrou.web import labels
 from verrou.web.i18n import (
     LANGUAGE_COOKIE,
     LANGUAGE_NAMES,
@@ -91,7 +92,9 @@ def environment(language: Language) -> Environment:
         number=formats.number,
         percent=formats.percent,
     )
-    env.globals.update(language=language, languages=LANGUAGES, language_names=LANGUAGE_NAMES)
+    env.globals.update(
+        language=language, languages=LANGUAGES, language_names=LANGUAGE_NAMES, labels=labels
+    )
     return env
 
 
