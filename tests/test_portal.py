@@ -259,3 +259,37 @@ def test_a_sign_in_step_that_fails_is_a_page_for_a_browser_and_json_for_a_script
     assert "connexion des citoyens n’est pas configurée" in browser.text
     script = portal.get("/v1/citizen/callback")
     assert script.json()["error"]["code"] == "sign_in_not_configured"
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "back"),
+    [
+        ("GET", "/me/report?check=ck-1", "/me/report?check=ck-1"),
+        ("GET", "/me", "/me"),
+        ("POST", "/me/report?check=ck-1", "/me/report"),
+    ],
+)
+def test_a_sign_in_comes_back_to_the_page_shown_with_its_query(
+    method: str, target: str, back: str
+) -> None:
+    from starlette.requests import Request
+
+    from verrou.web.citizen_session import sign_in_url
+    from verrou.web.pages import coming_back
+
+    path, _, query = target.partition("?")
+    request = Request(
+        {
+            "type": "http",
+            "method": method,
+            "path": path,
+            "query_string": query.encode(),
+            "headers": [],
+            "server": ("127.0.0.1", 8000),
+            "scheme": "http",
+        }
+    )
+    assert coming_back(request) == back
+    assert sign_in_url(back) == "/v1/citizen/login?next=" + back.replace("?", "%3F").replace(
+        "=", "%3D"
+    )

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from verrou.api.citizen_auth import CitizenSession, cookie_csrf, require_recent, session_of
 from verrou.api.state import api_state
 from verrou.web.forms import CSRF_FIELD, field, posted
-from verrou.web.pages import redirect
+from verrou.web.pages import coming_back, redirect
 
 
 async def citizen_of(request: Request, *, recent: bool = False) -> CitizenSession:
@@ -39,4 +39,4 @@ def sign_in_url(then: str, *, fresh: bool = False) -> str:
 
 
 def sign_in_redirect(request: Request, *, fresh: bool = False) -> Response:
-    return redirect(sign_in_url(request.url.path, fresh=fresh))
+    return redirect(sign_in_url(coming_back(request), fresh=fresh))

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from verrou.errors import ReauthenticationRequired, Unauthorized, VerrouError
 from verrou.web import citizen_session, operator_auth
 from verrou.web.i18n import N_
-from verrou.web.pages import render
+from verrou.web.pages import coming_back, render
 
 #: What each error code means to the person reading the page (translated by the catalogs).
 MESSAGES: Final[dict[str, str]] = {
@@ -52,7 +52,7 @@ def error_page(request: Request, exc: VerrouError) -> Response:
         return render(
             request,
             "reauthenticate.html",
-            {"sign_in": citizen_session.sign_in_url(request.url.path, fresh=True)},
+            {"sign_in": citizen_session.sign_in_url(coming_back(request), fresh=True)},
             status=403,
         )
     return render(

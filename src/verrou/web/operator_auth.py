@@ -18,6 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from verrou.api.citizen_auth import safe_next
 from verrou.api.state import api_state, in_store
 from verrou.errors import RateLimited, Unauthorized
 from verrou.registry import operators
@@ -33,7 +34,7 @@ from verrou.web.forms import (
     posted,
     set_form_cookie,
 )
-from verrou.web.pages import gettext, redirect, render, secure_cookies
+from verrou.web.pages import coming_back, gettext, redirect, render, secure_cookies
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,8 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_page(request, error=message, status=401)
     logger.info("operator %s signed in", signed.record.operator)
     then = field(form, "next")
-    response = redirect(then if then.startswith("/operator") and "//" not in then else "/operator")
+    target = safe_next(then)
+    response = redirect(target if target and target.startswith("/operator") else "/operator")
     response.set_cookie(
         cookie_name(request),
         signed.sid,
@@ -152,7 +154,7 @@ async def sign_out(request: Request) -> Response:
 
 def sign_in_redirect(request: Request) -> Response:
     """Where an operator page sends a browser without a session: the sign-in, then back."""
-    return redirect(f"{SIGN_IN_PATH}?next={quote(request.url.path, safe='/')}")
+    return redirect(f"{SIGN_IN_PATH}?next={quote(coming_back(request), safe='/')}")
 
 
 __all__ = ["SIGN_IN_PATH", "SignedInOperator", "operator_of", "router", "sign_in_redirect"]

@@ -129,6 +129,14 @@ def render(
     return harden(HTMLResponse(page, status_code=status))
 
 
+def coming_back(request: Request) -> str:
+    """The page to come back to after a sign-in: this one, with its query when it was shown
+    by GET (``/me/report?check=...`` keeps its check); a POST comes back to its form's page."""
+    if request.method == "GET" and request.url.query:
+        return f"{request.url.path}?{request.url.query}"
+    return request.url.path
+
+
 def redirect(url: str, *, status: int = 303) -> Response:
     """A redirect (303: the browser follows with GET, so a reload never posts again)."""
     return harden(RedirectResponse(url, status_code=status))
