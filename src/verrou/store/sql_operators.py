@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from verrou.errors import Conflict
 from verrou.registry.operator_records import Operator, OperatorSessionRecord
 from verrou.store.base import record_columns, record_row
 from verrou.store.sql_hooks import SqlHooks
@@ -40,18 +39,12 @@ class SqlOperators(SqlHooks):
         return disabled == 1
 
     def create_operator_session(self, session: OperatorSessionRecord) -> None:
-        with self._write() as db:
-            row = record_row(session, self._at)
-            if not self._insert(db, "operator_sessions", _SESSION_COLUMNS, row, unless="sid_hash"):
-                raise Conflict("a session with this id already exists")
+        self._add_session("operator_sessions", _SESSION_COLUMNS, session)
 
     def get_operator_session(self, sid_hash: bytes) -> OperatorSessionRecord | None:
-        rows = self._read(
-            f"SELECT {_SESSION_COLUMNS} FROM operator_sessions WHERE sid_hash = ?", (sid_hash,)
-        )
-        if not rows:
+        row = self._session_row("operator_sessions", _SESSION_COLUMNS, sid_hash)
+        if row is None:
             return None
-        row = rows[0]
         created_at, expires_at = self._when(row[3]), self._when(row[4])
         if created_at is None or expires_at is None:
             raise ValueError("a required time is missing from an operator session row")
@@ -71,11 +64,7 @@ class SqlOperators(SqlHooks):
             )
 
     def purge_operator_sessions(self, now: datetime) -> int:
-        with self._write() as db:
-            purged = self._exec(
-                db, "DELETE FROM operator_sessions WHERE expires_at <= ?", (self._at(now),)
-            )
-        return int(purged.rowcount)
+        return self._purge_expired("operator_sessions", now)
 
     def _operator(self, row: Sequence[Any]) -> Operator:
         created_at = self._when(row[2])

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from verrou.errors import Conflict
 from verrou.registry.sessions import CitizenSessionRecord
-from verrou.store.base import record_columns, record_row
+from verrou.store.base import record_columns
 from verrou.store.sql_hooks import SqlHooks
 
 SESSION_COLUMNS = record_columns(CitizenSessionRecord)
@@ -23,16 +22,11 @@ class SqlSessions(SqlHooks):
     """The citizen-session operations of :class:`~verrou.store.sql.SqlRegistry` (a mixin)."""
 
     def create_session(self, session: CitizenSessionRecord) -> None:
-        with self._write() as db:
-            row = record_row(session, self._at)
-            if not self._insert(db, "citizen_sessions", SESSION_COLUMNS, row, unless="sid_hash"):
-                raise Conflict("a session with this id already exists")
+        self._add_session("citizen_sessions", SESSION_COLUMNS, session)
 
     def get_session(self, sid_hash: bytes) -> CitizenSessionRecord | None:
-        rows = self._read(
-            f"SELECT {SESSION_COLUMNS} FROM citizen_sessions WHERE sid_hash = ?", (sid_hash,)
-        )
-        return self._session(rows[0]) if rows else None
+        row = self._session_row("citizen_sessions", SESSION_COLUMNS, sid_hash)
+        return None if row is None else self._session(row)
 
     def revoke_session(self, sid_hash: bytes, *, at: datetime) -> bool:
         with self._write() as db:
@@ -42,11 +36,7 @@ class SqlSessions(SqlHooks):
         return revoked == 1
 
     def purge_expired(self, now: datetime) -> int:
-        with self._write() as db:
-            purged = self._exec(
-                db, "DELETE FROM citizen_sessions WHERE expires_at <= ?", (self._at(now),)
-            )
-        return int(purged.rowcount)
+        return self._purge_expired("citizen_sessions", now)
 
     def _session(self, row: Sequence[Any]) -> CitizenSessionRecord:
         times = [self._when(value) for value in row[4:7]]

@@ -173,10 +173,18 @@ async def me(request: Request) -> Response:
 # --- freeze, thaw, lift -----------------------------------------------------------------------
 
 
-@router.get("/me/freeze")
-async def freeze_form(request: Request) -> Response:
-    await citizen_of(request)
-    return _page(request, "freeze.html", {})
+def _confirmation(path: str, template: str) -> None:
+    """``GET path``: the page that says what a change does, with its form (``POST path``)."""
+
+    async def confirm(request: Request) -> Response:
+        await citizen_of(request)
+        return _page(request, template, {})
+
+    router.add_api_route(path, confirm, methods=["GET"], name=template.removesuffix(".html"))
+
+
+_confirmation("/me/freeze", "freeze.html")
+_confirmation("/me/lift", "lift.html")
 
 
 @router.post("/me/freeze")
@@ -228,12 +236,6 @@ async def thaw(request: Request) -> Response:
             return False, citizens.refusals(store, current.citizen_id, now=now, for_thaw=True)
 
     return _outcome(request, "thawed", *await in_store(request, run))
-
-
-@router.get("/me/lift")
-async def lift_form(request: Request) -> Response:
-    await citizen_of(request)
-    return _page(request, "lift.html", {})
 
 
 @router.post("/me/lift")
