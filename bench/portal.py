@@ -69,9 +69,14 @@ def build(work: Path, rows: int) -> Path:
 def a_leaked_person(folder: Path) -> dict[str, str]:
     dump = next((folder / "dumps").glob("ants-2026-*.csv"))
     with dump.open(encoding="utf-8", newline="") as source:
-        for row in csv.DictReader(source):
-            if row.get("email") and row.get("family_name") and row.get("birth_date"):
-                return row
+        for row in csv.DictReader(source, delimiter=";"):  # the synthetic dump's French columns
+            if row.get("email") and row.get("nom") and row.get("date_naissance"):
+                return {
+                    "family_name": row["nom"],
+                    "given_names": row["prenoms"],
+                    "birth_date": row["date_naissance"],
+                    "email": row["email"],
+                }
     raise SystemExit("no usable row in the dump")
 
 
@@ -214,10 +219,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
+    import logging
+
     from oidc_provider_mock import run_server_in_thread
 
     from verrou.cli.demo_citizen import franceconnect_claims
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the provider's request log
     folder = build(args.work, args.rows)
     person = a_leaked_person(folder)
     port = free_port()
@@ -241,7 +249,10 @@ def main() -> None:
             targets = {
                 "/healthz": (request_bytes("/healthz", port, None), b"ok"),
                 "/": (request_bytes("/", port, None), b"private-check"),
-                "/me": (request_bytes("/me", port, citizen), b"ants-2026"),
+                "/me": (
+                    request_bytes("/me", port, citizen),
+                    b"France Titres",
+                ),  # the breach's title
                 "/operator/breaches": (
                     request_bytes("/operator/breaches", port, operator),
                     b"ants-2026",
