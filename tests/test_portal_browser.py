@@ -196,15 +196,31 @@ def test_the_citizen_from_the_private_check_to_the_report_s_download(
     expect(page.locator("span.status.status-frozen")).to_have_text(FR("Frozen"))
     assert _ask(portal_demo, person) == "deny"
 
+    # Open it for the demo bank for three days: clear there; then lift the freeze: step_up.
+    page.get_by_role("link", name=FR("Open for one organisation")).click()
+    page.get_by_label(FR("Organisation"), exact=True).select_option(
+        label=f"Banque Démo ({FR('Bank')})"
+    )
+    page.get_by_label(FR("Number of days")).fill("3")
+    _checked(page, "citizen-4-thaw")
+    page.get_by_role("button", name=FR("Open for this organisation")).click()
+    page.wait_for_url(re.compile(r"/me\?done=thawed$"))
+    expect(page.locator("main")).to_contain_text("Banque Démo")
+    assert _ask(portal_demo, person) == "clear"
+    page.get_by_role("link", name=FR("Lift my freeze")).click()
+    page.get_by_role("button", name=FR("Lift my freeze")).click()
+    page.wait_for_url(re.compile(r"/me\?done=lifted$"))
+    assert _ask(portal_demo, person) == "step_up"
+
     # Report the bank's check as a theft, then download the report.
     page.get_by_role(
         "link", name=re.compile("^" + re.escape(FR("Report an identity theft")))
     ).first.click()
-    _checked(page, "citizen-4-report-confirm")
+    _checked(page, "citizen-5-report-confirm")
     page.get_by_role("button", name=FR("File the report")).click()
     page.wait_for_url(re.compile(r"/me/reports/[^/.]+$"))
     expect(page.get_by_role("heading", level=1)).to_have_text(FR("My identity-theft report"))
-    _checked(page, "citizen-5-report")
+    _checked(page, "citizen-6-report")
     with page.expect_download() as download:
         page.get_by_role("link", name=FR("Download the PDF")).click()
     pdf = Path(download.value.path()).read_bytes()
@@ -263,3 +279,24 @@ def test_the_operator_from_a_breach_page_to_a_canary_incident(
 
     page.get_by_role("link", name=FR("Outcomes")).click()
     _checked(page, "operator-5-outcomes")
+
+
+def test_the_pages_are_usable_from_the_keyboard(new_page: NewPage, portal_demo: Demo) -> None:
+    page = new_page(locale="fr-FR")
+    page.goto(portal_demo.base_url + "/")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.textContent")
+    assert focused == FR("Skip to content")
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main")
+    # The private check's kind and fields are reached and chosen with the keyboard alone.
+    page.locator("#pc-kind-email").focus()
+    page.keyboard.press("ArrowRight")
+    assert page.locator("#pc-kind-person").is_checked()
+    assert page.get_by_label(FR("Given names"), exact=True).is_visible()
+    outline = page.evaluate(
+        "(() => { const b = document.querySelector('#private-check button');"
+        " b.focus(); return getComputedStyle(b).outlineStyle; })()"
+    )
+    assert outline == "solid"  # the focus is visible
+    assert_quiet(page)
