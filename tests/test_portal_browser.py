@@ -278,6 +278,8 @@ def test_the_operator_from_a_breach_page_to_a_canary_incident(
     _checked(page, "operator-4-canary-incident")
 
     page.get_by_role("link", name=FR("Outcomes")).click()
+    # The plot, drawn by the server in the page's language, is loaded before the screenshot.
+    expect(page.locator("main img.plot")).to_have_js_property("naturalWidth", 1000)
     _checked(page, "operator-5-outcomes")
 
 

@@ -9,6 +9,8 @@ plot identifies a person.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
@@ -29,15 +31,45 @@ _LABELS: Final = {
 }
 
 
-def draw(shown: Curve, target: Path | BinaryIO, *, fmt: PlotFormat | None = None) -> None:
+@dataclass(frozen=True)
+class PlotTexts:
+    """The words of a plot, in English unless a caller (the portal) gives its own language's:
+    ``title`` and ``x_label`` are formatted with ``breach``, ``by`` (month, week), ``origin``
+    (disclosure, ingest) and ``day`` (ISO date)."""
+
+    title: str = "{breach}: attempts on its identities, by {by} since {origin} ({day})"
+    x_label: str = "{by}s since {origin}"
+    y_label: str = "count"
+    sectors_label: str = "checks by sector"
+    measures: Mapping[str, str] = field(default_factory=lambda: dict(_LABELS))
+    #: How ``by``, ``origin`` and the sectors read (absent: as the curve names them).
+    words: Mapping[str, str] = field(default_factory=dict)
+
+    def format(self, text: str, shown: Curve) -> str:
+        return text.format(
+            breach=shown.breach,
+            by=self.words.get(shown.by, shown.by),
+            origin=self.words.get(shown.origin.kind, shown.origin.kind),
+            day=shown.origin.day.isoformat(),
+        )
+
+
+def draw(
+    shown: Curve,
+    target: Path | BinaryIO,
+    *,
+    fmt: PlotFormat | None = None,
+    texts: PlotTexts | None = None,
+) -> None:
     """Draw ``shown`` over its periods into ``target`` (a file, or a binary stream): one line
     per measure, all sectors, and the checks by sector below. ``fmt`` defaults to the file's
-    suffix."""
+    suffix; ``texts``, to English."""
     from matplotlib.figure import Figure
 
     chosen = fmt or (target.suffix.lower()[1:] if isinstance(target, Path) else "png")
     if chosen not in PLOT_FORMATS:
         raise ValueError(f"a plot is one of {', '.join(PLOT_FORMATS)}, not {chosen!r}")
+    words = texts or PlotTexts()
     figure = Figure(figsize=PLOT_INCHES, dpi=PLOT_DPI)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     periods = list(shown.periods)
@@ -47,20 +79,17 @@ def draw(shown: Curve, target: Path | BinaryIO, *, fmt: PlotFormat | None = None
             [shown.at(p).counts()[index] for p in periods],
             marker="o",
             markersize=3,
-            label=_LABELS[measure],
+            label=words.measures.get(measure, measure),
         )
-    top.set_title(
-        f"{shown.breach}: attempts on its identities, by {shown.by} since "
-        f"{shown.origin.kind} ({shown.origin.day.isoformat()})"
-    )
-    top.set_ylabel("count")
+    top.set_title(words.format(words.title, shown))
+    top.set_ylabel(words.y_label)
     top.legend(loc="upper right", fontsize="small")
     top.grid(alpha=0.3)
     for sector in shown.sectors:
         counts = [shown.at(p, sector).checks for p in periods]
-        bottom.plot(periods, counts, marker=".", label=sector)
-    bottom.set_xlabel(f"{shown.by}s since {shown.origin.kind}")
-    bottom.set_ylabel("checks by sector")
+        bottom.plot(periods, counts, marker=".", label=words.words.get(sector, sector))
+    bottom.set_xlabel(words.format(words.x_label, shown))
+    bottom.set_ylabel(words.sectors_label)
     if shown.sectors:
         bottom.legend(loc="upper right", fontsize="small")
     bottom.grid(alpha=0.3)
@@ -71,11 +100,11 @@ def draw(shown: Curve, target: Path | BinaryIO, *, fmt: PlotFormat | None = None
     figure.savefig(target, format=chosen, metadata=metadata)
 
 
-def png(shown: Curve) -> bytes:
+def png(shown: Curve, texts: PlotTexts | None = None) -> bytes:
     """``shown`` drawn as PNG bytes (:func:`draw`)."""
     buffer = io.BytesIO()
-    draw(shown, buffer, fmt="png")
+    draw(shown, buffer, fmt="png", texts=texts)
     return buffer.getvalue()
 
 
-__all__ = ["PLOT_DPI", "PLOT_FORMATS", "PLOT_INCHES", "PlotFormat", "draw", "png"]
+__all__ = ["PLOT_DPI", "PLOT_FORMATS", "PLOT_INCHES", "PlotFormat", "PlotTexts", "draw", "png"]

@@ -40,9 +40,11 @@ from verrou.registry.canary_records import CanaryIncident
 from verrou.registry.checks import utc_now
 from verrou.registry.records import MEASURES, BreachInfo, IngestRun, Reject
 from verrou.store.protocols import RegistryStore
+from verrou.web import labels
 from verrou.web.forms import field, posted
+from verrou.web.i18n import N_
 from verrou.web.operator_auth import operator_of
-from verrou.web.pages import harden, redirect, render
+from verrou.web.pages import gettext, harden, redirect, render
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +244,38 @@ async def canaries_page(
 # --- outcome curves -------------------------------------------------------------------------------
 
 
+#: The outcome plot's words (:class:`verrou.plots.PlotTexts`), translated per page.
+PLOT_TEXTS: Final = {
+    "title": N_("{breach}: attempts on its identities, by {by} since {origin} ({day})"),
+    "x_label": N_("{by}s since {origin}"),
+    "y_label": N_("count"),
+    "sectors_label": N_("checks by sector"),
+}
+PLOT_WORDS: Final = {
+    "month": N_("month"),
+    "week": N_("week"),
+    "disclosure": N_("disclosure"),
+    "ingest": N_("first ingest"),
+    "checks": N_("checks on exposed identities"),
+    "step_up": N_("stronger proof asked"),
+    "deny": N_("refused"),
+    "reports": N_("identity-theft reports"),
+    "canary_hits": N_("canary hits"),
+}
+
+
+def plot_texts(request: Request) -> plots.PlotTexts:
+    """The plot's words in the page's language."""
+    words = {
+        code: gettext(request, text) for code, text in {**labels.SECTORS, **PLOT_WORDS}.items()
+    }
+    return plots.PlotTexts(
+        **{name: gettext(request, text) for name, text in PLOT_TEXTS.items()},
+        measures={measure: words[measure] for measure in MEASURES},
+        words=words,
+    )
+
+
 async def _curve(request: Request, name: str) -> tuple[Any, outcomes.Curve | None]:
     return await in_store(request, lambda store: outcomes.breach_curve(store, name))
 
@@ -272,7 +306,7 @@ async def outcome_plot(request: Request, name: BreachName) -> Response:
     if shown is None:
         raise NotFound("this breach has no disclosure date and no ingest yet: no curve")
     # Drawn off the event loop (a tenth of a second of matplotlib): other requests go on.
-    image = await asyncio.to_thread(plots.png, shown)
+    image = await asyncio.to_thread(plots.png, shown, plot_texts(request))
     return harden(Response(image, media_type="image/png"))
 
 
