@@ -363,3 +363,17 @@ def test_forms_name_the_wrong_field_never_its_value(running: Running) -> None:
     )
     assert bad_code.status_code == 422 and "<code>code</code>" in bad_code.text
     assert jean.leaked_in_answers() == []
+
+
+def test_a_citizen_gets_a_signed_proof_of_exposure_to_give_a_bank(running: Running) -> None:
+    jean = Browser(running, language="en")
+    jean.sign_in(**JEAN)
+    issued = jean.submit("/me", "/me/attestations")
+    assert issued.status_code == 200 and re.search(r"/me/reports/[^/.]+$", str(issued.url))
+    assert h1(issued) == "My exposure attestation"
+    attestation_id = str(issued.url).rsplit("/", 1)[1]
+    pdf = jean.get(f"/me/reports/{attestation_id}.pdf")
+    assert pdf.content.startswith(b"%PDF")
+    assert attestation_id in jean.get("/me").text  # listed among my documents
+    assert jean.http.post("/me/attestations", data={}).status_code == 403  # no token
+    assert not jean.leaked_in_answers()

@@ -122,6 +122,21 @@ async def _issued(
     return stored
 
 
+async def attest_me(request: Request, citizen_id: str) -> StoredReport:
+    """Issue the citizen's exposure attestation (:func:`~verrou.registry.filing.issue_attestation`)
+    with the app's signing key: the API's route and the portal's."""
+    return await _issued(
+        request,
+        lambda store, services: filing.issue_attestation(
+            store,
+            services.signing_key,
+            citizen_id,
+            now=utc_now(),
+            validity=services.attestation_validity,
+        ),
+    )
+
+
 async def file_my_report(
     request: Request,
     citizen_id: str,
@@ -168,16 +183,7 @@ async def file_report(request: Request, current: RecentSession, body: ReportIn) 
 async def attest(request: Request, current: CurrentSession) -> Response:
     """A signed exposure attestation: the breaches that exposed me (names, data classes,
     disclosure dates) and whether my identity is frozen, valid for a limited time."""
-    stored = await _issued(
-        request,
-        lambda store, services: filing.issue_attestation(
-            store,
-            services.signing_key,
-            current.citizen_id,
-            now=utc_now(),
-            validity=services.attestation_validity,
-        ),
-    )
+    stored = await attest_me(request, current.citizen_id)
     return json_answer(_document(citizen_services(request), stored), 201)
 
 

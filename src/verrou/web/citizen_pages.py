@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from verrou.api import citizen_auth
 from verrou.api.citizens import ask_email_code, citizen_services
-from verrou.api.reports import file_my_report, verify_url
+from verrou.api.reports import attest_me, file_my_report, verify_url
 from verrou.api.state import in_store
 from verrou.errors import (
     Conflict,
@@ -396,6 +396,14 @@ async def report(request: Request) -> Response:
     if note is not None and len(note) > filing.NOTE_MAX:
         raise InvalidReport("the note is too long", fields={"note": "too_long"})
     stored = await file_my_report(request, current.citizen_id, [check], [], note)
+    return redirect(f"/me/reports/{stored.id}")
+
+
+@router.post("/me/attestations")
+async def attestation(request: Request) -> Response:
+    """A signed proof of my exposure (breaches, data classes, frozen or not) to give a bank."""
+    current = await citizen_of(request)
+    stored = await attest_me(request, current.citizen_id)
     return redirect(f"/me/reports/{stored.id}")
 
 
