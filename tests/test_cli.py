@@ -281,6 +281,10 @@ def test_demo_without_a_terminal_asks_its_questions_and_stops(tmp_path: Path) ->
     assert "outcome curve: " in done.stdout and "outcomes-ants-2026.png" in done.stdout
     assert (tmp_path / "demo" / "reports" / "outcomes-ants-2026.png").stat().st_size > 1000
     assert "audit log: " in done.stdout and "entries verified" in done.stdout
+    # The portal: its address, how to sign in as the demo citizen and operator, then its tour.
+    assert "Portal: http://127.0.0.1:" in done.stdout and "`demo-citizen`" in done.stdout
+    assert "as `demo-operator`, password `" in done.stdout
+    assert "answered in fr" in done.stdout and "read ants-2026's page: severity" in done.stdout
 
 
 @pytest.mark.slow

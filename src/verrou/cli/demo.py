@@ -34,7 +34,7 @@ from verrou.cli import (
 from verrou.cli.demo_citizen import CLIENT_ID as CITIZEN_CLIENT_ID
 from verrou.cli.demo_citizen import SCOPE as CITIZEN_SCOPE
 from verrou.cli.demo_citizen import citizen_story, dev_provider
-from verrou.cli.demo_portal import demo_operator, print_portal
+from verrou.cli.demo_portal import demo_operator, portal_tour, print_portal
 from verrou.errors import InvalidApplicant, InvalidIdentifier, VerrouError
 from verrou.fingerprints import Fingerprinter
 from verrou.identifiers.kinds import Kind
@@ -455,6 +455,7 @@ def demo(
                 if provider is not None:
                     citizen_story(base_url, provider, api_key, folder, applicants.citizen)
                 outcome_plot(settings, folder / "reports" / "outcomes-ants-2026.png")
+                portal_tour(base_url, operator_password)
 
             _serve_and_ask(settings, port, api_key, examples, then=story)
 

@@ -11,6 +11,7 @@ from typing import Final
 
 from verrou.cli import out
 from verrou.cli.demo_citizen import DevProvider
+from verrou.errors import VerrouError
 from verrou.registry import operators
 from verrou.store.protocols import OperatorStore
 
@@ -58,3 +59,32 @@ def print_portal(
     )
     out.print("# a bank checks the demo citizen (it shows in their portal):", markup=False)
     out.print(citizen_check, markup=False, soft_wrap=True)
+
+
+def portal_tour(base_url: str, operator_password: str) -> None:
+    """Run from a script, the demo fetches the portal as a browser would and says what it
+    showed: the home page in French, and the demo operator's page of the breach."""
+    import re
+
+    import httpx
+
+    home = httpx.get(f"{base_url}/", headers={"accept-language": "fr-FR"}, timeout=30)
+    language = re.search(r'<html lang="(\w+)">', home.text)
+    operator = httpx.Client(base_url=base_url, timeout=30)
+    form = re.search(r'name="csrf" value="([^"]+)"', operator.get("/operator/signin").text)
+    if home.status_code != 200 or language is None or form is None:
+        raise VerrouError("the demo's portal did not answer its home and sign-in pages")
+    signed = operator.post(
+        "/operator/signin",
+        data={"name": OPERATOR, "password": operator_password, "csrf": form.group(1)},
+    )
+    page = operator.get("/operator/breaches/ants-2026")
+    severity = re.search(r'class="status severity-\w+">([^<]+)<', page.text)
+    if signed.status_code != 303 or page.status_code != 200 or severity is None:
+        raise VerrouError("the demo operator could not sign in to the portal")
+    out.print(
+        f"portal: {base_url}/ answered in {language.group(1)} (private check, FranceConnect "
+        f"sign-in); the demo operator signed in and read ants-2026's page: severity "
+        f"{severity.group(1)}, its timeline and its canary incident",
+        markup=False,
+    )
