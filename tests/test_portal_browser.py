@@ -302,3 +302,55 @@ def test_the_pages_are_usable_from_the_keyboard(new_page: NewPage, portal_demo: 
     )
     assert outline == "solid"  # the focus is visible
     assert_quiet(page)
+
+
+@pytest.mark.parametrize("locale", ["fr-FR", "en-GB"])
+def test_every_other_page_is_accessible_and_saved(
+    new_page: NewPage, portal_demo: Demo, locale: str
+) -> None:
+    """The pages the stories do not walk through, in both languages: each is checked by axe,
+    reports nothing, and is saved."""
+    language = locale[:2]
+    operator = new_page(locale=locale)
+    operator.goto(portal_demo.base_url + "/operator/signin")
+    assert portal_demo.operator_name is not None and portal_demo.operator_password is not None
+    operator.locator("#op-name").fill(portal_demo.operator_name)
+    operator.locator("#op-password").fill(portal_demo.operator_password)
+    operator.locator("form button[type=submit]").click()
+    operator.wait_for_url(portal_demo.base_url + "/operator/breaches")
+    for path, name in [
+        ("/operator/breaches", "breaches"),
+        ("/operator/runs", "runs"),
+        ("/operator/runs/1", "run"),
+        ("/operator/canaries", "canaries"),
+        ("/operator/relying-parties", "relying-parties"),
+        ("/operator/conflicts", "conflicts"),
+    ]:
+        answer = operator.goto(portal_demo.base_url + path)
+        assert answer is not None and answer.status == 200, path
+        assert operator.locator("html").get_attribute("lang") == language
+        _checked(operator, f"operator-{name}-{language}")
+
+    provider = _provider(portal_demo)
+    sub = f"pages-{language}"
+    claims = franceconnect_claims({"email": "", **_curl_bodies(portal_demo)[3]})  # unknown
+    httpx.put(f"{provider}/users/{sub}", json=claims, timeout=10).raise_for_status()
+    citizen = new_page(locale=locale)
+    citizen.goto(portal_demo.base_url + "/me")
+    _past_the_provider(citizen, sub)
+    citizen.wait_for_url(portal_demo.base_url + "/me")
+    for path, name in [
+        ("/me", "me"),
+        ("/me/contacts", "contacts"),
+        ("/me/thaw", "thaw"),
+        ("/me/lift", "lift"),
+        ("/me/report", "report-none"),
+    ]:
+        citizen.goto(portal_demo.base_url + path)
+        assert citizen.locator("html").get_attribute("lang") == language
+        _checked(citizen, f"citizen-{name}-{language}")
+    missing = citizen.goto(portal_demo.base_url + "/no-such-page")
+    assert missing is not None and missing.status == 404
+    log = page_log(citizen)  # the browser logs the 404 itself: that is the page's point
+    log.console_errors[:] = [e for e in log.console_errors if "status of 404" not in e]
+    _checked(citizen, f"not-found-{language}")
