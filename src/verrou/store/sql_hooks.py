@@ -51,6 +51,14 @@ class SqlHooks:
             purged = self._exec(db, f"DELETE FROM {table} WHERE expires_at <= ?", (self._at(now),))
         return int(purged.rowcount)
 
+    def _set_all_once(self, at: datetime, *targets: tuple[str, str, str, Any]) -> int:
+        """:meth:`_set_once` for each ``(table, column, where, value)`` in one transaction (a
+        session and the tokens issued from it; an operator and their sessions): how many rows
+        the first changed."""
+        with self._write() as db:
+            changed = [self._set_once(db, *target, at) for target in targets]
+        return changed[0]
+
     def _set_once(
         self, db: Any, table: str, column: str, where: str, value: Any, at: datetime
     ) -> int:

@@ -33,9 +33,11 @@ class SqlOperators(SqlHooks):
         return [self._operator(row) for row in rows]
 
     def disable_operator(self, name: str, *, at: datetime) -> bool:
-        with self._write() as db:
-            disabled = self._set_once(db, "operators", "disabled_at", "name", name, at)
-            self._set_once(db, "operator_sessions", "revoked_at", "operator", name, at)
+        disabled = self._set_all_once(
+            at,
+            ("operators", "disabled_at", "name", name),
+            ("operator_sessions", "revoked_at", "operator", name),  # their sessions end with it
+        )
         return disabled == 1
 
     def create_operator_session(self, session: OperatorSessionRecord) -> None:
@@ -58,10 +60,9 @@ class SqlOperators(SqlHooks):
         )
 
     def revoke_operator_session(self, sid_hash: bytes, *, at: datetime) -> bool:
-        with self._write() as db:
-            return (
-                self._set_once(db, "operator_sessions", "revoked_at", "sid_hash", sid_hash, at) == 1
-            )
+        return (
+            self._set_all_once(at, ("operator_sessions", "revoked_at", "sid_hash", sid_hash)) == 1
+        )
 
     def purge_operator_sessions(self, now: datetime) -> int:
         return self._purge_expired("operator_sessions", now)

@@ -29,10 +29,12 @@ class SqlSessions(SqlHooks):
         return None if row is None else self._session(row)
 
     def revoke_session(self, sid_hash: bytes, *, at: datetime) -> bool:
-        with self._write() as db:
-            revoked = self._set_once(db, "citizen_sessions", "revoked_at", "sid_hash", sid_hash, at)
-            # Its bearer tokens go with it: a token must not outlive the sign-out.
-            self._set_once(db, "citizen_sessions", "revoked_at", "issued_from", sid_hash, at)
+        # Its bearer tokens go with it: a token must not outlive the sign-out.
+        revoked = self._set_all_once(
+            at,
+            ("citizen_sessions", "revoked_at", "sid_hash", sid_hash),
+            ("citizen_sessions", "revoked_at", "issued_from", sid_hash),
+        )
         return revoked == 1
 
     def purge_expired(self, now: datetime) -> int:

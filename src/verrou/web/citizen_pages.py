@@ -22,7 +22,7 @@ from starlette.responses import Response
 from verrou.api import citizen_auth
 from verrou.api.citizens import ask_email_code, citizen_services
 from verrou.api.reports import attest_me, file_my_report, verify_url
-from verrou.api.state import in_store
+from verrou.api.state import CitizenServices, in_store
 from verrou.errors import (
     Conflict,
     InvalidApplicant,
@@ -205,7 +205,14 @@ async def thaw_form(request: Request) -> Response:
     return _page(
         request,
         "thaw.html",
-        {"parties": parties, "days": THAW_DAYS, "default_days": THAW_DEFAULT_DAYS},
+        {
+            "parties": parties,
+            "days": THAW_DAYS,
+            "default_days": THAW_DEFAULT_DAYS,
+            "unavailable": None
+            if parties
+            else N_("No organisation is registered with verrou yet."),
+        },
     )
 
 
@@ -381,7 +388,16 @@ async def report_form(request: Request) -> Response:
     if chosen and chosen not in {c.check_id for c in seen}:
         raise NotFound("no such check of yours")
     return _page(
-        request, "report.html", {"checks": seen, "chosen": chosen, "note_max": filing.NOTE_MAX}
+        request,
+        "report.html",
+        {
+            "checks": seen,
+            "chosen": chosen,
+            "note_max": filing.NOTE_MAX,
+            "unavailable": None
+            if seen
+            else N_("No organisation has checked your identity: there is no check to report."),
+        },
     )
 
 
@@ -407,18 +423,21 @@ async def attestation(request: Request) -> Response:
     return redirect(f"/me/reports/{stored.id}")
 
 
-def _document_id(raw: str) -> str:
-    if not _DOCUMENT_ID.match(raw):
+async def _asking_for(
+    request: Request, raw_id: str
+) -> tuple[citizen_auth.CitizenSession, CitizenServices, str]:
+    """Who asks for one of their documents, the app's services, and the document's id (a
+    :class:`NotFound` for an id that cannot be one)."""
+    current = await citizen_of(request)
+    if not _DOCUMENT_ID.match(raw_id):
         raise NotFound("no such document of yours")
-    return raw
+    return current, citizen_services(request), raw_id
 
 
 @router.get("/me/reports/{document_id}.pdf")
 async def document_pdf(request: Request, document_id: str) -> Response:
     """The PDF of one of my documents, in the page's language, as a download."""
-    current = await citizen_of(request)
-    services = citizen_services(request)
-    document_id = _document_id(document_id)
+    current, services, document_id = await _asking_for(request, document_id)
     pdf = await in_store(
         request,
         lambda store: filing.document_pdf(
@@ -441,9 +460,7 @@ async def document_pdf(request: Request, document_id: str) -> Response:
 @router.get("/me/reports/{document_id}")
 async def document(request: Request, document_id: str) -> Response:
     """One of my documents: its id, how a bank verifies it, its download."""
-    current = await citizen_of(request)
-    services = citizen_services(request)
-    document_id = _document_id(document_id)
+    current, services, document_id = await _asking_for(request, document_id)
     stored = await in_store(
         request, lambda store: filing.my_document(store, document_id, current.citizen_id)
     )
