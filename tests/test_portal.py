@@ -293,3 +293,32 @@ def test_a_sign_in_comes_back_to_the_page_shown_with_its_query(
     assert sign_in_url(back) == "/v1/citizen/login?next=" + back.replace("?", "%3F").replace(
         "=", "%3D"
     )
+
+
+def test_under_tls_every_portal_cookie_is_secure(
+    sqlite_url: str, fingerprint_key: FingerprintKey
+) -> None:
+    settings = Settings.from_env(
+        {}, database_url=sqlite_url, recorder="thread", public_url="https://verrou.example"
+    )
+    app = portal_app(settings, fingerprint_key=fingerprint_key, signing_key=SigningKey.generate())
+    store = open_store(sqlite_url)
+    try:
+        operators.add_operator(store, "alice", PASSWORD, now=datetime.now(UTC))
+    finally:
+        store.close()
+    with TestClient(app, base_url="https://verrou.example") as client:
+        language = client.get("/lang/en", follow_redirects=False).headers["set-cookie"]
+        assert "Secure" in language and "HttpOnly" in language
+        form = client.get("/operator/signin")
+        assert "Secure" in form.headers["set-cookie"]
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token is not None
+        signed = client.post(
+            "/operator/signin",
+            data={"name": "alice", "password": PASSWORD, "csrf": token.group(1)},
+            follow_redirects=False,
+        )
+        cookie = signed.headers["set-cookie"]
+        assert cookie.startswith("__Host-verrou_operator=") and "Secure" in cookie
+        assert "Path=/" in cookie and "Domain" not in cookie and "SameSite=strict" in cookie
