@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,13 +239,11 @@ class Running:
     store: RegistryStore
 
 
-@pytest.fixture
-def lookup_server(
-    database_url: str,
-    fingerprint_key: FingerprintKey,
-    tmp_path: Path,
-    oprf_key: OprfKey,
+@contextmanager
+def serving_lookups(
+    database_url: str, fingerprint_key: FingerprintKey, tmp_path: Path, oprf_key: OprfKey
 ) -> Iterator[Running]:
+    """verrou on loopback over :data:`PEOPLE` ingested and indexed with ``oprf_key``."""
     store = open_store(database_url, fingerprint_key_id=fingerprint_key.key_id)
     ingest_indexed(store, Fingerprinter(fingerprint_key), tmp_path, oprf_key)
     settings = Settings.from_env(
@@ -265,6 +264,17 @@ def lookup_server(
             yield Running(url, store)
     finally:
         store.close()
+
+
+@pytest.fixture
+def lookup_server(
+    database_url: str,
+    fingerprint_key: FingerprintKey,
+    tmp_path: Path,
+    oprf_key: OprfKey,
+) -> Iterator[Running]:
+    with serving_lookups(database_url, fingerprint_key, tmp_path, oprf_key) as running:
+        yield running
 
 
 def _queries(person: tuple[str, ...]) -> list[LookupQuery]:

@@ -184,7 +184,7 @@ def test_verrou_metrics_prints_every_format_and_draws_the_plot(
 
     from conftest import ingest_leak
     from verrou.cli import main
-    from verrou.cli.metrics_commands import PLOT_DPI, PLOT_INCHES
+    from verrou.plots import PLOT_DPI, PLOT_INCHES
     from verrou.store import open_store
 
     database = tmp_path / "registry.sqlite3"

@@ -20,12 +20,9 @@ from typing import Any
 import pytest
 from faker import Faker
 
-from conftest import free_port, serving_on_loopback
-from test_lookup import ABSENT, PEOPLE, ingest_indexed
+from test_lookup import ABSENT, PEOPLE, serving_lookups
 from test_oprf import KEY_INFO, SEED, VOPRF_PK, VOPRF_VECTORS
-from verrou.api import create_app
 from verrou.errors import InvalidIdentifier
-from verrou.fingerprints import Fingerprinter
 from verrou.identifiers import canonical
 from verrou.identifiers.kinds import Kind
 from verrou.identifiers.lookalikes import INVISIBLE, lookalike_sources
@@ -42,9 +39,6 @@ from verrou.lookup.protocol import (
 )
 from verrou.oprf import Mode, Server, derive_key_pair
 from verrou.registry.policy import DOCUMENT_KINDS
-from verrou.settings import Settings
-from verrou.signing import SigningKey
-from verrou.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "src" / "verrou" / "web" / "static" / "js" / "lookup.js"
@@ -501,21 +495,8 @@ def lookup_url(
 ) -> Iterator[tuple[str, str]]:
     """verrou on loopback with :data:`test_lookup.PEOPLE` indexed: (endpoint, key id)."""
     key = OprfKey.from_seed(bytes(range(100, 132)))
-    store = open_store(sqlite_url, fingerprint_key_id=fingerprint_key.key_id)
-    ingest_indexed(store, Fingerprinter(fingerprint_key), tmp_path, key)
-    store.close()
-    settings = Settings.from_env(
-        {},
-        database_url=sqlite_url,
-        signing_key_file=tmp_path / "signing.key",
-        recorder="thread",
-        lookup_rate_limit=600,
-    )
-    app = create_app(
-        settings, fingerprint_key=fingerprint_key, signing_key=SigningKey.generate(), oprf_key=key
-    )
-    with serving_on_loopback(app, free_port()) as url:
-        yield f"{url}/v1/lookup", key.key_id
+    with serving_lookups(sqlite_url, fingerprint_key, tmp_path, key) as running:
+        yield f"{running.url}/v1/lookup", key.key_id
 
 
 def test_the_browser_finds_a_leaked_email_and_person_and_not_an_unknown_email(

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -493,6 +494,20 @@ def print_ingest_report(report: Any, where: str) -> None:
 def day(value: datetime | None) -> str:
     """A moment as the CLI's tables show its date (``-`` when unknown)."""
     return "-" if value is None else value.strftime("%Y-%m-%d")
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> None:
+    """Rows under their columns, ids never wrapped (they are copied into other commands), or
+    the sentence ``empty`` when there is none."""
+    if not rows:
+        out.print(empty)
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("id", "canary", "time (UTC)", "planted (UTC)"))
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
 
 
 def print_canaries_found(found: list[BreachEvidence]) -> None:

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
-from rich import box
-from rich.table import Table
 
+from verrou import cli
 from verrou.cli import Context, err, json_option, keyed_registry, main, out, print_json, registry
 from verrou.errors import ConfigError, OutputExists
 from verrou.keys import open_private_file
@@ -177,20 +176,6 @@ def _day(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> None:
-    """Rows under their columns, ids never wrapped (they are copied into other commands), or
-    the sentence ``empty`` when there is none."""
-    if not rows:
-        out.print(empty)
-        return
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in columns:
-        table.add_column(column, no_wrap=column in ("id", "canary", "time (UTC)", "planted (UTC)"))
-    for row in rows:
-        table.add_row(*row)
-    out.print(table)
-
-
 def _summary_json(summary: canary_domain.CanarySummary) -> dict[str, Any]:
     return {
         "id": summary.canary.id,
@@ -211,7 +196,7 @@ def canary_list(obj: Context, as_json: bool) -> None:
     if as_json:
         print_json([_summary_json(summary) for summary in found])
         return
-    _print_table(
+    cli.print_table(
         ("id", "source", "planted (UTC)", "kinds", "incidents"),
         [
             (
@@ -262,7 +247,7 @@ def canary_incidents(obj: Context, limit: int, as_json: bool) -> None:
         print_json([_incident_json(incident) for incident in found])
         return
     shown = [_incident_json(incident) for incident in found]
-    _print_table(
+    cli.print_table(
         ("time (UTC)", "source", "canary", "relying party", "sector", "verdict"),
         [
             (

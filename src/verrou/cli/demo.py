@@ -499,7 +499,7 @@ def private_lookups(base_url: str, key: OprfKey, applicants: DemoApplicants) -> 
 def outcome_plot(settings: Settings, path: Path) -> None:
     """Draw the demo breach's outcome curve (what its checks did to the leaked identities,
     by month since its disclosure) as ``verrou metrics --plot`` does, and say where."""
-    from verrou.cli.metrics_commands import draw
+    from verrou.plots import draw
     from verrou.registry.outcomes import curve
 
     with registry(settings) as store:

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from verrou.cli import Context, main, out, registry
 from verrou.errors import NotFound
-from verrou.plots import PLOT_DPI, PLOT_INCHES, draw
+from verrou.plots import draw
 from verrou.registry.outcomes import ALL, HORIZON_MONTHS, PERIODS, Curve, breach_curve
 from verrou.registry.records import MEASURES, Breach
 
@@ -130,4 +130,4 @@ def print_curve(breach: Breach, shown: Curve) -> None:
         out.print("no check has touched an identity of this breach yet")
 
 
-__all__ = ["ALL", "PLOT_DPI", "PLOT_INCHES", "curve_csv", "curve_json", "draw", "metrics"]
+__all__ = ["ALL", "curve_csv", "curve_json", "metrics"]

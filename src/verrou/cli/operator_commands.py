@@ -10,8 +10,7 @@ from pathlib import Path
 
 import click
 
-from verrou.cli import Context, json_option, main, out, print_json, registry
-from verrou.cli.canary_commands import _print_table as print_table
+from verrou.cli import Context, json_option, main, out, print_json, print_table, registry
 from verrou.errors import InvalidOperator
 from verrou.registry import operators as operator_domain
 from verrou.registry.operator_records import Operator

@@ -20,7 +20,7 @@ from babel import Locale, negotiate_locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal, format_percent
+from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
 Language = Literal["fr", "en"]
@@ -111,6 +111,3 @@ class Formats:
 
     def number(self, value: float | int | None) -> str:
         return "—" if value is None else format_decimal(value, locale=self.locale)
-
-    def percent(self, value: float | None) -> str:
-        return "—" if value is None else format_percent(value, "#,##0.#%", locale=self.locale)

@@ -75,7 +75,7 @@ def request_language(request: Request) -> Language:
 @functools.cache
 def environment(language: Language) -> Environment:
     """The templates as ``language`` renders them: its catalog installed, its formats as
-    filters (``datetime``, ``date``, ``number``, ``percent``)."""
+    filters (``datetime``, ``date``, ``number``)."""
     env = Environment(
         loader=PackageLoader("verrou.web", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -90,7 +90,6 @@ def environment(language: Language) -> Environment:
         datetime=formats.datetime,
         date=formats.date,
         number=formats.number,
-        percent=formats.percent,
     )
     env.globals.update(
         language=language, languages=LANGUAGES, language_names=LANGUAGE_NAMES, labels=labels
