@@ -259,7 +259,9 @@ def test_a_post_without_the_right_token_or_from_another_site_changes_nothing(
     jean = Browser(running, language="en")
     jean.sign_in(**JEAN)
     csrf = parsed(jean.get("/me/freeze")).inputs["csrf"]
-    for data in ({}, {"csrf": ""}, {"csrf": "x" * 43}, {"csrf": csrf[:-1] + "A"}):
+    # One character off, never the same token: the last one is "A" in one token of 16.
+    off_by_one = csrf[:-1] + ("B" if csrf[-1] != "B" else "C")
+    for data in ({}, {"csrf": ""}, {"csrf": "x" * 43}, {"csrf": off_by_one}):
         refused = jean.http.post("/me/freeze", data=data)
         assert refused.status_code == 403, data
         assert h1(refused) == "That did not work" and REFUSED in refused.text
