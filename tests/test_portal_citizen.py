@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -298,14 +299,26 @@ def test_a_stale_sign_in_is_asked_again_and_comes_back_to_the_page(running: Runn
     assert bank_check(running, "Banque Exemple")["verdict"] == "deny"  # nothing lifted
 
 
-def test_a_sign_in_below_eidas2_signs_in_again_then_confirms(running: Running) -> None:
-    """The provider's own clock dates a sign-in (a test cannot age it), so the whole round
-    trip runs on the other half of "recent": an eidas1 sign-in, then FranceConnect+."""
+HOUR_AGO = int((datetime.now(UTC) - timedelta(hours=1)).timestamp())
+
+
+@pytest.mark.parametrize(
+    "not_recent",
+    [{"auth_time": HOUR_AGO}, {"acr": "eidas1"}],
+    ids=["authenticated-an-hour-ago", "below-eidas2"],
+)
+def test_a_sign_in_not_recent_enough_signs_in_again_then_confirms(
+    running: Running, not_recent: dict[str, Any]
+) -> None:
+    """The whole round trip, with the provider's word for "not recent": Jean authenticated an
+    hour ago (a long-lived provider session) or only at eidas1; the page asks again, and the
+    fresh FranceConnect+ sign-in confirms the lift. (The provider dates a sign-in by its own
+    clock, so advancing verrou's would leave the fresh one stale too.)"""
     jean = Browser(running, language="en")
-    jean.sign_in(**{**JEAN, "acr": "eidas1"})
+    jean.sign_in(**{**JEAN, **not_recent})
     jean.submit("/me/freeze", "/me/freeze")  # freezing needs no recent sign-in
-    at_eidas2 = {name: value for name, value in {**IDENTITY, **JEAN}.items() if value is not None}
-    answer = httpx.put(f"{running.provider}/users/{jean.sub}", json=at_eidas2, timeout=5)
+    now = {name: value for name, value in {**IDENTITY, **JEAN}.items() if value is not None}
+    answer = httpx.put(f"{running.provider}/users/{jean.sub}", json=now, timeout=5)
     assert answer.status_code == 204
     back = _confirm_asks_again(jean, "/me/lift")
     assert str(back.url) == f"{running.base}/me/lift" and h1(back) == "Lift my freeze"
