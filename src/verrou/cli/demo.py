@@ -294,7 +294,7 @@ def _utf16_units(char: str) -> list[int]:
     "--serve/--no-serve",
     default=True,
     show_default=True,
-    help="Serve the check API after the ingest (until Ctrl-C).",
+    help="Serve the check API and the portal after the ingest (until Ctrl-C).",
 )
 @click.option("--serve-for", type=float, hidden=True, help="Stop serving after SECONDS (tests).")
 @click.pass_obj
@@ -307,18 +307,22 @@ def demo(
     serve: bool,
     serve_for: float | None,
 ) -> None:
-    """Ingest an ANTS-shaped synthetic leak into SQLite, then serve the check API on it.
+    """Ingest an ANTS-shaped synthetic leak into SQLite, then serve the check API and the web
+    portal on it.
 
     Everything lives in the demo folder: its own keys (keys/), the dump (dumps/), the
     canaries planted in it (canaries/), the registry (registry.sqlite3) and the reports; nothing
     else to install or start. It then creates a demo relying party, freezes one leaked identity
-    as its owner would, starts the API on 127.0.0.1 and prints five curl commands: a leaked
-    applicant (step_up), the frozen one (deny), the frozen one again spelled with Cyrillic
-    look-alikes and an invisible character (still deny), an unknown one (clear) and a canary
-    (deny, an incident), two `verrou lookup` commands (the private exposure check) and the
-    `verrou metrics` command. On a terminal it serves until Ctrl-C; run from a script (no
-    terminal), it asks the five questions and three private checks itself, plays the citizen,
-    draws the outcome curve and stops. Running it again reuses what is there.
+    as its owner would, and serves the API and the portal (French and English) on 127.0.0.1.
+    It prints the portal's address, how to sign in as the demo citizen (a development
+    FranceConnect-like provider) and as the demo operator (its password is in
+    keys/operator.password), five curl commands: a leaked applicant (step_up), the frozen one
+    (deny), the frozen one again spelled with Cyrillic look-alikes and an invisible character
+    (still deny), an unknown one (clear) and a canary (deny, an incident), two `verrou lookup`
+    commands (the private exposure check) and the `verrou metrics` command. On a terminal it
+    serves until Ctrl-C; run from a script (no terminal), it asks the five questions and three
+    private checks itself, plays the citizen, draws the outcome curve, signs the demo operator
+    in to the portal and stops. Running it again reuses what is there.
     """
     from verrou.ingest.pipeline import IngestOptions
     from verrou.synth import SynthSpec, write_dump
