@@ -11,6 +11,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from verrou.errors import Conflict, InvalidOperator, Unauthorized
@@ -145,6 +146,33 @@ def test_an_unknown_page_is_a_page_and_an_unknown_api_path_stays_json(portal: Te
     api = portal.get("/v1/no-such-route")
     assert api.status_code == 404
     assert api.json()["error"]["code"] == "not_found"
+
+
+def test_every_address_a_form_posts_to_sends_a_get_to_the_form_s_page(portal: TestClient) -> None:
+    """A reload after a form, or the address typed again, finds a page, never "method not
+    allowed"; and the page it is sent to is fixed, whatever the request carries."""
+    routes = [r for r in portal.app.routes if isinstance(r, APIRoute)]  # type: ignore[attr-defined]
+    methods: dict[str, set[str]] = {}
+    for route in routes:
+        methods.setdefault(route.path, set()).update(route.methods)
+    pages = [p for p in methods if not p.startswith(("/v1", "/api", "/.well-known"))]
+    assert [p for p in pages if "POST" in methods[p] and "GET" not in methods[p]] == []
+    expected = {
+        "/me/identifiers": "/me/contacts",
+        "/me/attestations": "/me",
+        "/signout": "/",
+        "/operator/signout": "/operator",
+        "/operator/relying-parties/rp-1/revoke": "/operator/relying-parties",
+        "/operator/conflicts/ab12/resolve": "/operator/conflicts",
+    }
+    for action, page in expected.items():
+        sent = portal.get(
+            action,
+            params={"page": "https://evil.example", "next": "//evil.example"},
+            follow_redirects=False,
+        )
+        assert (sent.status_code, sent.headers["location"]) == (303, page), action
+        assert sent.headers["cache-control"] == "no-store"
 
 
 def test_static_files_come_from_the_package_with_the_portal_s_headers(portal: TestClient) -> None:

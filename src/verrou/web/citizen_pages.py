@@ -39,7 +39,7 @@ from verrou.registry.policy import DOCUMENT_KINDS, Applicant
 from verrou.registry.subjects import short_fingerprint
 from verrou.store.protocols import RegistryStore
 from verrou.web.citizen_session import citizen_of
-from verrou.web.forms import field, posted
+from verrou.web.forms import field, forms_live_on, posted
 from verrou.web.i18n import N_
 from verrou.web.labels import DATA_CLASSES, SECTORS, VERDICTS
 from verrou.web.pages import harden, redirect, render, request_language
@@ -487,3 +487,9 @@ async def sign_out(request: Request) -> Response:
         (name, value) for name, value in signed_out.raw_headers if name == b"set-cookie"
     )
     return response
+
+
+#: The addresses only a form posts to, and the page each form is on.
+forms_live_on(
+    router, {"/me/identifiers": "/me/contacts", "/me/attestations": "/me", "/signout": "/"}
+)

@@ -17,20 +17,42 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 from urllib.parse import urlsplit
 
+from fastapi import APIRouter
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
 from verrou.errors import CsrfRejected, InvalidApplicant
+from verrou.web.pages import redirect
 
 CSRF_FIELD: Final = "csrf"
 FORM_COOKIE: Final = "verrou_form"
 #: A portal form is a few short fields; nothing bigger is read.
 MAX_FORM_BYTES: Final = 16 * 1024
 _REFUSED: Final = "this form was not posted from this site's own page: reload it and try again"
+
+
+def forms_live_on(router: APIRouter, pages: Mapping[str, str]) -> None:
+    """A GET on the address a form posts to (a reload after the form, a bookmark, the address
+    typed again) is sent to the page the form is on (303), not answered "method not allowed":
+    ``pages`` maps each such address of ``router`` to that page. It never does what the form
+    does: a change is a POST with its token."""
+    for action, page in pages.items():
+        router.add_api_route(action, _redirect_to(page), methods=["GET"], name=f"form {action}")
+
+
+def _redirect_to(page: str) -> Callable[[], Awaitable[Response]]:
+    """An endpoint sending the browser to ``page`` (it takes no parameter: nothing from the
+    request chooses where it goes)."""
+
+    async def to_its_page() -> Response:
+        return redirect(page)
+
+    return to_its_page
 
 
 def same_site(request: Request) -> None:

@@ -30,6 +30,7 @@ from verrou.web.forms import (
     check_token,
     field,
     form_token,
+    forms_live_on,
     operator_csrf,
     posted,
     set_form_cookie,
@@ -133,6 +134,10 @@ async def sign_in(request: Request) -> Response:
         samesite="strict",
     )
     return response
+
+
+#: Signing out is a form (a link could sign anyone out); its address alone goes to the pages.
+forms_live_on(router, {"/operator/signout": "/operator"})
 
 
 @router.post("/operator/signout")

@@ -41,7 +41,7 @@ from verrou.registry.checks import utc_now
 from verrou.registry.records import MEASURES, BreachInfo, IngestRun, Reject
 from verrou.store.protocols import RegistryStore
 from verrou.web import labels
-from verrou.web.forms import field, posted
+from verrou.web.forms import field, forms_live_on, posted
 from verrou.web.i18n import N_
 from verrou.web.operator_auth import operator_of
 from verrou.web.pages import gettext, harden, redirect, render
@@ -370,3 +370,13 @@ async def resolve_conflict(request: Request, key: Annotated[str, Path(max_length
 
 
 __all__ = ["router"]
+
+
+#: The addresses only a form posts to, and the page each form is on.
+forms_live_on(
+    router,
+    {
+        "/operator/relying-parties/{party_id}/revoke": "/operator/relying-parties",
+        "/operator/conflicts/{key}/resolve": "/operator/conflicts",
+    },
+)
