@@ -39,7 +39,7 @@ from verrou.registry.policy import DOCUMENT_KINDS, Applicant
 from verrou.registry.subjects import short_fingerprint
 from verrou.store.protocols import RegistryStore
 from verrou.web.citizen_session import citizen_of
-from verrou.web.forms import field, forms_live_on, posted
+from verrou.web.forms import field, form_route, posted
 from verrou.web.i18n import N_
 from verrou.web.labels import DATA_CLASSES, SECTORS, VERDICTS
 from verrou.web.pages import harden, redirect, render, request_language
@@ -338,7 +338,7 @@ async def verify(request: Request) -> Response:
     return redirect("/me/contacts?done=verified")
 
 
-@router.post("/me/identifiers")
+@form_route(router, "/me/identifiers", page="/me/contacts")
 async def identifiers(request: Request) -> Response:
     current = await citizen_of(request)
     services = citizen_services(request)
@@ -415,7 +415,7 @@ async def report(request: Request) -> Response:
     return redirect(f"/me/reports/{stored.id}")
 
 
-@router.post("/me/attestations")
+@form_route(router, "/me/attestations", page="/me")
 async def attestation(request: Request) -> Response:
     """A signed proof of my exposure (breaches, data classes, frozen or not) to give a bank."""
     current = await citizen_of(request)
@@ -474,7 +474,7 @@ async def document(request: Request, document_id: str) -> Response:
 # --- signing out ------------------------------------------------------------------------------
 
 
-@router.post("/signout")
+@form_route(router, "/signout", page="/")
 async def sign_out(request: Request) -> Response:
     """Revoke my session and clear its cookie (the API's own sign-out), then home."""
     try:
@@ -487,9 +487,3 @@ async def sign_out(request: Request) -> Response:
         (name, value) for name, value in signed_out.raw_headers if name == b"set-cookie"
     )
     return response
-
-
-#: The addresses only a form posts to, and the page each form is on.
-forms_live_on(
-    router, {"/me/identifiers": "/me/contacts", "/me/attestations": "/me", "/signout": "/"}
-)

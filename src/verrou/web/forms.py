@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -36,13 +36,20 @@ MAX_FORM_BYTES: Final = 16 * 1024
 _REFUSED: Final = "this form was not posted from this site's own page: reload it and try again"
 
 
-def forms_live_on(router: APIRouter, pages: Mapping[str, str]) -> None:
-    """A GET on the address a form posts to (a reload after the form, a bookmark, the address
-    typed again) is sent to the page the form is on (303), not answered "method not allowed":
-    ``pages`` maps each such address of ``router`` to that page. It never does what the form
-    does: a change is a POST with its token."""
-    for action, page in pages.items():
+def form_route(
+    router: APIRouter, action: str, *, page: str
+) -> Callable[[Callable[..., Awaitable[Response]]], Callable[..., Awaitable[Response]]]:
+    """``@router.post(action)`` for a form that lives on ``page``; a GET on ``action`` (a reload
+    after the form, a bookmark, the address typed again) is sent to ``page`` (303), not answered
+    "method not allowed". The GET never does what the form does: a change is a POST."""
+
+    def register(
+        endpoint: Callable[..., Awaitable[Response]],
+    ) -> Callable[..., Awaitable[Response]]:
         router.add_api_route(action, _redirect_to(page), methods=["GET"], name=f"form {action}")
+        return router.post(action)(endpoint)
+
+    return register
 
 
 def _redirect_to(page: str) -> Callable[[], Awaitable[Response]]:

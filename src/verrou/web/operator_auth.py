@@ -29,8 +29,8 @@ from verrou.web.forms import (
     FORM_COOKIE,
     check_token,
     field,
+    form_route,
     form_token,
-    forms_live_on,
     operator_csrf,
     posted,
     set_form_cookie,
@@ -136,11 +136,7 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
-#: Signing out is a form (a link could sign anyone out); its address alone goes to the pages.
-forms_live_on(router, {"/operator/signout": "/operator"})
-
-
-@router.post("/operator/signout")
+@form_route(router, "/operator/signout", page="/operator")
 async def sign_out(request: Request) -> Response:
     operator = await operator_of(request)
     now = utc_now()

@@ -41,7 +41,7 @@ from verrou.registry.checks import utc_now
 from verrou.registry.records import MEASURES, BreachInfo, IngestRun, Reject
 from verrou.store.protocols import RegistryStore
 from verrou.web import labels
-from verrou.web.forms import field, forms_live_on, posted
+from verrou.web.forms import field, form_route, posted
 from verrou.web.i18n import N_
 from verrou.web.operator_auth import operator_of
 from verrou.web.pages import gettext, harden, redirect, render
@@ -320,7 +320,7 @@ async def relying_parties_page(request: Request) -> Response:
     return render(request, "operator/relying_parties.html", {"parties": parties})
 
 
-@router.post("/operator/relying-parties/{party_id}/revoke")
+@form_route(router, "/operator/relying-parties/{party_id}/revoke", page="/operator/relying-parties")
 async def revoke_relying_party(
     request: Request, party_id: Annotated[str, Path(max_length=64)]
 ) -> Response:
@@ -347,7 +347,7 @@ async def conflicts_page(request: Request) -> Response:
     return render(request, "operator/conflicts.html", {"conflicts": found})
 
 
-@router.post("/operator/conflicts/{key}/resolve")
+@form_route(router, "/operator/conflicts/{key}/resolve", page="/operator/conflicts")
 async def resolve_conflict(request: Request, key: Annotated[str, Path(max_length=64)]) -> Response:
     operator = await operator_of(request)
     keep = field(await posted(request), "keep").strip()
@@ -370,13 +370,3 @@ async def resolve_conflict(request: Request, key: Annotated[str, Path(max_length
 
 
 __all__ = ["router"]
-
-
-#: The addresses only a form posts to, and the page each form is on.
-forms_live_on(
-    router,
-    {
-        "/operator/relying-parties/{party_id}/revoke": "/operator/relying-parties",
-        "/operator/conflicts/{key}/resolve": "/operator/conflicts",
-    },
-)
